@@ -1,0 +1,461 @@
+#include "graph/config.h"
+
+#include <cmath>
+
+#include "graph/presets.h"
+
+namespace stepsim::graph {
+namespace {
+
+// Collects "field: message" lines.
+class Problems {
+ public:
+  void Add(const std::string& field, const std::string& message) {
+    lines_.push_back(field + ": " + message);
+  }
+  void AddStatus(const Status& status) {
+    if (!status.ok()) lines_.push_back(status.message());
+  }
+  bool empty() const { return lines_.empty(); }
+  Status ToStatus() const {
+    std::string message;
+    for (const std::string& line : lines_) message += (message.empty() ? "" : "\n") + line;
+    return Status::Invalid(message);
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+std::string Str(int64_t v) { return std::to_string(v); }
+
+// Upper bound for any single size or count: keeps products of a few of them
+// meaningful and rejects typos such as an extra six zeros early.
+constexpr int64_t kMaxDimension = int64_t{1} << 31;
+
+void CheckPositive(Problems& p, const std::string& field, int64_t value) {
+  if (value < 1) {
+    p.Add(field, "must be at least 1, got " + Str(value));
+  } else if (value > kMaxDimension) {
+    p.Add(field, Str(value) + " is larger than the supported maximum " + Str(kMaxDimension));
+  }
+}
+
+void CheckNonNegative(Problems& p, const std::string& field, int64_t value) {
+  if (value < 0) {
+    p.Add(field, "must not be negative, got " + Str(value));
+  } else if (value > kMaxDimension) {
+    p.Add(field, Str(value) + " is larger than the supported maximum " + Str(kMaxDimension));
+  }
+}
+
+void CheckDivides(Problems& p, const std::string& field, int64_t divisor,
+                  const std::string& what, int64_t value) {
+  if (divisor >= 1 && value >= 0 && value % divisor != 0) {
+    p.Add(field, Str(divisor) + " does not divide " + what + " (" + Str(value) + ")");
+  }
+}
+
+ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
+  Model model;
+  if (scenario.model().has_preset()) {
+    StatusOr<ModelPreset> preset = FindModelPreset(scenario.model().preset());
+    if (!preset.ok()) {
+      problems.AddStatus(preset.status());
+      return {};
+    } else {
+      model = preset->model();
+    }
+  }
+  Model overrides = scenario.model();
+  overrides.clear_preset();
+  model.MergeFrom(overrides);
+
+  ModelSpec m;
+  m.name = model.has_name() ? model.name()
+                            : (scenario.model().has_preset() ? scenario.model().preset()
+                                                             : "custom");
+  m.attention = model.attention() == ATTENTION_KIND_UNSPECIFIED ? MLA : model.attention();
+  m.activation = model.mlp_activation() == MLP_ACTIVATION_UNSPECIFIED
+                     ? SWIGLU
+                     : model.mlp_activation();
+  m.norm = model.norm() == NORM_KIND_UNSPECIFIED ? RMSNORM : model.norm();
+  m.linear_bias = model.linear_bias();
+  m.tie_embeddings = model.tie_embeddings();
+
+  auto required = [&](bool has, int64_t value, const std::string& field) {
+    if (!has) {
+      problems.Add("model." + field, "required (set it or name a model.preset)");
+      return int64_t{1};  // a placeholder that triggers no follow-up errors
+    }
+    return value;
+  };
+  m.hidden = required(model.has_hidden_size(), model.hidden_size(), "hidden_size");
+  m.layers = required(model.has_num_layers(), model.num_layers(), "num_layers");
+  m.heads = required(model.has_num_attention_heads(), model.num_attention_heads(),
+                     "num_attention_heads");
+  m.vocab = required(model.has_vocab_size(), model.vocab_size(), "vocab_size");
+  m.experts = model.num_routed_experts();
+  m.first_dense = model.has_first_dense_layers() ? model.first_dense_layers()
+                                                 : (m.experts > 0 ? 0 : m.layers);
+  if (m.experts == 0) m.first_dense = m.layers;
+  m.mtp_layers = model.mtp_num_layers();
+  CheckPositive(problems, "model.hidden_size", m.hidden);
+  CheckPositive(problems, "model.num_layers", m.layers);
+  CheckPositive(problems, "model.num_attention_heads", m.heads);
+  CheckPositive(problems, "model.vocab_size", m.vocab);
+  CheckNonNegative(problems, "model.num_routed_experts", m.experts);
+  CheckNonNegative(problems, "model.mtp_num_layers", m.mtp_layers);
+  if (m.first_dense < 0 || m.first_dense > m.layers) {
+    problems.Add("model.first_dense_layers",
+                 Str(m.first_dense) + " is outside 0.." + Str(m.layers));
+  }
+  const bool has_dense = m.first_dense > 0;
+  if (has_dense) {
+    m.ffn = required(model.has_ffn_hidden_size(), model.ffn_hidden_size(), "ffn_hidden_size");
+    CheckPositive(problems, "model.ffn_hidden_size", m.ffn);
+  } else {
+    m.ffn = model.ffn_hidden_size();
+  }
+  if (m.experts > 0) {
+    m.moe_ffn = required(model.has_moe_ffn_hidden_size(), model.moe_ffn_hidden_size(),
+                         "moe_ffn_hidden_size");
+    m.top_k = required(model.has_moe_top_k(), model.moe_top_k(), "moe_top_k");
+    m.shared_experts = model.num_shared_experts();
+    CheckPositive(problems, "model.moe_ffn_hidden_size", m.moe_ffn);
+    CheckNonNegative(problems, "model.num_shared_experts", m.shared_experts);
+    if (m.top_k < 1 || m.top_k > m.experts) {
+      problems.Add("model.moe_top_k",
+                   Str(m.top_k) + " is outside 1.." + Str(m.experts) + " (the routed experts)");
+    }
+  } else if (m.mtp_layers > 0) {
+    // An MTP module of a dense model is a dense layer.
+    m.ffn = required(model.has_ffn_hidden_size(), model.ffn_hidden_size(), "ffn_hidden_size");
+  }
+  if (m.attention == MLA) {
+    m.q_lora = model.q_lora_rank();
+    m.kv_lora = required(model.has_kv_lora_rank(), model.kv_lora_rank(), "kv_lora_rank");
+    m.nope_dim = required(model.has_qk_nope_head_dim(), model.qk_nope_head_dim(),
+                          "qk_nope_head_dim");
+    m.rope_dim = required(model.has_qk_rope_head_dim(), model.qk_rope_head_dim(),
+                          "qk_rope_head_dim");
+    CheckNonNegative(problems, "model.q_lora_rank", m.q_lora);
+    CheckPositive(problems, "model.kv_lora_rank", m.kv_lora);
+    CheckPositive(problems, "model.qk_nope_head_dim", m.nope_dim);
+    CheckNonNegative(problems, "model.qk_rope_head_dim", m.rope_dim);
+  } else if (m.heads >= 1) {
+    CheckDivides(problems, "model.num_attention_heads", m.heads, "model.hidden_size",
+                 m.hidden);
+    m.nope_dim = m.hidden / m.heads;
+  }
+  return m;
+}
+
+ParallelSpec ResolveParallel(const Scenario& scenario, const ModelSpec& m,
+                             Problems& problems) {
+  const Parallel& in = scenario.parallel();
+  ParallelSpec p;
+  auto get = [&](bool has, int64_t value, const std::string& field) {
+    if (!has) return int64_t{1};
+    CheckPositive(problems, "parallel." + field, value);
+    return value;
+  };
+  p.pp = get(in.has_pp(), in.pp(), "pp");
+  p.tp = get(in.has_tp(), in.tp(), "tp");
+  p.ep = get(in.has_ep(), in.ep(), "ep");
+  p.etp = get(in.has_etp(), in.etp(), "etp");
+  p.dp = get(in.has_dp(), in.dp(), "dp");
+  p.cp = get(in.has_cp(), in.cp(), "cp");
+  p.vpp = get(in.has_vpp(), in.vpp(), "vpp");
+  p.sequence_parallel = in.has_sequence_parallel() ? in.sequence_parallel() : p.tp > 1;
+  if (!problems.empty()) return p;
+
+  CheckDivides(problems, "parallel.tp", p.tp, "model.num_attention_heads", m.heads);
+  if (m.first_dense > 0) CheckDivides(problems, "parallel.tp", p.tp, "model.ffn_hidden_size", m.ffn);
+  if (m.experts > 0) {
+    CheckDivides(problems, "parallel.ep", p.ep, "model.num_routed_experts", m.experts);
+    CheckDivides(problems, "parallel.etp", p.etp, "model.moe_ffn_hidden_size", m.moe_ffn);
+    const int64_t expert_group = p.ep * p.etp;
+    if ((p.dp * p.tp) % expert_group != 0) {
+      problems.Add("parallel.ep",
+                   "EP*ETP = " + Str(expert_group) + " does not divide DP*TP = " +
+                       Str(p.dp * p.tp) + ", so the expert data-parallel size EDP is not whole");
+    } else {
+      p.edp = p.dp * p.tp / expert_group;
+    }
+  } else if (p.ep > 1 || p.etp > 1) {
+    problems.Add(p.ep > 1 ? "parallel.ep" : "parallel.etp",
+                 "expert parallelism needs a model with routed experts");
+  }
+  p.world = p.dp * p.tp * p.pp * p.cp;
+  if (p.sequence_parallel && p.tp == 1) {
+    problems.Add("parallel.sequence_parallel", "needs parallel.tp > 1");
+  }
+  return p;
+}
+
+PrecisionSpec ResolvePrecision(const Precision& in, Problems& problems) {
+  PrecisionSpec p;
+  if (in.preset() == MIXED_ADAM_2_4_12) p.optimizer = 12;
+  auto get = [&](bool has, int64_t value, int64_t fallback, const std::string& field) {
+    if (!has) return fallback;
+    if (value < 1 || value > 64) {
+      problems.Add("precision." + field, Str(value) + " is outside 1..64 bytes");
+    }
+    return value;
+  };
+  p.weight = get(in.has_weight_bytes(), in.weight_bytes(), p.weight, "weight_bytes");
+  p.gradient = get(in.has_gradient_bytes(), in.gradient_bytes(), p.gradient, "gradient_bytes");
+  p.optimizer =
+      get(in.has_optimizer_bytes(), in.optimizer_bytes(), p.optimizer, "optimizer_bytes");
+  p.activation =
+      get(in.has_activation_bytes(), in.activation_bytes(), p.activation, "activation_bytes");
+  return p;
+}
+
+RecomputeSpec ResolveRecompute(const Recompute& in, Problems& problems) {
+  RecomputeSpec r;
+  r.policy = in.policy() == RECOMPUTE_POLICY_UNSPECIFIED ? NONE : in.policy();
+  r.method = in.method() == RECOMPUTE_METHOD_UNSPECIFIED ? UNIFORM : in.method();
+  for (const std::string& name : in.modules()) {
+    bool known = false;
+    for (const std::string& k : SelectiveRecomputeModules()) known |= k == name;
+    if (!known) {
+      std::string names;
+      for (const std::string& k : SelectiveRecomputeModules()) {
+        names += (names.empty() ? "" : ", ") + k;
+      }
+      problems.Add("recompute.modules", "unknown module \"" + name + "\" (expected one of " +
+                                            names + ")");
+    }
+    r.modules.insert(name);
+  }
+  if (r.policy == SELECTIVE && in.modules_size() == 0) {
+    problems.Add("recompute.modules", "policy SELECTIVE needs at least one module");
+  }
+  if (r.policy != SELECTIVE && in.modules_size() > 0) {
+    problems.Add("recompute.modules", "only meaningful with policy SELECTIVE");
+  }
+  if (in.method() != RECOMPUTE_METHOD_UNSPECIFIED && r.policy != FULL) {
+    problems.Add("recompute.method", "only meaningful with policy FULL");
+  }
+  if (in.has_num_layers()) {
+    if (r.policy != FULL || r.method != BLOCK) {
+      problems.Add("recompute.num_layers", "only meaningful with policy FULL and method BLOCK");
+    } else {
+      CheckNonNegative(problems, "recompute.num_layers", in.num_layers());
+    }
+    r.num_layers = in.num_layers();
+  } else if (r.policy == FULL && r.method == BLOCK) {
+    problems.Add("recompute.num_layers", "required with method BLOCK");
+  }
+  return r;
+}
+
+ConventionSpec ResolveConventions(const Conventions& in, const ParallelSpec& p,
+                                  Problems& problems) {
+  ConventionSpec c;
+  if (in.attention() != ATTENTION_IMPL_UNSPECIFIED) c.attention = in.attention();
+  c.dropout = in.dropout();
+  if (in.moe_tokens() != MOE_TOKENS_UNSPECIFIED) c.moe_tokens = in.moe_tokens();
+  if (in.q_rope() != Q_ROPE_SHARDING_UNSPECIFIED) c.q_rope = in.q_rope();
+  if (in.shared_experts() != SHARED_EXPERT_SHARDING_UNSPECIFIED) {
+    c.shared_experts = in.shared_experts();
+  }
+  if (in.zero_expert_scope() != ZERO_EXPERT_SCOPE_UNSPECIFIED) {
+    c.zero_expert_scope = in.zero_expert_scope();
+  }
+  if (in.moe_activations() != MOE_ACTIVATION_SHARDING_UNSPECIFIED) {
+    c.moe_activations = in.moe_activations();
+  }
+  c.fused_loss = in.fused_loss();
+  if (in.has_routing_imbalance()) {
+    c.routing_imbalance = in.routing_imbalance();
+    if (!(c.routing_imbalance >= 1.0) || c.routing_imbalance > static_cast<double>(p.ep)) {
+      problems.Add("conventions.routing_imbalance",
+                   "must be between 1.0 (balanced) and parallel.ep = " + Str(p.ep) +
+                       " (every token on one rank)");
+    }
+    if (c.moe_tokens != DISPATCHED) {
+      problems.Add("conventions.routing_imbalance", "only meaningful with moe_tokens DISPATCHED");
+    }
+  }
+  return c;
+}
+
+HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
+  HardwareSpec h;
+  h.gpu = in.gpu() == GPU_PRESET_UNSPECIFIED ? H800 : in.gpu();
+  // Presets: dense BF16 peak, memory as the driver reports it (MiB), HBM
+  // bandwidth, NVLink bandwidth per GPU, one 400 Gb/s NIC per GPU (A100: 200).
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  switch (h.gpu) {
+    case H100:
+      h = {H100, 81559 * kMiB, 989.4e12, 3.35e12, 450e9, 50e9, 0, 0, 8, 0};
+      break;
+    case H200:
+      h = {H200, 143771 * kMiB, 989.4e12, 4.8e12, 450e9, 50e9, 0, 0, 8, 0};
+      break;
+    case A100:
+      h = {A100, 81920 * kMiB, 312e12, 2.039e12, 300e9, 25e9, 0, 0, 8, 0};
+      break;
+    default:  // H800: H100 compute and memory, NVLink cut to 400 GB/s
+      h = {H800, 81559 * kMiB, 989.4e12, 3.35e12, 200e9, 50e9, 0, 0, 8, 0};
+      break;
+  }
+  h.latency_us = 5.0;
+  h.efficiency = 0.5;
+  h.comm_workspace_bytes = int64_t{1} << 30;
+  auto positive = [&](bool has, double value, double& target, const std::string& field) {
+    if (!has) return;
+    if (!(value > 0) || !std::isfinite(value)) {
+      problems.Add("hardware." + field, "must be a positive number");
+    }
+    target = value;
+  };
+  positive(in.has_flops(), in.flops(), h.flops, "flops");
+  positive(in.has_hbm_bandwidth(), in.hbm_bandwidth(), h.hbm_bandwidth, "hbm_bandwidth");
+  positive(in.has_nvlink_bandwidth(), in.nvlink_bandwidth(), h.nvlink_bandwidth,
+           "nvlink_bandwidth");
+  positive(in.has_network_bandwidth(), in.network_bandwidth(), h.network_bandwidth,
+           "network_bandwidth");
+  if (in.has_latency_us()) {
+    if (!(in.latency_us() >= 0) || !std::isfinite(in.latency_us())) {
+      problems.Add("hardware.latency_us", "must be zero or positive");
+    }
+    h.latency_us = in.latency_us();
+  }
+  if (in.has_efficiency()) {
+    if (!(in.efficiency() > 0 && in.efficiency() <= 1)) {
+      problems.Add("hardware.efficiency", "must be in (0, 1]");
+    }
+    h.efficiency = in.efficiency();
+  }
+  if (in.has_hbm_bytes()) {
+    if (in.hbm_bytes() < 1) problems.Add("hardware.hbm_bytes", "must be at least 1");
+    h.hbm_bytes = in.hbm_bytes();
+  }
+  if (in.has_gpus_per_node()) {
+    CheckPositive(problems, "hardware.gpus_per_node", in.gpus_per_node());
+    h.gpus_per_node = in.gpus_per_node();
+  }
+  if (in.has_comm_workspace_bytes()) {
+    if (in.comm_workspace_bytes() < 0) {
+      problems.Add("hardware.comm_workspace_bytes", "must not be negative");
+    }
+    h.comm_workspace_bytes = in.comm_workspace_bytes();
+  }
+  return h;
+}
+
+void CheckTiming(const Timing& t, int64_t stages, Problems& problems) {
+  auto check = [&](const google::protobuf::RepeatedField<double>& values,
+                   const std::string& field) {
+    if (values.size() > 1 && values.size() != stages) {
+      problems.Add("timing." + field, "has " + Str(values.size()) +
+                                          " values; give one, or one per stage (" +
+                                          Str(stages) + ")");
+    }
+    for (double v : values) {
+      if (!(v >= 0) || !std::isfinite(v)) {
+        problems.Add("timing." + field, "values must be zero or positive");
+        break;
+      }
+    }
+  };
+  check(t.forward_us(), "forward_us");
+  check(t.backward_input_us(), "backward_input_us");
+  check(t.backward_weight_us(), "backward_weight_us");
+  check(t.p2p_us(), "p2p_us");
+}
+
+}  // namespace
+
+const std::vector<std::string>& SelectiveRecomputeModules() {
+  static const std::vector<std::string> names = {
+      "core_attn", "mla_up_proj", "moe_act", "layernorm", "mlp", "moe", "shared_experts"};
+  return names;
+}
+
+StatusOr<Config> Resolve(const Scenario& scenario) {
+  Problems problems;
+  Config c;
+  c.name = scenario.name();
+  c.model = ResolveModel(scenario, problems);
+  if (!problems.empty()) return problems.ToStatus();
+  c.parallel = ResolveParallel(scenario, c.model, problems);
+
+  const Batch& batch = scenario.batch();
+  if (!batch.has_seq_len()) {
+    problems.Add("batch.seq_len", "required");
+  } else {
+    CheckPositive(problems, "batch.seq_len", batch.seq_len());
+  }
+  c.batch.seq_len = batch.seq_len();
+  if (batch.has_micro_batch_size()) {
+    CheckPositive(problems, "batch.micro_batch_size", batch.micro_batch_size());
+    c.batch.micro_batch_size = batch.micro_batch_size();
+  }
+  if (batch.has_num_microbatches()) {
+    CheckPositive(problems, "batch.num_microbatches", batch.num_microbatches());
+    c.batch.microbatches = batch.num_microbatches();
+  }
+  if (c.batch.seq_len >= 1 && c.parallel.cp >= 1) {
+    CheckDivides(problems, "parallel.cp", c.parallel.cp, "batch.seq_len", c.batch.seq_len);
+    if (c.parallel.sequence_parallel && c.batch.seq_len % c.parallel.cp == 0) {
+      CheckDivides(problems, "parallel.tp", c.parallel.tp,
+                   "the sequence per context-parallel rank (sequence parallelism)",
+                   c.batch.seq_len / c.parallel.cp);
+    }
+  }
+
+  c.precision = ResolvePrecision(scenario.precision(), problems);
+  c.zero_stage = scenario.zero().stage();
+  if (c.zero_stage < 0 || c.zero_stage > 3) {
+    problems.Add("zero.stage", Str(c.zero_stage) + " is outside 0..3");
+  }
+  c.recompute = ResolveRecompute(scenario.recompute(), problems);
+  c.conventions = ResolveConventions(scenario.conventions(), c.parallel, problems);
+  c.schedule = scenario.schedule().kind() == SCHEDULE_KIND_UNSPECIFIED
+                   ? ONE_F_ONE_B
+                   : scenario.schedule().kind();
+  c.schedule_file = scenario.schedule().file();
+  c.hardware = ResolveHardware(scenario.hardware(), problems);
+  c.timing = scenario.timing();
+
+  if (problems.empty()) {
+    // The layout: explicit string, else the preset's layout for this pp,
+    // else the default split.
+    std::string text = scenario.parallel().layout();
+    if (text.empty() && scenario.model().has_preset()) {
+      StatusOr<ModelPreset> preset = FindModelPreset(scenario.model().preset());
+      if (preset.ok() && !scenario.model().has_num_layers()) {
+        for (const LayoutPreset& l : preset->layouts()) {
+          if (l.pp() == c.parallel.pp && l.mtp_num_layers() == c.model.mtp_layers &&
+              !scenario.parallel().has_vpp()) {
+            text = l.layout();
+          }
+        }
+      }
+    }
+    StatusOr<Layout> layout =
+        text.empty()
+            ? DefaultLayout(c.parallel.pp, c.parallel.vpp, c.model.layers, c.model.mtp_layers)
+            : ParseLayout(text, c.parallel.pp, c.model.layers, c.model.mtp_layers);
+    if (!layout.ok()) {
+      problems.AddStatus(layout.status());
+    } else {
+      if (scenario.parallel().has_vpp() && layout->vpp != c.parallel.vpp) {
+        problems.Add("parallel.vpp", Str(c.parallel.vpp) + " does not match the layout's " +
+                                         Str(layout->vpp) + " chunks per rank");
+      }
+      c.parallel.vpp = layout->vpp;
+      c.layout = std::move(*layout);
+      CheckTiming(c.timing, c.parallel.pp * c.parallel.vpp, problems);
+    }
+  }
+  if (!problems.empty()) return problems.ToStatus();
+  return c;
+}
+
+}  // namespace stepsim::graph

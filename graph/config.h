@@ -1,0 +1,119 @@
+// A scenario resolved into plain values: presets applied, defaults filled in,
+// every field validated. Everything downstream reads a Config, never the raw
+// Scenario, so "unset" and "default" are decided in exactly one place.
+#ifndef STEPSIM_GRAPH_CONFIG_H_
+#define STEPSIM_GRAPH_CONFIG_H_
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "graph/layout.h"
+#include "graph/status.h"
+#include "scenario.pb.h"
+
+namespace stepsim::graph {
+
+struct ModelSpec {
+  std::string name;
+  AttentionKind attention = MLA;
+  MlpActivation activation = SWIGLU;
+  NormKind norm = RMSNORM;
+  bool linear_bias = false;
+  bool tie_embeddings = false;
+  int64_t hidden = 0;          // h
+  int64_t layers = 0;          // l
+  int64_t first_dense = 0;     // layers [0, first_dense) are dense
+  int64_t ffn = 0;             // h_F
+  int64_t moe_ffn = 0;         // h_E
+  int64_t experts = 0;         // N
+  int64_t shared_experts = 0;  // N_s
+  int64_t top_k = 0;           // N_r
+  int64_t heads = 0;           // n_h
+  int64_t q_lora = 0;          // d_cq (0: no query compression)
+  int64_t kv_lora = 0;         // d_c
+  int64_t nope_dim = 0;        // d_h
+  int64_t rope_dim = 0;        // d_hr
+  int64_t vocab = 0;           // v
+  int64_t mtp_layers = 0;
+
+  bool IsMoeLayer(int64_t layer) const { return experts > 0 && layer >= first_dense; }
+};
+
+struct ParallelSpec {
+  int64_t pp = 1, tp = 1, ep = 1, etp = 1, dp = 1, cp = 1, vpp = 1;
+  bool sequence_parallel = false;
+  int64_t edp = 1;    // DP*TP/(EP*ETP): replicas of each expert shard
+  int64_t world = 1;  // DP*TP*PP*CP
+};
+
+struct BatchSpec {
+  int64_t micro_batch_size = 1;  // b
+  int64_t seq_len = 0;           // s
+  int64_t microbatches = 1;      // m
+};
+
+struct PrecisionSpec {
+  int64_t weight = 2, gradient = 4, optimizer = 8, activation = 2;
+};
+
+struct RecomputeSpec {
+  RecomputePolicy policy = NONE;
+  std::set<std::string> modules;  // SELECTIVE
+  RecomputeMethod method = UNIFORM;
+  int64_t num_layers = 0;         // FULL + BLOCK
+
+  bool Selects(const std::string& module) const {
+    return policy == SELECTIVE && modules.count(module) > 0;
+  }
+};
+
+struct ConventionSpec {
+  AttentionImpl attention = FLASH;
+  bool dropout = false;
+  MoeTokens moe_tokens = DISPATCHED;
+  QRopeSharding q_rope = SPLIT;
+  SharedExpertSharding shared_experts = TP_SPLIT;
+  ZeroExpertScope zero_expert_scope = ROUTED_EXPERTS;
+  MoeActivationSharding moe_activations = TOKENS_HELD;
+  double routing_imbalance = 1.0;
+  bool fused_loss = false;
+};
+
+struct HardwareSpec {
+  GpuPreset gpu = H800;
+  int64_t hbm_bytes = 0;
+  double flops = 0, hbm_bandwidth = 0, nvlink_bandwidth = 0, network_bandwidth = 0;
+  double latency_us = 0, efficiency = 0;
+  int64_t gpus_per_node = 8;
+  int64_t comm_workspace_bytes = 0;
+};
+
+struct Config {
+  std::string name;
+  ModelSpec model;
+  ParallelSpec parallel;
+  BatchSpec batch;
+  PrecisionSpec precision;
+  int64_t zero_stage = 0;
+  RecomputeSpec recompute;
+  ConventionSpec conventions;
+  ScheduleKind schedule = ONE_F_ONE_B;
+  std::string schedule_file;
+  HardwareSpec hardware;
+  Timing timing;
+  Layout layout;
+};
+
+// The selective-recompute module names stepsim knows (Megatron's).
+const std::vector<std::string>& SelectiveRecomputeModules();
+
+// Applies presets and defaults and validates. On failure returns
+// kInvalidInput whose message lists every problem, one per line, each
+// starting with the field path ("parallel.tp: 3 does not divide ...").
+StatusOr<Config> Resolve(const Scenario& scenario);
+
+}  // namespace stepsim::graph
+
+#endif  // STEPSIM_GRAPH_CONFIG_H_

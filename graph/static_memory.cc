@@ -1,0 +1,43 @@
+#include "graph/static_memory.h"
+
+#include "graph/checked.h"
+
+namespace stepsim::graph {
+
+StaticMemory ComputeStaticMemory(const Config& c, int64_t dense_params,
+                                 int64_t expert_params) {
+  StaticMemory s;
+  s.dense_params = dense_params;
+  s.expert_params = expert_params;
+  const int64_t whole = Add(dense_params, expert_params);
+  const int64_t sharded =
+      Add(CeilDiv(dense_params, c.parallel.dp), CeilDiv(expert_params, c.parallel.edp));
+  const PrecisionSpec& p = c.precision;
+  s.optimizer_bytes = Mul(p.optimizer, c.zero_stage >= 1 ? sharded : whole);
+  s.gradients_bytes = Mul(p.gradient, c.zero_stage >= 2 ? sharded : whole);
+  s.weights_bytes = Mul(p.weight, c.zero_stage >= 3 ? sharded : whole);
+  Add(s.weights_bytes, s.gradients_bytes, s.optimizer_bytes);  // overflow check
+  return s;
+}
+
+StatusOr<std::vector<RankStatic>> StaticMemoryPerRank(const Config& c,
+                                                      const ModelParams& params) {
+  try {
+    std::vector<RankStatic> ranks(c.parallel.pp);
+    std::vector<int64_t> dense(c.parallel.pp, 0), expert(c.parallel.pp, 0);
+    for (const StageParams& s : params.stages) {
+      ranks[s.pp_rank].params = Add(ranks[s.pp_rank].params, s.device);
+      dense[s.pp_rank] = Add(dense[s.pp_rank], s.device_dense);
+      expert[s.pp_rank] = Add(expert[s.pp_rank], s.device_expert);
+    }
+    for (int64_t r = 0; r < c.parallel.pp; ++r) {
+      ranks[r].pp_rank = r;
+      ranks[r].memory = ComputeStaticMemory(c, dense[r], expert[r]);
+    }
+    return ranks;
+  } catch (const Overflow&) {
+    return Status::Invalid("model: static memory overflows 64-bit byte counts");
+  }
+}
+
+}  // namespace stepsim::graph

@@ -1,0 +1,118 @@
+// The stepsim command end to end: what a user types, what comes back, and
+// the exit codes (0 success, 1 failed run, 2 bad input or usage).
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include "report.pb.h"
+#include "tests/e2e/run_cli.h"
+
+namespace stepsim::testing {
+namespace {
+
+TEST(CliTest, ParamsJsonHoldsThePaperFigures) {
+  CliResult r = RunCli("params scenarios/deepseek_v3_paper.textproto --json -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ParamsReport report;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok()) << r.out;
+  EXPECT_EQ(report.total_params(), 671'026'404'352);
+  EXPECT_EQ(report.mtp_params(), 0);
+  ASSERT_EQ(report.stages_size(), 16);
+  EXPECT_EQ(report.stages(1).stage(), 1);
+  EXPECT_EQ(report.stages(1).params(), 46'029'144'064);
+  const DeviceParams& d = report.stages(1).device();
+  EXPECT_EQ(d.params(), 6'250'364'928);
+  EXPECT_EQ(d.modules().at("mla"), 429'654'016);
+  EXPECT_EQ(d.modules().at("moe"), 5'820'645'376);
+  EXPECT_EQ(d.modules().at("norms"), 65'536);
+  // 2, 4 and 8 bytes per parameter without ZeRO.
+  EXPECT_EQ(d.weights_bytes(), 2 * 6'250'364'928);
+  EXPECT_EQ(d.gradients_bytes(), 4 * 6'250'364'928);
+  EXPECT_EQ(d.optimizer_bytes(), 8 * 6'250'364'928);
+}
+
+TEST(CliTest, ParamsTableShowsGib) {
+  CliResult r = RunCli("params scenarios/deepseek_v3_paper.textproto --set zero.stage=3");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("671,026,404,352 parameters"), std::string::npos) << r.out;
+  // Stage 1: 85.74 GiB whole; device 1.38 / 2.76 / 5.52 / 9.66 GiB.
+  EXPECT_NE(r.out.find("t4-t7    46,029,144,064  85.74    6,250,364,928         1.38       2.76"
+                       "       5.52        9.66"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("GiB = 2^30 bytes"), std::string::npos);
+}
+
+TEST(CliTest, JsonToAFileKeepsTheTable) {
+  char path[] = "/tmp/stepsim_json_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  CliResult r = RunCli("params scenarios/deepseek_v2.textproto --json " + std::string(path));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("235,741,434,880 parameters"), std::string::npos);
+  ParamsReport report;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(Slurp(path), &report).ok());
+  EXPECT_EQ(report.total_params(), 235'741'434'880);
+  std::remove(path);
+}
+
+TEST(CliTest, SameInputSameBytes) {
+  CliResult a = RunCli("params scenarios/deepseek_v3.textproto --json -");
+  CliResult b = RunCli("params scenarios/deepseek_v3.textproto --json -");
+  ASSERT_EQ(a.exit_code, 0);
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(CliTest, SyntaxErrorIsLocatedAndExitsTwo) {
+  char path[] = "/tmp/stepsim_bad_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text = "model { preset: \"deepseek-v3\" }\nparallel { pipline: 2 }\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  CliResult r = RunCli("params " + std::string(path));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "stepsim: " + std::string(path) +
+                       ":2:12: unknown field \"pipline\" in message Parallel\n"
+                       "  parallel { pipline: 2 }\n"
+                       "             ^\n");
+  std::remove(path);
+}
+
+TEST(CliTest, InvalidConfigurationListsEveryProblem) {
+  CliResult r = RunCli("params scenarios/deepseek_v3_paper.textproto --set parallel.ep=7 "
+                       "--set zero.stage=9");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "stepsim: parallel.ep: 7 does not divide model.num_routed_experts (256)\n"
+            "parallel.ep: EP*ETP = 7 does not divide DP*TP = 64, so the expert data-parallel "
+            "size EDP is not whole\n"
+            "zero.stage: 9 is outside 0..3\n");
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(CliTest, MissingFileDirectoryAndBadUsage) {
+  CliResult missing = RunCli("params no/such.textproto");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(missing.err, "stepsim: no/such.textproto: no such file\n");
+  CliResult dir = RunCli("params scenarios");
+  EXPECT_EQ(dir.exit_code, 2);
+  EXPECT_EQ(dir.err, "stepsim: scenarios: is a directory, not a scenario file\n");
+  CliResult flag = RunCli("params scenarios/pp4_tiny.textproto --frobnicate");
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_NE(flag.err.find("frobnicate"), std::string::npos) << flag.err;
+  CliResult none = RunCli("");
+  EXPECT_EQ(none.exit_code, 2);
+  CliResult set = RunCli("params scenarios/pp4_tiny.textproto --set parallel.pp");
+  EXPECT_EQ(set.exit_code, 2);
+  EXPECT_EQ(set.err, "stepsim: --set \"parallel.pp\": expected path=value\n");
+}
+
+TEST(CliTest, HelpExitsZero) {
+  CliResult r = RunCli("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("params"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stepsim::testing

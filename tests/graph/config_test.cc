@@ -1,0 +1,156 @@
+// Resolution of scenarios: presets, defaults, and validation messages.
+#include "graph/config.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace stepsim::graph {
+namespace {
+
+using testing::LoadScenario;
+using testing::ResolveText;
+
+std::string ErrorOf(const std::string& text) {
+  StatusOr<Config> c = ResolveText(text);
+  EXPECT_FALSE(c.ok());
+  if (c.ok()) return "";
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidInput);
+  return c.status().message();
+}
+
+constexpr char kTiny[] = "model { preset: 'deepseek-v3' }\nbatch { seq_len: 4096 }\n";
+
+TEST(ConfigTest, PaperScenarioResolves) {
+  const Config c = LoadScenario("deepseek_v3_paper.textproto");
+  EXPECT_EQ(c.model.hidden, 7168);
+  EXPECT_EQ(c.model.mtp_layers, 0);
+  EXPECT_EQ(c.parallel.edp, 8);      // 32*2/(8*1)
+  EXPECT_EQ(c.parallel.world, 1024);  // 32*2*16
+  EXPECT_TRUE(c.parallel.sequence_parallel);
+  EXPECT_EQ(c.conventions.attention, EAGER);
+  EXPECT_EQ(c.conventions.moe_tokens, LOCAL);
+  EXPECT_EQ(c.layout.stages.size(), 16u);
+}
+
+TEST(ConfigTest, DefaultsAreDocumentedValues) {
+  StatusOr<Config> c = ResolveText(kTiny);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->parallel.pp, 1);
+  EXPECT_EQ(c->parallel.tp, 1);
+  EXPECT_FALSE(c->parallel.sequence_parallel);
+  EXPECT_EQ(c->batch.micro_batch_size, 1);
+  EXPECT_EQ(c->batch.microbatches, 1);
+  EXPECT_EQ(c->precision.weight, 2);
+  EXPECT_EQ(c->precision.gradient, 4);
+  EXPECT_EQ(c->precision.optimizer, 8);
+  EXPECT_EQ(c->zero_stage, 0);
+  EXPECT_EQ(c->recompute.policy, NONE);
+  EXPECT_EQ(c->conventions.attention, FLASH);
+  EXPECT_EQ(c->conventions.moe_tokens, DISPATCHED);
+  EXPECT_EQ(c->schedule, ONE_F_ONE_B);
+  EXPECT_EQ(c->hardware.gpu, H800);
+}
+
+TEST(ConfigTest, PresetFieldsCanBeOverridden) {
+  StatusOr<Config> c = ResolveText(
+      "model { preset: 'deepseek-v3' num_routed_experts: 64 mtp_num_layers: 0 }\n"
+      "batch { seq_len: 128 }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->model.experts, 64);
+  EXPECT_EQ(c->model.hidden, 7168);
+  EXPECT_EQ(c->model.mtp_layers, 0);
+}
+
+TEST(ConfigTest, PresetLayoutIsUsedForItsPipelineSize) {
+  StatusOr<Config> c = ResolveText(std::string(kTiny) + "parallel { pp: 16 }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->layout.text, "Et*4|(t*4|)*14,tmL");
+  StatusOr<Config> other = ResolveText(std::string(kTiny) + "parallel { pp: 8 }\n");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->layout.text, "");  // the default split
+}
+
+TEST(ConfigTest, EveryParallelProblemIsListed) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "parallel { tp: 3 ep: 7 dp: 4 }\n"),
+            "parallel.tp: 3 does not divide model.num_attention_heads (128)\n"
+            "parallel.ep: 7 does not divide model.num_routed_experts (256)\n"
+            "parallel.ep: EP*ETP = 7 does not divide DP*TP = 12, so the expert data-parallel "
+            "size EDP is not whole\n"
+            "parallel.tp: 3 does not divide the sequence per context-parallel rank (sequence "
+            "parallelism) (4096)");
+}
+
+TEST(ConfigTest, ZeroAndNegativeSizes) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "parallel { pp: 0 dp: -2 }\n"),
+            "parallel.pp: must be at least 1, got 0\n"
+            "parallel.dp: must be at least 1, got -2");
+  EXPECT_EQ(ErrorOf("model { preset: 'deepseek-v3' }\nbatch { seq_len: 4096 "
+                    "num_microbatches: 0 micro_batch_size: -1 }\n"),
+            "batch.micro_batch_size: must be at least 1, got -1\n"
+            "batch.num_microbatches: must be at least 1, got 0");
+  EXPECT_EQ(ErrorOf("model { preset: 'deepseek-v3' }\n"), "batch.seq_len: required");
+}
+
+TEST(ConfigTest, MorePipelineStagesThanLayers) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "parallel { pp: 64 }\n"),
+            "parallel.pp: 64 pipeline stages (pp * vpp) but only 61 transformer layers; give a "
+            "parallel.layout to allow stages without layers");
+}
+
+TEST(ConfigTest, LayoutMustMatchTheModel) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "parallel { pp: 2 layout: 'Et*30|t*30mL' }\n"),
+            "parallel.layout: 60 transformer layers t, but the model has 61");
+  EXPECT_EQ(
+      ErrorOf(std::string(kTiny) + "parallel { pp: 2 vpp: 3 layout: 'Et*30|t*31mL' }\n"),
+      "parallel.vpp: 3 does not match the layout's 1 chunks per rank");
+}
+
+TEST(ConfigTest, UnknownPresetAndRecomputeModules) {
+  EXPECT_EQ(ErrorOf("model { preset: 'deepseek-v4' }\nbatch { seq_len: 1 }\n"),
+            "model.preset: unknown preset \"deepseek-v4\" (known: deepseek-v2, deepseek-v3, "
+            "gpt-22b)");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) +
+                    "recompute { policy: SELECTIVE modules: 'attention' modules: 'moe' }\n"),
+            "recompute.modules: unknown module \"attention\" (expected one of core_attn, "
+            "mla_up_proj, moe_act, layernorm, mlp, moe, shared_experts)");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "recompute { policy: SELECTIVE }\n"),
+            "recompute.modules: policy SELECTIVE needs at least one module");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "recompute { policy: FULL method: BLOCK }\n"),
+            "recompute.num_layers: required with method BLOCK");
+}
+
+TEST(ConfigTest, ContextParallelMustDivideTheSequence) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "parallel { cp: 3 }\n"),
+            "parallel.cp: 3 does not divide batch.seq_len (4096)");
+}
+
+TEST(ConfigTest, ZeroStageRangeAndPrecision) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "zero { stage: 4 }\nprecision { weight_bytes: 0 }\n"),
+            "precision.weight_bytes: 0 is outside 1..64 bytes\n"
+            "zero.stage: 4 is outside 0..3");
+}
+
+TEST(ConfigTest, HardwareMustBePositive) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) +
+                    "hardware { network_bandwidth: 0 efficiency: 1.5 hbm_bytes: 0 }\n"),
+            "hardware.network_bandwidth: must be a positive number\n"
+            "hardware.efficiency: must be in (0, 1]\n"
+            "hardware.hbm_bytes: must be at least 1");
+}
+
+TEST(ConfigTest, ExpertParallelismNeedsExperts) {
+  EXPECT_EQ(ErrorOf("model { preset: 'gpt-22b' }\nparallel { ep: 2 dp: 2 }\n"
+                    "batch { seq_len: 2048 }\n"),
+            "parallel.ep: expert parallelism needs a model with routed experts");
+}
+
+TEST(ConfigTest, RoutingImbalanceBounds) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) +
+                    "parallel { ep: 8 dp: 8 }\nconventions { routing_imbalance: 9 }\n"),
+            "conventions.routing_imbalance: must be between 1.0 (balanced) and parallel.ep = 8 "
+            "(every token on one rank)");
+}
+
+}  // namespace
+}  // namespace stepsim::graph

@@ -1,0 +1,36 @@
+#include "graph/presets.h"
+
+#include <gtest/gtest.h>
+
+#include "graph/scenario_text.h"
+#include "tests/test_util.h"
+
+namespace stepsim::graph {
+namespace {
+
+TEST(PresetsTest, EveryPresetFileIsCompiledInAndParses) {
+  const std::vector<std::string> files = {"deepseek_v2.textproto", "deepseek_v3.textproto",
+                                          "gpt_22b.textproto"};
+  std::vector<std::string> names;
+  for (const std::string& f : files) {
+    ModelPreset preset;
+    const std::string path = "scenarios/models/" + f;
+    Status s = ParseTextMessage(testing::ReadSource(path), path, &preset);
+    ASSERT_TRUE(s.ok()) << s.message();
+    names.push_back(preset.name());
+    StatusOr<ModelPreset> found = FindModelPreset(preset.name());
+    ASSERT_TRUE(found.ok());
+    EXPECT_EQ(found->model().hidden_size(), preset.model().hidden_size());
+  }
+  EXPECT_EQ(ModelPresetNames(), names);
+}
+
+TEST(PresetsTest, UnknownPresetListsTheKnownOnes) {
+  StatusOr<ModelPreset> p = FindModelPreset("llama");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().message(),
+            "model.preset: unknown preset \"llama\" (known: deepseek-v2, deepseek-v3, gpt-22b)");
+}
+
+}  // namespace
+}  // namespace stepsim::graph

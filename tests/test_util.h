@@ -1,0 +1,55 @@
+// Helpers shared by the tests: scenario files from the source tree and a
+// resolved Config from text.
+#ifndef STEPSIM_TESTS_TEST_UTIL_H_
+#define STEPSIM_TESTS_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "graph/config.h"
+#include "graph/overrides.h"
+#include "graph/scenario_text.h"
+
+namespace stepsim::testing {
+
+inline std::string SourcePath(const std::string& relative) {
+  return std::string(STEPSIM_SOURCE_DIR) + "/" + relative;
+}
+
+inline std::string ReadSource(const std::string& relative) {
+  std::ifstream in(SourcePath(relative));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Parses scenarios/<name>, applies `sets`, resolves. Fails the test on error.
+inline graph::Config LoadScenario(const std::string& name,
+                                  const std::vector<std::string>& sets = {}) {
+  const std::string path = "scenarios/" + name;
+  StatusOr<Scenario> scenario = graph::ParseScenario(ReadSource(path), path);
+  EXPECT_TRUE(scenario.ok()) << scenario.status().message();
+  if (!scenario.ok()) return {};
+  for (const std::string& s : sets) {
+    Status status = graph::ApplyOverride(s, &*scenario);
+    EXPECT_TRUE(status.ok()) << status.message();
+  }
+  StatusOr<graph::Config> config = graph::Resolve(*scenario);
+  EXPECT_TRUE(config.ok()) << config.status().message();
+  return config.ok() ? *config : graph::Config{};
+}
+
+// Resolves a scenario written inline; returns the status for error tests.
+inline StatusOr<graph::Config> ResolveText(const std::string& text) {
+  StatusOr<Scenario> scenario = graph::ParseScenario(text, "test.textproto");
+  if (!scenario.ok()) return scenario.status();
+  return graph::Resolve(*scenario);
+}
+
+}  // namespace stepsim::testing
+
+#endif  // STEPSIM_TESTS_TEST_UTIL_H_

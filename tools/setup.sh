@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages stepsim needs (only those missing) and builds
+# it into build/. Safe to run again: it only installs and rebuilds what changed.
+#   tools/setup.sh            # release build with debug info
+#   BUILD_DIR=build-asan CMAKE_ARGS=-DSTEPSIM_SANITIZE=ON tools/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
+  libspdlog-dev libgtest-dev libcli11-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+build_dir=${BUILD_DIR:-build}
+# shellcheck disable=SC2086  # CMAKE_ARGS is a list of words
+cmake -S . -B "$build_dir" -G Ninja ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$build_dir"

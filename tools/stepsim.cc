@@ -1,0 +1,161 @@
+// The stepsim command: parses the command line, reads files, calls the
+// libraries and turns a Status into a message and an exit code.
+//
+// Exit codes: 0 success, 1 the run failed, 2 bad input or usage.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "graph/config.h"
+#include "graph/overrides.h"
+#include "graph/params_report.h"
+#include "graph/presets.h"
+#include "graph/scenario_text.h"
+#include "traces/json.h"
+#include "traces/params_text.h"
+
+namespace {
+
+using stepsim::Status;
+using stepsim::StatusCode;
+using stepsim::StatusOr;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitBadInput = 2;
+constexpr std::uintmax_t kMaxInputBytes = 16u << 20;
+
+int ExitCode(const Status& status) {
+  if (status.ok()) return kExitOk;
+  return status.code() == StatusCode::kInvalidInput ? kExitBadInput : kExitFailed;
+}
+
+int Report(const Status& status) {
+  if (!status.ok()) std::cerr << "stepsim: " << status.message() << "\n";
+  return ExitCode(status);
+}
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    return Status::Invalid(path + ": no such file");
+  }
+  if (std::filesystem::is_directory(status)) {
+    return Status::Invalid(path + ": is a directory, not a scenario file");
+  }
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxInputBytes) {
+    return Status::Invalid(path + ": " + std::to_string(size) +
+                           " bytes is larger than the 16 MiB an input file may have");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Invalid(path + ": cannot be opened");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Status WriteOutput(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    std::cout << text;
+    return Status::Ok();
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::Invalid(path + ": cannot be written");
+  out << text;
+  out.close();
+  if (!out) return Status::Failed(path + ": write failed");
+  return Status::Ok();
+}
+
+// Options every scenario command shares.
+struct ScenarioArgs {
+  std::string path;
+  std::vector<std::string> sets;
+};
+
+void AddScenarioArgs(CLI::App* cmd, ScenarioArgs* args) {
+  cmd->add_option("scenario", args->path, "scenario file (protobuf text format)")
+      ->required();
+  cmd->add_option("--set", args->sets,
+                  "override a scenario field, path=value (repeatable), "
+                  "e.g. --set parallel.ep=16")
+      ->allow_extra_args(false);
+}
+
+StatusOr<stepsim::graph::Config> LoadConfig(const ScenarioArgs& args) {
+  StatusOr<std::string> text = ReadFile(args.path);
+  if (!text.ok()) return text.status();
+  StatusOr<stepsim::Scenario> scenario = stepsim::graph::ParseScenario(*text, args.path);
+  if (!scenario.ok()) return scenario.status();
+  for (const std::string& set : args.sets) {
+    Status s = stepsim::graph::ApplyOverride(set, &*scenario);
+    if (!s.ok()) return s;
+  }
+  if (scenario->name().empty()) {
+    scenario->set_name(std::filesystem::path(args.path).stem().string());
+  }
+  return stepsim::graph::Resolve(*scenario);
+}
+
+int RunParams(const ScenarioArgs& args, const std::string& json) {
+  StatusOr<stepsim::graph::Config> config = LoadConfig(args);
+  if (!config.ok()) return Report(config.status());
+  StatusOr<stepsim::ParamsReport> report = stepsim::graph::BuildParamsReport(*config);
+  if (!report.ok()) return Report(report.status());
+  if (json != "-") std::cout << stepsim::traces::FormatParams(*config, *report);
+  if (!json.empty()) return Report(WriteOutput(json, stepsim::traces::ToJson(*report)));
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("stepsim");
+  logger->set_pattern("[%l] %v");  // never wall-clock time
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::warn);
+
+  CLI::App app{"stepsim: simulate the memory of one training step of a large model"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "log progress to stderr");
+
+  ScenarioArgs params_args;
+  std::string params_json;
+  CLI::App* params = app.add_subcommand(
+      "params", "parameter counts and static memory (weights, gradients, optimizer) per GPU");
+  AddScenarioArgs(params, &params_args);
+  params->add_option("--json", params_json, "write the report as JSON to FILE, or - for stdout");
+
+  app.add_subcommand("presets", "list the built-in model presets");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+  if (verbose) spdlog::set_level(spdlog::level::info);
+
+  if (params->parsed()) return RunParams(params_args, params_json);
+  if (app.got_subcommand("presets")) {
+    for (const std::string& name : stepsim::graph::ModelPresetNames()) {
+      std::cout << name << "\n";
+    }
+    return kExitOk;
+  }
+  return kExitBadInput;
+}

@@ -1,0 +1,86 @@
+#include "traces/params_text.h"
+
+#include <map>
+
+#include "traces/format.h"
+#include "traces/table.h"
+
+namespace stepsim::traces {
+namespace {
+
+const char* ZeroName(int64_t stage) {
+  switch (stage) {
+    case 1: return "ZeRO-1 (os)";
+    case 2: return "ZeRO-2 (os+g)";
+    case 3: return "ZeRO-3 (os+g+p)";
+    default: return "no ZeRO";
+  }
+}
+
+}  // namespace
+
+std::string FormatParams(const graph::Config& c, const ParamsReport& r) {
+  const graph::ParallelSpec& p = c.parallel;
+  std::string out;
+  out += c.model.name + ": " + Thousands(r.total_params()) + " parameters";
+  if (r.mtp_params() > 0) out += " + MTP " + Thousands(r.mtp_params());
+  out += "\n";
+  out += "PP" + std::to_string(p.pp) + (p.vpp > 1 ? " VPP" + std::to_string(p.vpp) : "") +
+         " TP" + std::to_string(p.tp) + (p.sequence_parallel ? "+SP" : "") + " EP" +
+         std::to_string(p.ep) + " ETP" + std::to_string(p.etp) + " DP" + std::to_string(p.dp) +
+         (p.cp > 1 ? " CP" + std::to_string(p.cp) : "") + " (EDP " + std::to_string(p.edp) +
+         ", " + Thousands(p.world) + " GPUs), " + ZeroName(c.zero_stage) + ", bytes/param " +
+         std::to_string(c.precision.weight) + "/" + std::to_string(c.precision.gradient) + "/" +
+         std::to_string(c.precision.optimizer) + "\n";
+  out += "layout: " + (r.layout().empty() ? std::string("default split") : r.layout()) + "\n\n";
+
+  Table stages({"stage", "rank", "<layers", "params (stage)", "GiB", "params (device)",
+                "weights GiB", "grads GiB", "optim GiB", "static GiB"});
+  for (const StageParamsReport& s : r.stages()) {
+    const DeviceParams& d = s.device();
+    stages.AddRow({std::to_string(s.stage()), std::to_string(s.pp_rank()), s.layers(),
+                   Thousands(s.params()), Gib(s.params() * c.precision.weight),
+                   Thousands(d.params()), Gib(d.weights_bytes()), Gib(d.gradients_bytes()),
+                   Gib(d.optimizer_bytes()), Gib(d.static_bytes())});
+  }
+  out += stages.Render();
+  out += "(GiB = 2^30 bytes; stage GiB at " + std::to_string(c.precision.weight) +
+         " bytes per parameter; device columns are one GPU of the stage)\n";
+
+  // Module breakdown, once per distinct device composition.
+  std::map<std::map<std::string, int64_t>, std::string> seen;
+  for (const StageParamsReport& s : r.stages()) {
+    std::map<std::string, int64_t> modules(s.device().modules().begin(),
+                                           s.device().modules().end());
+    auto it = seen.find(modules);
+    if (it != seen.end()) {
+      it->second += "," + std::to_string(s.stage());
+      continue;
+    }
+    seen[modules] = std::to_string(s.stage());
+  }
+  out += "\nper device, by module (parameters):\n";
+  for (const StageParamsReport& s : r.stages()) {
+    std::map<std::string, int64_t> modules(s.device().modules().begin(),
+                                           s.device().modules().end());
+    const std::string& list = seen[modules];
+    if (list.substr(0, list.find(',')) != std::to_string(s.stage())) continue;
+    out += "  stage " + list + ":";
+    for (const auto& [name, n] : modules) out += "  " + name + " " + Thousands(n);
+    out += "\n";
+  }
+
+  if (p.vpp > 1) {
+    Table ranks({"rank", "params (device)", "weights GiB", "grads GiB", "optim GiB",
+                 "static GiB"});
+    for (const RankStaticReport& rk : r.ranks()) {
+      ranks.AddRow({std::to_string(rk.pp_rank()), Thousands(rk.params()),
+                    Gib(rk.weights_bytes()), Gib(rk.gradients_bytes()),
+                    Gib(rk.optimizer_bytes()), Gib(rk.static_bytes())});
+    }
+    out += "\nper pipeline rank (all " + std::to_string(p.vpp) + " chunks):\n" + ranks.Render();
+  }
+  return out;
+}
+
+}  // namespace stepsim::traces
