@@ -13,11 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "graph/activations.h"
 #include "graph/config.h"
 #include "graph/overrides.h"
 #include "graph/params_report.h"
 #include "graph/presets.h"
 #include "graph/scenario_text.h"
+#include "graph/stage_dag.h"
+#include "traces/activations_text.h"
 #include "traces/json.h"
 #include "traces/params_text.h"
 
@@ -116,6 +119,37 @@ int RunParams(const ScenarioArgs& args, const std::string& json) {
   return kExitOk;
 }
 
+int RunActivations(const ScenarioArgs& args, const std::string& json) {
+  StatusOr<stepsim::graph::Config> config = LoadConfig(args);
+  if (!config.ok()) return Report(config.status());
+  StatusOr<stepsim::ActivationsReport> report =
+      stepsim::graph::BuildActivationsReport(*config);
+  if (!report.ok()) return Report(report.status());
+  if (json != "-") std::cout << stepsim::traces::FormatActivations(*report);
+  if (!json.empty()) return Report(WriteOutput(json, stepsim::traces::ToJson(*report)));
+  return kExitOk;
+}
+
+int RunDag(const ScenarioArgs& args, int64_t stage, const std::string& dot) {
+  StatusOr<stepsim::graph::Config> config = LoadConfig(args);
+  if (!config.ok()) return Report(config.status());
+  const auto& stages = config->layout.stages;
+  if (stage < 0 || stage >= static_cast<int64_t>(stages.size())) {
+    return Report(Status::Invalid("--stage: " + std::to_string(stage) +
+                                  " is not a stage of this layout (0.." +
+                                  std::to_string(stages.size() - 1) + ")"));
+  }
+  StatusOr<stepsim::graph::StageDag> dag = stepsim::graph::BuildStageDag(*config, stages[stage]);
+  if (!dag.ok()) return Report(dag.status());
+  Status written = WriteOutput(dot, stepsim::graph::DagToDot(*dag));
+  if (written.ok() && dot != "-") {
+    std::cout << "stage " << stage << " (" << stages[stage].Describe() << "): "
+              << dag->ops.size() << " ops, " << dag->tensors.size() << " tensors, "
+              << boost::num_edges(dag->graph) << " edges -> " << dot << "\n";
+  }
+  return Report(written);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,6 +170,22 @@ int main(int argc, char** argv) {
   AddScenarioArgs(params, &params_args);
   params->add_option("--json", params_json, "write the report as JSON to FILE, or - for stdout");
 
+  ScenarioArgs activations_args;
+  std::string activations_json;
+  CLI::App* activations = app.add_subcommand(
+      "activations", "bytes one micro-batch keeps for backward per stage, by module and op");
+  AddScenarioArgs(activations, &activations_args);
+  activations->add_option("--json", activations_json,
+                          "write the report as JSON to FILE, or - for stdout");
+
+  ScenarioArgs dag_args;
+  int64_t dag_stage = 0;
+  std::string dag_dot;
+  CLI::App* dag = app.add_subcommand("dag", "write one stage's op DAG as Graphviz");
+  AddScenarioArgs(dag, &dag_args);
+  dag->add_option("--stage", dag_stage, "pipeline stage (layout position, from 0)")->required();
+  dag->add_option("--dot", dag_dot, "Graphviz output FILE, or - for stdout")->required();
+
   app.add_subcommand("presets", "list the built-in model presets");
 
   try {
@@ -151,6 +201,8 @@ int main(int argc, char** argv) {
   if (verbose) spdlog::set_level(spdlog::level::info);
 
   if (params->parsed()) return RunParams(params_args, params_json);
+  if (activations->parsed()) return RunActivations(activations_args, activations_json);
+  if (dag->parsed()) return RunDag(dag_args, dag_stage, dag_dot);
   if (app.got_subcommand("presets")) {
     for (const std::string& name : stepsim::graph::ModelPresetNames()) {
       std::cout << name << "\n";

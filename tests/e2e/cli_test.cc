@@ -108,6 +108,53 @@ TEST(CliTest, MissingFileDirectoryAndBadUsage) {
   EXPECT_EQ(set.err, "stepsim: --set \"parallel.pp\": expected path=value\n");
 }
 
+TEST(CliTest, ActivationsJsonPerStage) {
+  CliResult r = RunCli("activations scenarios/deepseek_v3_paper.textproto "
+                       "--set recompute.policy=FULL --json -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ActivationsReport report;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok()) << r.out;
+  ASSERT_EQ(report.stages_size(), 16);
+  // 8bsh + 8bs N_r = 8*4096*7168 + 8*4096*8 at b = 1.
+  EXPECT_EQ(report.stages(1).per_microbatch_bytes(), 8 * 4096 * 7168 + 8 * 4096 * 8);
+  EXPECT_EQ(report.stages(1).modules().at("mla") + report.stages(1).modules().at("moe"),
+            report.stages(1).per_microbatch_bytes());
+  EXPECT_EQ(report.recompute(), "FULL");
+}
+
+TEST(CliTest, ActivationsTable) {
+  CliResult r = RunCli("activations scenarios/pp4_tiny.textproto");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("kept bytes by module"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("t2-t3"), std::string::npos) << r.out;
+}
+
+TEST(CliTest, DagWritesGraphviz) {
+  char path[] = "/tmp/stepsim_dot_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  CliResult r = RunCli("dag scenarios/pp4_tiny.textproto --stage 1 --dot " + std::string(path));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("stage 1 (t2-t3):"), std::string::npos) << r.out;
+  const std::string dot = Slurp(path);
+  EXPECT_EQ(dot.substr(0, 10), "digraph G ");
+  EXPECT_NE(dot.find("B L3.moe.combine"), std::string::npos);
+  std::remove(path);
+  CliResult bad = RunCli("dag scenarios/pp4_tiny.textproto --stage 9 --dot -");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err, "stepsim: --stage: 9 is not a stage of this layout (0..3)\n");
+}
+
+TEST(CliTest, UnknownSelectiveModuleIsNamed) {
+  CliResult r = RunCli("activations scenarios/pp4_tiny.textproto --set recompute.policy=SELECTIVE "
+                       "--set recompute.modules=attn");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "stepsim: recompute.modules: unknown module \"attn\" (expected one of core_attn, "
+            "mla_up_proj, moe_act, layernorm, mlp, moe, shared_experts)\n");
+}
+
 TEST(CliTest, HelpExitsZero) {
   CliResult r = RunCli("--help");
   EXPECT_EQ(r.exit_code, 0);

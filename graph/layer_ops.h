@@ -1,0 +1,55 @@
+// Layer builders: the forward ops of each layout slot (embedding, MLA or MHA
+// block, dense MLP, MoE block, loss, MTP module) with what each op keeps for
+// backward, for one micro-batch on one device. memory-model.md sections 4-5.
+//
+// stage_dag turns these specs into F/B/W/R ops with tensor events.
+#ifndef STEPSIM_GRAPH_LAYER_OPS_H_
+#define STEPSIM_GRAPH_LAYER_OPS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/config.h"
+#include "graph/layout.h"
+
+namespace stepsim::graph {
+
+// A tensor a forward op keeps for its backward.
+struct Keep {
+  std::string name;    // "q_k", "softmax_out", ...
+  int64_t bytes = 0;
+  bool weight_grad = false;  // needed by the weight gradient: W frees it, else B
+  bool checkpoint = false;   // kept even under full recomputation (block input, dispatch map)
+  // Selective-recompute modules (Megatron names) that discard and recompute it.
+  std::vector<std::string> selective;
+};
+
+// One forward op and the shape of its backward.
+struct OpSpec {
+  std::string name;    // "L4.mla.qk"
+  std::string module;  // "embedding", "mla", "attention", "mlp", "moe", "loss", "mtp"
+  int64_t layer = -1;  // decoder layer (MTP: num_layers + index); -1 embedding/loss
+  std::string unit;    // full-recompute unit ("L4.attn"); "" if never fully recomputed
+  bool has_weights = false;  // a W op exists
+  bool collective = false;   // an EP all-to-all (dispatch, combine)
+  double flops = 0;          // forward FLOPs on one device
+  double backward_flops = 0; // B (input gradient)
+  double weight_flops = 0;   // W (weight gradient)
+  double comm_bytes = 0;     // bytes a collective moves off the device
+  std::vector<Keep> keeps;
+  int64_t output_bytes = 0;      // the forward output, transient
+  int64_t input_grad_bytes = 0;  // the input gradient B produces
+  int64_t comm_buffer_bytes = 0; // TP/SP gather or EP send/receive buffer, transient
+};
+
+// The forward ops of one slot of `stage`, in execution order. Throws
+// Overflow for sizes beyond int64.
+std::vector<OpSpec> SlotOps(const Config& config, const Stage& stage, const Slot& slot);
+
+// The forward ops of a whole stage, in order.
+std::vector<OpSpec> StageOps(const Config& config, const Stage& stage);
+
+}  // namespace stepsim::graph
+
+#endif  // STEPSIM_GRAPH_LAYER_OPS_H_

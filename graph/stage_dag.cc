@@ -1,0 +1,395 @@
+#include "graph/stage_dag.h"
+
+#include <boost/graph/graphviz.hpp>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "graph/checked.h"
+#include "graph/layer_ops.h"
+
+namespace stepsim::graph {
+namespace {
+
+// Selective modules from the broadest to the narrowest: a tensor discarded
+// by several selected modules is recomputed with the broadest one.
+const std::vector<std::string>& ModulesByScope() {
+  static const std::vector<std::string> order = {
+      "moe", "mlp", "shared_experts", "core_attn", "mla_up_proj", "moe_act", "layernorm"};
+  return order;
+}
+
+std::string LayerPrefix(const OpSpec& op) { return op.name.substr(0, op.name.find('.')); }
+
+// Which recompute group (if any) discards `keep` of `op`; "" keeps it.
+std::string RecomputeGroup(const Config& c, const OpSpec& op, const Keep& keep,
+                           const std::vector<std::string>& fully_recomputed_units) {
+  const RecomputeSpec& r = c.recompute;
+  if (r.policy == FULL) {
+    if (op.unit.empty() || keep.checkpoint) return "";
+    const bool selected = std::find(fully_recomputed_units.begin(), fully_recomputed_units.end(),
+                                    op.unit) != fully_recomputed_units.end();
+    return selected ? op.unit : "";
+  }
+  if (r.policy == SELECTIVE) {
+    for (const std::string& module : ModulesByScope()) {
+      if (!r.Selects(module)) continue;
+      if (std::find(keep.selective.begin(), keep.selective.end(), module) !=
+          keep.selective.end()) {
+        return LayerPrefix(op) + "." + module;
+      }
+    }
+  }
+  return "";
+}
+
+// The full-recompute units of the stage: every unit (UNIFORM) or those of
+// the first num_layers layers (BLOCK).
+std::vector<std::string> FullyRecomputedUnits(const Config& c, const std::vector<OpSpec>& ops) {
+  std::vector<std::string> units;
+  std::vector<int64_t> layers;
+  for (const OpSpec& op : ops) {
+    if (op.unit.empty()) continue;
+    if (std::find(layers.begin(), layers.end(), op.layer) == layers.end()) {
+      layers.push_back(op.layer);
+    }
+    const int64_t position = static_cast<int64_t>(
+        std::find(layers.begin(), layers.end(), op.layer) - layers.begin());
+    if (c.recompute.method == BLOCK && position >= c.recompute.num_layers) continue;
+    if (std::find(units.begin(), units.end(), op.unit) == units.end()) units.push_back(op.unit);
+  }
+  return units;
+}
+
+class DagBuilder {
+ public:
+  explicit DagBuilder(StageDag* dag) : dag_(dag) {}
+
+  int NewTensor(std::string name, int64_t bytes, Category category) {
+    dag_->tensors.push_back({std::move(name), bytes, category});
+    return static_cast<int>(dag_->tensors.size()) - 1;
+  }
+  int NewOp(std::string name, const OpSpec& spec, OpKind kind) {
+    Op op;
+    op.name = std::move(name);
+    op.module = spec.module;
+    op.kind = kind;
+    op.layer = spec.layer;
+    dag_->ops.push_back(std::move(op));
+    boost::add_vertex(dag_->graph);
+    return static_cast<int>(dag_->ops.size()) - 1;
+  }
+  void Alloc(int op, int tensor) { dag_->ops[op].events.push_back({true, tensor}); }
+  void Free(int op, int tensor) { dag_->ops[op].events.push_back({false, tensor}); }
+  void Edge(int from, int to) {
+    if (from >= 0 && to >= 0 && from != to) boost::add_edge(from, to, dag_->graph);
+  }
+
+ private:
+  StageDag* dag_;
+};
+
+// One kept tensor as the forward or a recompute op materialises it.
+struct KeptTensor {
+  int tensor;
+  bool weight_grad;
+};
+
+}  // namespace
+
+StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
+  StageDag dag;
+  dag.stage = stage.stage;
+  try {
+    const std::vector<OpSpec> specs = StageOps(c, stage);
+    const int n = static_cast<int>(specs.size());
+    if (n == 0) return dag;  // an empty stage passes activations through
+    const std::vector<std::string> units = FullyRecomputedUnits(c, specs);
+    DagBuilder b(&dag);
+
+    // Recompute groups: their tensors, and the op whose backward needs them first.
+    struct Group {
+      std::vector<std::pair<int, const Keep*>> keeps;  // (op index, keep)
+      int trigger = -1;                                // latest op in forward order
+      double flops = 0;
+      std::vector<int> ops;
+    };
+    std::map<std::string, Group> groups;
+    std::vector<std::string> group_order;
+
+    // Under full recomputation a unit is recomputed before any of its backward.
+    std::map<std::string, int> unit_last;
+    for (int i = 0; i < n; ++i) {
+      if (!specs[i].unit.empty()) unit_last[specs[i].unit] = i;
+    }
+    std::vector<std::vector<KeptTensor>> kept(n);
+    std::vector<int> fwd(n), bwd(n), wgt(n, -1), dy(n, -1);
+
+    // Forward.
+    for (int i = 0; i < n; ++i) {
+      const OpSpec& s = specs[i];
+      fwd[i] = b.NewOp(s.name, s, s.collective ? OpKind::kComm : OpKind::kForward);
+      Op& op = dag.ops[fwd[i]];
+      op.flops = s.flops;
+      op.comm_bytes = s.comm_bytes;
+      double moved = static_cast<double>(s.output_bytes);
+      for (const Keep& k : s.keeps) {
+        const std::string group = RecomputeGroup(c, s, k, units);
+        if (!group.empty()) {
+          Group& g = groups[group];
+          if (g.keeps.empty()) group_order.push_back(group);
+          g.keeps.emplace_back(i, &k);
+          g.trigger = std::max(g.trigger, c.recompute.policy == FULL ? unit_last[s.unit] : i);
+          if (std::find(g.ops.begin(), g.ops.end(), i) == g.ops.end()) {
+            g.ops.push_back(i);
+            g.flops += s.flops;
+          }
+          continue;
+        }
+        const int t = b.NewTensor(s.name + "." + k.name, k.bytes, Category::kActivations);
+        b.Alloc(fwd[i], t);
+        kept[i].push_back({t, k.weight_grad});
+        moved += static_cast<double>(k.bytes);
+      }
+      dag.ops[fwd[i]].bytes_moved = moved;
+      if (s.comm_buffer_bytes > 0) {
+        const int t = b.NewTensor(s.name + ".comm", s.comm_buffer_bytes, Category::kComm);
+        b.Alloc(fwd[i], t);
+        b.Free(fwd[i], t);
+      }
+      if (s.output_bytes > 0) {
+        const int t = b.NewTensor(s.name + ".out", s.output_bytes, Category::kWorkspace);
+        b.Alloc(fwd[i], t);
+        b.Free(fwd[i], t);
+      }
+      if (i > 0) b.Edge(fwd[i - 1], fwd[i]);
+      dag.forward.push_back(fwd[i]);
+    }
+    dag.output_bytes = specs.back().output_bytes;
+    dag.input_grad_bytes = specs.front().input_grad_bytes;
+
+    // Backward, last op first: recompute groups triggered here, B, then W.
+    int previous = fwd[n - 1];
+    for (int i = n - 1; i >= 0; --i) {
+      const OpSpec& s = specs[i];
+      for (const std::string& name : group_order) {
+        Group& g = groups[name];
+        if (g.trigger != i) continue;
+        const int r = b.NewOp("R:" + name, s, OpKind::kRecompute);
+        dag.ops[r].flops = g.flops;
+        dag.ops[r].module = specs[g.trigger].module;
+        for (const auto& [op_index, keep] : g.keeps) {
+          const int t = b.NewTensor(specs[op_index].name + "." + keep->name, keep->bytes,
+                                    Category::kRecompute);
+          b.Alloc(r, t);
+          kept[op_index].push_back({t, keep->weight_grad});
+          dag.ops[r].bytes_moved += static_cast<double>(keep->bytes);
+        }
+        for (int op_index : g.ops) b.Edge(fwd[op_index], r);
+        b.Edge(previous, r);
+        previous = r;
+        dag.backward.push_back(r);
+        dag.backward_fused.push_back(r);
+      }
+      bwd[i] = b.NewOp(s.name, s, OpKind::kBackwardInput);
+      Op& bop = dag.ops[bwd[i]];
+      bop.flops = s.backward_flops;
+      bop.comm_bytes = s.comm_bytes;
+      bop.bytes_moved = static_cast<double>(s.input_grad_bytes);
+      b.Edge(previous, bwd[i]);
+      b.Edge(fwd[i], bwd[i]);
+      previous = bwd[i];
+      // dX of op i is dY of op i - 1; op 0's goes to the previous stage.
+      if (i > 0 && s.input_grad_bytes > 0) {
+        dy[i - 1] = b.NewTensor(s.name + ".grad_input", s.input_grad_bytes,
+                                Category::kWorkspace);
+        b.Alloc(bwd[i], dy[i - 1]);
+      }
+      if (s.comm_buffer_bytes > 0) {
+        const int t = b.NewTensor(s.name + ".grad_comm", s.comm_buffer_bytes, Category::kComm);
+        b.Alloc(bwd[i], t);
+        b.Free(bwd[i], t);
+      }
+      for (const KeptTensor& k : kept[i]) {
+        if (!k.weight_grad || !s.has_weights) b.Free(bwd[i], k.tensor);
+      }
+      if (!s.has_weights && dy[i] >= 0) b.Free(bwd[i], dy[i]);
+      dag.backward.push_back(bwd[i]);
+      dag.backward_fused.push_back(bwd[i]);
+      if (s.has_weights) {
+        wgt[i] = b.NewOp(s.name, s, OpKind::kBackwardWeight);
+        dag.ops[wgt[i]].flops = s.weight_flops;
+        for (const KeptTensor& k : kept[i]) {
+          if (k.weight_grad) {
+            b.Free(wgt[i], k.tensor);
+            dag.ops[wgt[i]].bytes_moved += static_cast<double>(dag.tensors[k.tensor].bytes);
+          }
+        }
+        if (dy[i] >= 0) b.Free(wgt[i], dy[i]);
+        b.Edge(bwd[i], wgt[i]);
+        b.Edge(fwd[i], wgt[i]);
+        if (i + 1 < n) b.Edge(bwd[i + 1], wgt[i]);
+        dag.weight.push_back(wgt[i]);
+        dag.backward_fused.push_back(wgt[i]);
+      }
+    }
+  } catch (const Overflow&) {
+    return Status::Invalid("model: activation sizes overflow 64-bit byte counts");
+  }
+  Status valid = ValidateDag(dag);
+  if (!valid.ok()) return Status::Failed("stage " + std::to_string(stage.stage) +
+                                         " DAG is invalid (a stepsim bug):\n" + valid.message());
+  return dag;
+}
+
+namespace {
+
+// Depth-first search for a cycle; returns its vertices in order, or empty.
+std::vector<int> FindCycle(const OpGraph& g) {
+  const int n = static_cast<int>(boost::num_vertices(g));
+  std::vector<int> color(n, 0), parent(n, -1);
+  for (int root = 0; root < n; ++root) {
+    if (color[root] != 0) continue;
+    std::vector<std::pair<int, OpGraph::out_edge_iterator>> stack;
+    auto [begin, end] = boost::out_edges(root, g);
+    stack.push_back({root, begin});
+    color[root] = 1;
+    while (!stack.empty()) {
+      auto& [v, it] = stack.back();
+      auto [_, v_end] = boost::out_edges(v, g);
+      if (it == v_end) {
+        color[v] = 2;
+        stack.pop_back();
+        continue;
+      }
+      const int w = static_cast<int>(boost::target(*it, g));
+      ++it;
+      if (color[w] == 1) {
+        std::vector<int> cycle = {w};
+        for (int x = v; x != w; x = parent[x]) cycle.push_back(x);
+        cycle.push_back(w);
+        std::reverse(cycle.begin(), cycle.end());
+        return cycle;
+      }
+      if (color[w] == 0) {
+        color[w] = 1;
+        parent[w] = v;
+        stack.push_back({w, boost::out_edges(w, g).first});
+      }
+    }
+  }
+  return {};
+}
+
+bool Reaches(const OpGraph& g, int from, int to) {
+  std::vector<bool> seen(boost::num_vertices(g), false);
+  std::vector<int> stack = {from};
+  seen[from] = true;
+  while (!stack.empty()) {
+    const int v = stack.back();
+    stack.pop_back();
+    if (v == to) return true;
+    for (auto [it, end] = boost::out_edges(v, g); it != end; ++it) {
+      const int w = static_cast<int>(boost::target(*it, g));
+      if (!seen[w]) {
+        seen[w] = true;
+        stack.push_back(w);
+      }
+    }
+  }
+  return false;
+}
+
+std::string OpLabel(const StageDag& dag, int op) {
+  return std::string(OpKindName(dag.ops[op].kind)) + " " + dag.ops[op].name;
+}
+
+}  // namespace
+
+Status ValidateDag(const StageDag& dag) {
+  std::vector<std::string> problems;
+  const std::vector<int> cycle = FindCycle(dag.graph);
+  if (!cycle.empty()) {
+    std::string text = "cycle: ";
+    for (size_t i = 0; i < cycle.size(); ++i) {
+      text += (i ? " -> " : "") + OpLabel(dag, cycle[i]);
+    }
+    problems.push_back(text);
+  }
+  const int nt = static_cast<int>(dag.tensors.size());
+  std::vector<int> alloc_op(nt, -1), free_op(nt, -1), allocs(nt, 0), frees(nt, 0);
+  std::vector<int> alloc_pos(nt, -1), free_pos(nt, -1);
+  for (int o = 0; o < static_cast<int>(dag.ops.size()); ++o) {
+    const auto& events = dag.ops[o].events;
+    for (int e = 0; e < static_cast<int>(events.size()); ++e) {
+      const int t = events[e].tensor;
+      if (t < 0 || t >= nt) {
+        problems.push_back(OpLabel(dag, o) + ": event on unknown tensor " + std::to_string(t));
+        continue;
+      }
+      if (events[e].allocate) {
+        ++allocs[t];
+        alloc_op[t] = o;
+        alloc_pos[t] = e;
+      } else {
+        ++frees[t];
+        free_op[t] = o;
+        free_pos[t] = e;
+      }
+    }
+  }
+  for (int t = 0; t < nt; ++t) {
+    const Tensor& tensor = dag.tensors[t];
+    if (allocs[t] != 1 || frees[t] != 1) {
+      problems.push_back("tensor " + tensor.name + ": allocated " + std::to_string(allocs[t]) +
+                         " and freed " + std::to_string(frees[t]) + " times (expected once each)");
+      continue;
+    }
+    const bool same = alloc_op[t] == free_op[t];
+    if (same ? free_pos[t] < alloc_pos[t]
+             : (!cycle.empty() ? false : !Reaches(dag.graph, alloc_op[t], free_op[t]))) {
+      problems.push_back("tensor " + tensor.name + ": freed by " + OpLabel(dag, free_op[t]) +
+                         ", which does not depend on " + OpLabel(dag, alloc_op[t]) +
+                         " that allocates it");
+    }
+    const bool kept = tensor.category == Category::kActivations ||
+                      tensor.category == Category::kRecompute;
+    const OpKind k = dag.ops[free_op[t]].kind;
+    if (kept && k != OpKind::kBackwardInput && k != OpKind::kBackwardWeight) {
+      problems.push_back("tensor " + tensor.name + ": kept for backward but freed by " +
+                         OpLabel(dag, free_op[t]));
+    }
+  }
+  if (problems.empty()) return Status::Ok();
+  std::string message;
+  for (const std::string& p : problems) message += (message.empty() ? "" : "\n") + p;
+  return Status::Failed(message);
+}
+
+std::string DagToDot(const StageDag& dag) {
+  std::ostringstream out;
+  boost::write_graphviz(
+      out, dag.graph,
+      [&](std::ostream& os, OpGraph::vertex_descriptor v) {
+        const Op& op = dag.ops[v];
+        const char* color = "black";
+        switch (op.kind) {
+          case OpKind::kForward: color = "steelblue"; break;
+          case OpKind::kBackwardInput: color = "firebrick"; break;
+          case OpKind::kBackwardWeight: color = "darkorange"; break;
+          case OpKind::kRecompute: color = "forestgreen"; break;
+          case OpKind::kComm: color = "purple"; break;
+        }
+        std::string label = std::string(OpKindName(op.kind)) + " " + op.name;
+        std::string escaped;
+        for (char ch : label) {
+          if (ch == '"' || ch == '\\') escaped += '\\';
+          escaped += ch;
+        }
+        os << "[label=\"" << escaped << "\", color=" << color << "]";
+      });
+  return out.str();
+}
+
+}  // namespace stepsim::graph
