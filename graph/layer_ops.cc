@@ -366,6 +366,7 @@ void AddMoe(Builder& bld) {
   {
     OpSpec& dispatch = bld.Op("dispatch", false);
     dispatch.collective = c.parallel.ep > 1;
+    dispatch.ep_buffer = true;
     dispatch.keeps.push_back(K("dispatch_map", Mul(d.a, held, m.top_k), false, {}, true));
     const int64_t send = Mul(d.a, local_copies, h);
     dispatch.comm_buffer_bytes = Add(send, Mul(d.a, copies_i, h));
@@ -407,6 +408,7 @@ void AddMoe(Builder& bld) {
   {
     OpSpec& combine = bld.Op("combine", false);
     combine.collective = c.parallel.ep > 1;
+    combine.ep_buffer = true;
     const int64_t back = Mul(d.a, copies_i, h);
     combine.comm_buffer_bytes = Add(back, Mul(d.a, local_copies, h));
     combine.comm_bytes = static_cast<double>(back) * (c.parallel.ep - 1) / c.parallel.ep;

@@ -41,6 +41,7 @@ struct OpSpec {
   int64_t output_bytes = 0;      // the forward output, transient
   int64_t input_grad_bytes = 0;  // the input gradient B produces
   int64_t comm_buffer_bytes = 0; // TP/SP gather or EP send/receive buffer, transient
+  bool ep_buffer = false;        // the comm buffer is an EP dispatch/combine buffer
 };
 
 // The forward ops of one slot of `stage`, in execution order. Throws

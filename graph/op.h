@@ -52,7 +52,8 @@ struct Op {
   int64_t layer = -1;  // decoder layer; -1 outside layers (embedding, loss)
   double flops = 0;    // on one device
   double bytes_moved = 0;  // HBM traffic estimate for the roofline
-  double comm_bytes = 0;   // bytes a collective moves (kComm ops)
+  double comm_bytes = 0;   // bytes an EP all-to-all moves off the device
+  double tp_comm_bytes = 0;  // full-sequence bytes of a TP/SP gather or reduce-scatter
   std::vector<TensorEvent> events;  // in order
 };
 

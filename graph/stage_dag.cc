@@ -133,6 +133,7 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       Op& op = dag.ops[fwd[i]];
       op.flops = s.flops;
       op.comm_bytes = s.comm_bytes;
+      op.tp_comm_bytes = s.ep_buffer ? 0 : static_cast<double>(s.comm_buffer_bytes);
       double moved = static_cast<double>(s.output_bytes);
       for (const Keep& k : s.keeps) {
         const std::string group = RecomputeGroup(c, s, k, units);
@@ -153,16 +154,18 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         moved += static_cast<double>(k.bytes);
       }
       dag.ops[fwd[i]].bytes_moved = moved;
-      if (s.comm_buffer_bytes > 0) {
-        const int t = b.NewTensor(s.name + ".comm", s.comm_buffer_bytes, Category::kComm);
-        b.Alloc(fwd[i], t);
-        b.Free(fwd[i], t);
-      }
-      if (s.output_bytes > 0) {
-        const int t = b.NewTensor(s.name + ".out", s.output_bytes, Category::kWorkspace);
-        b.Alloc(fwd[i], t);
-        b.Free(fwd[i], t);
-      }
+      // Every allocation of an op comes before its frees: a gather buffer
+      // and the output are live together while the op runs.
+      const int comm = s.comm_buffer_bytes > 0
+                           ? b.NewTensor(s.name + ".comm", s.comm_buffer_bytes, Category::kComm)
+                           : -1;
+      const int out = s.output_bytes > 0
+                          ? b.NewTensor(s.name + ".out", s.output_bytes, Category::kWorkspace)
+                          : -1;
+      if (comm >= 0) b.Alloc(fwd[i], comm);
+      if (out >= 0) b.Alloc(fwd[i], out);
+      if (comm >= 0) b.Free(fwd[i], comm);
+      if (out >= 0) b.Free(fwd[i], out);
       if (i > 0) b.Edge(fwd[i - 1], fwd[i]);
       dag.forward.push_back(fwd[i]);
     }
@@ -196,6 +199,7 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       Op& bop = dag.ops[bwd[i]];
       bop.flops = s.backward_flops;
       bop.comm_bytes = s.comm_bytes;
+      bop.tp_comm_bytes = s.ep_buffer ? 0 : static_cast<double>(s.comm_buffer_bytes);
       bop.bytes_moved = static_cast<double>(s.input_grad_bytes);
       b.Edge(previous, bwd[i]);
       b.Edge(fwd[i], bwd[i]);

@@ -20,9 +20,15 @@
 #include "graph/presets.h"
 #include "graph/scenario_text.h"
 #include "graph/stage_dag.h"
+#include "sim/engine.h"
+#include "sim/schedule.h"
 #include "traces/activations_text.h"
+#include "traces/chrome_trace.h"
 #include "traces/json.h"
 #include "traces/params_text.h"
+#include "traces/run_report.h"
+#include "traces/timeline_csv.h"
+#include "traces/trace_check.h"
 
 namespace {
 
@@ -45,7 +51,8 @@ int Report(const Status& status) {
   return ExitCode(status);
 }
 
-StatusOr<std::string> ReadFile(const std::string& path) {
+StatusOr<std::string> ReadFile(const std::string& path,
+                               std::uintmax_t max_bytes = kMaxInputBytes) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status)) {
@@ -55,9 +62,9 @@ StatusOr<std::string> ReadFile(const std::string& path) {
     return Status::Invalid(path + ": is a directory, not a scenario file");
   }
   const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > kMaxInputBytes) {
-    return Status::Invalid(path + ": " + std::to_string(size) +
-                           " bytes is larger than the 16 MiB an input file may have");
+  if (!ec && size > max_bytes) {
+    return Status::Invalid(path + ": " + std::to_string(size) + " bytes is larger than the " +
+                           std::to_string(max_bytes >> 20) + " MiB this input may have");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::Invalid(path + ": cannot be opened");
@@ -150,6 +157,50 @@ int RunDag(const ScenarioArgs& args, int64_t stage, const std::string& dot) {
   return Report(written);
 }
 
+struct RunArgs {
+  std::string report, chrome_trace, timeline;
+  double resolution_us = 0;
+};
+
+int RunSimulation(const ScenarioArgs& args, const RunArgs& run, bool verbose) {
+  StatusOr<stepsim::graph::Config> config = LoadConfig(args);
+  if (!config.ok()) return Report(config.status());
+  StatusOr<stepsim::sim::Schedule> schedule = stepsim::sim::BuildSchedule(*config);
+  if (!schedule.ok()) return Report(schedule.status());
+  stepsim::sim::SimOptions options;
+  options.verbose = verbose;
+  StatusOr<stepsim::sim::SimResult> result =
+      stepsim::sim::Simulate(*config, *schedule, options);
+  if (!result.ok()) return Report(result.status());
+  const stepsim::RunReport report = stepsim::traces::BuildRunReport(*config, *result);
+  const bool to_stdout = run.report == "-" || run.chrome_trace == "-" || run.timeline == "-";
+  if (!to_stdout) std::cout << stepsim::traces::FormatRunSummary(report);
+  Status status;
+  if (!run.report.empty()) status = WriteOutput(run.report, stepsim::traces::ToJson(report));
+  if (status.ok() && !run.chrome_trace.empty()) {
+    status = WriteOutput(run.chrome_trace, stepsim::traces::ChromeTrace(*result, report));
+    if (status.ok() && !to_stdout) {
+      std::cout << "Chrome trace: " << run.chrome_trace
+                << " (open it in https://ui.perfetto.dev or chrome://tracing)\n";
+    }
+  }
+  if (status.ok() && !run.timeline.empty()) {
+    status = WriteOutput(run.timeline, stepsim::traces::TimelineCsv(*result, run.resolution_us));
+  }
+  return Report(status);
+}
+
+int RunCheckTrace(const std::string& path) {
+  StatusOr<std::string> text = ReadFile(path, std::uintmax_t{4} << 30);
+  if (!text.ok()) return Report(text.status());
+  const stepsim::traces::TraceCheck check = stepsim::traces::CheckChromeTrace(*text);
+  for (const std::string& p : check.problems) std::cerr << path << ": " << p << "\n";
+  std::cout << path << ": " << check.events << " events, " << check.slices << " slices, "
+            << check.counters << " counter events, " << check.flows << " flows: "
+            << (check.problems.empty() ? "ok" : "INVALID") << "\n";
+  return check.problems.empty() ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,6 +237,26 @@ int main(int argc, char** argv) {
   dag->add_option("--stage", dag_stage, "pipeline stage (layout position, from 0)")->required();
   dag->add_option("--dot", dag_dot, "Graphviz output FILE, or - for stdout")->required();
 
+  ScenarioArgs run_args;
+  RunArgs run_outputs;
+  CLI::App* run = app.add_subcommand(
+      "run", "simulate one training step: memory of every pipeline rank over time, its peaks");
+  AddScenarioArgs(run, &run_args);
+  run->add_option("--report", run_outputs.report, "write the report as JSON to FILE, or -");
+  run->add_option("--chrome-trace", run_outputs.chrome_trace,
+                  "write a Chrome/Perfetto trace (JSON) to FILE, or -");
+  run->add_option("--timeline", run_outputs.timeline,
+                  "write the memory timeline as CSV to FILE, or -");
+  run->add_option("--timeline-resolution-us", run_outputs.resolution_us,
+                  "keep one CSV row per rank and window of this many microseconds (the "
+                  "highest)")
+      ->check(CLI::NonNegativeNumber);
+
+  std::string check_path;
+  CLI::App* check = app.add_subcommand(
+      "check-trace", "check a Chrome trace against the rules Perfetto's JSON importer needs");
+  check->add_option("trace", check_path, "trace file (JSON)")->required();
+
   app.add_subcommand("presets", "list the built-in model presets");
 
   try {
@@ -203,6 +274,8 @@ int main(int argc, char** argv) {
   if (params->parsed()) return RunParams(params_args, params_json);
   if (activations->parsed()) return RunActivations(activations_args, activations_json);
   if (dag->parsed()) return RunDag(dag_args, dag_stage, dag_dot);
+  if (run->parsed()) return RunSimulation(run_args, run_outputs, verbose);
+  if (check->parsed()) return RunCheckTrace(check_path);
   if (app.got_subcommand("presets")) {
     for (const std::string& name : stepsim::graph::ModelPresetNames()) {
       std::cout << name << "\n";

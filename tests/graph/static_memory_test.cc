@@ -25,6 +25,8 @@ struct ZeroCase {
   double gib_w, gib_g, gib_o, gib_total;  // the paper's rounded figures
 };
 
+void PrintTo(const ZeroCase& z, std::ostream* os) { *os << "ZeRO stage " << z.stage; }
+
 class ZeroTest : public ::testing::TestWithParam<ZeroCase> {};
 
 TEST_P(ZeroTest, PaperStageOneDevice) {
@@ -54,7 +56,10 @@ INSTANTIATE_TEST_SUITE_P(
         // os+g: gradients 4 * 741,009,408 -> 2.76, total 19.92
         ZeroCase{2, 2 * kP, 4 * kSharded, 8 * kSharded, 11.64, 2.76, 5.52, 19.92},
         // os+g+p: weights 2 * 741,009,408 -> 1.38, total 9.66
-        ZeroCase{3, 2 * kSharded, 4 * kSharded, 8 * kSharded, 1.38, 2.76, 5.52, 9.66}));
+        ZeroCase{3, 2 * kSharded, 4 * kSharded, 8 * kSharded, 1.38, 2.76, 5.52, 9.66}),
+    [](const ::testing::TestParamInfo<ZeroCase>& param) {
+      return "Stage" + std::to_string(param.param.stage);
+    });
 
 TEST(StaticMemoryTest, ShardsRoundUpToWholeParameters) {
   const Config c = LoadScenario("pp4_tiny.textproto", {"zero.stage=3", "parallel.dp=4"});

@@ -1,0 +1,60 @@
+#include "sim/cost_model.h"
+
+#include <algorithm>
+
+namespace stepsim::sim {
+
+CostModel::CostModel(const graph::Config& config)
+    : config_(config),
+      flops_per_second_(config.hardware.flops * config.hardware.efficiency) {}
+
+double CostModel::LinkBandwidth(int64_t group_span) const {
+  return group_span <= config_.hardware.gpus_per_node ? config_.hardware.nvlink_bandwidth
+                                                      : config_.hardware.network_bandwidth;
+}
+
+double CostModel::OpSeconds(const graph::Op& op) const {
+  const graph::HardwareSpec& hw = config_.hardware;
+  const double latency = hw.latency_us * 1e-6;
+  double seconds = std::max(op.flops / flops_per_second_, op.bytes_moved / hw.hbm_bandwidth);
+  const int64_t tp = config_.parallel.tp;
+  if (op.tp_comm_bytes > 0 && tp > 1) {
+    // A sequence-parallel all-gather or reduce-scatter inside the op.
+    const double t = static_cast<double>(tp);
+    seconds += (t - 1) * latency +
+               (t - 1) / t * op.tp_comm_bytes / LinkBandwidth(tp);
+  }
+  if (op.comm_bytes > 0) {
+    // An expert-parallel all-to-all (dispatch or combine).
+    const int64_t span = config_.parallel.ep * config_.parallel.etp;
+    seconds += latency + op.comm_bytes / LinkBandwidth(span);
+  }
+  return seconds;
+}
+
+double CostModel::GradientSyncSeconds(int64_t bytes) const {
+  const int64_t n = config_.parallel.dp;
+  if (n <= 1 || bytes <= 0) return 0;
+  const double latency = config_.hardware.latency_us * 1e-6;
+  const int64_t span = config_.parallel.dp * config_.parallel.tp * config_.parallel.cp;
+  const double factor = config_.zero_stage >= 1 ? 1.0 : 2.0;
+  const double nd = static_cast<double>(n);
+  return factor * ((nd - 1) * latency + (nd - 1) / nd * static_cast<double>(bytes) /
+                                             LinkBandwidth(span));
+}
+
+bool CostModel::SameNode(int64_t rank_a, int64_t rank_b) const {
+  const graph::ParallelSpec& p = config_.parallel;
+  const int64_t stride = p.tp * p.cp * p.dp;  // GPUs between pipeline neighbours
+  const int64_t gpn = config_.hardware.gpus_per_node;
+  return (rank_a * stride) / gpn == (rank_b * stride) / gpn;
+}
+
+double CostModel::PipelineBandwidth(int64_t rank) const {
+  return SameNode(rank, rank + 1) ? config_.hardware.nvlink_bandwidth
+                                  : config_.hardware.network_bandwidth;
+}
+
+double CostModel::PipelineLatency() const { return config_.hardware.latency_us * 1e-6; }
+
+}  // namespace stepsim::sim

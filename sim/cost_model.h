@@ -1,0 +1,48 @@
+// How long things take on the simulated hardware: op durations from a
+// roofline of FLOPs and HBM bytes, and collectives from their group size and
+// the links the group spans. Pipeline transfers are not here: they are
+// SimGrid communications over the platform's links (platform.h).
+//
+// Collectives (documented cost model, ring algorithms):
+//   TP all-gather / reduce-scatter of B bytes over t ranks:
+//       (t-1) * latency + (t-1)/t * B / bandwidth
+//   EP all-to-all moving B bytes off the device: latency + B / bandwidth
+//   DP gradient reduction of B bytes over n ranks: all-reduce
+//       2(n-1) * latency + 2(n-1)/n * B / bandwidth, or a reduce-scatter
+//       (half of that) under ZeRO >= 1
+// A group uses NVLink when it fits in one node, the network otherwise.
+// Group layout follows Megatron's rank order (TP innermost, then CP, DP,
+// PP outermost; experts ETP, then EP).
+#ifndef STEPSIM_SIM_COST_MODEL_H_
+#define STEPSIM_SIM_COST_MODEL_H_
+
+#include <cstdint>
+
+#include "graph/config.h"
+#include "graph/op.h"
+
+namespace stepsim::sim {
+
+class CostModel {
+ public:
+  explicit CostModel(const graph::Config& config);
+
+  // Seconds one op takes on one device, collectives included.
+  double OpSeconds(const graph::Op& op) const;
+  // Seconds of the data-parallel gradient reduction of `bytes` at step end.
+  double GradientSyncSeconds(int64_t bytes) const;
+  // Bandwidth (bytes/s) and latency (s) between pipeline ranks r and r + 1.
+  double PipelineBandwidth(int64_t rank) const;
+  double PipelineLatency() const;
+  bool SameNode(int64_t rank_a, int64_t rank_b) const;
+
+ private:
+  double LinkBandwidth(int64_t group_span) const;
+
+  const graph::Config& config_;
+  double flops_per_second_;
+};
+
+}  // namespace stepsim::sim
+
+#endif  // STEPSIM_SIM_COST_MODEL_H_

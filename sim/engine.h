@@ -1,0 +1,69 @@
+// The simulation of one training step on SimGrid: one actor per pipeline
+// rank walks its schedule; each step is one SimGrid activity of the step's
+// duration; pipeline activations and gradients are real SimGrid
+// communications between the ranks' hosts; every allocation and free lands
+// in the rank's ledger. One TP/EP/DP slice is simulated as representative of
+// the cluster (collectives take time from the cost model).
+//
+// SimGrid allows one engine per process: call Simulate at most once.
+#ifndef STEPSIM_SIM_ENGINE_H_
+#define STEPSIM_SIM_ENGINE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/config.h"
+#include "graph/status.h"
+#include "sim/ledger.h"
+#include "sim/schedule.h"
+#include "sim/step_profile.h"
+
+namespace stepsim::sim {
+
+// A pipeline transfer (activation forward or gradient backward).
+struct Transfer {
+  int64_t from_rank = 0, to_rank = 0;
+  int64_t from_stage = 0, to_stage = 0;
+  bool gradient = false;
+  int32_t microbatch = 0;
+  int64_t bytes = 0;
+  double start = 0, end = 0;  // on the wire
+  double consumed = 0;        // when the receiving step took it
+};
+
+struct RankRun {
+  int64_t rank = 0;
+  Ledger ledger;
+  Bytes static_bytes{};  // weights, gradients, optimizer, communication workspace
+  double busy = 0;             // seconds running steps
+  double compute_end = 0;      // end of the rank's last step
+  double end = 0;              // after the data-parallel gradient reduction
+  double grad_sync_seconds = 0;
+  LedgerResult memory;         // filled by Simulate: the replayed ledger
+};
+
+struct SimResult {
+  Schedule schedule;
+  std::vector<StageProfile> stages;  // by stage index
+  std::vector<RankRun> ranks;
+  std::vector<Transfer> transfers;
+  double step_time = 0;     // the slowest rank's end
+  double compute_end = 0;   // the slowest rank's last step end
+};
+
+struct SimOptions {
+  bool verbose = false;          // SimGrid's own log and per-step logging
+  bool schedule_from_file = false;  // a deadlock is then the input's fault
+  int64_t max_events = 200'000'000;  // refuse larger simulations up front
+};
+
+// Runs the step. kInvalidInput for configurations that cannot run (and for
+// a replayed schedule that deadlocks); kFailed for a deadlock of a built-in
+// schedule or a ledger that does not return to its static state (bugs).
+StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
+                             const SimOptions& options);
+
+}  // namespace stepsim::sim
+
+#endif  // STEPSIM_SIM_ENGINE_H_

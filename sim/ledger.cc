@@ -1,0 +1,135 @@
+#include "sim/ledger.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace stepsim::sim {
+namespace {
+
+int64_t Sum(const Bytes& b) { return std::accumulate(b.begin(), b.end(), int64_t{0}); }
+
+class Replayer {
+ public:
+  Replayer(const Ledger& ledger, const Ledger::OnChange& on_change)
+      : on_change_(on_change), live_(ledger.initial()), total_(Sum(live_)) {
+    result_.peak.total = total_;
+    result_.peak.breakdown = live_;
+    result_.peak.op = "static state";
+  }
+
+  void ApplyDelta(const Delta& d) {
+    live_[static_cast<int>(d.category)] += d.bytes;
+    total_ += d.bytes;
+    ++result_.events;
+    if (d.bytes > 0 && total_ > result_.peak.total) {
+      result_.peak = Peak{d.time, total_, live_, d.what, "", d.microbatch, -1};
+    }
+    if (on_change_) on_change_(d.time, live_);
+  }
+
+  // Phase allocations (free = false) or frees of one phase of a step.
+  void ApplyPhase(const StepRecord& r, const Phase& ph, bool free) {
+    const double time = r.start + ph.start + (free ? ph.duration : 0);
+    const Bytes& b = free ? ph.free : ph.alloc;
+    int64_t change = 0;
+    for (int k = 0; k < graph::kNumCategories; ++k) {
+      live_[k] += free ? -b[k] : b[k];
+      change += b[k];
+    }
+    if (change == 0) return;
+    total_ += free ? -change : change;
+    ++result_.events;
+    if (!free && total_ > result_.peak.total) RecordPeak(r, ph, time, live_);
+    if (on_change_) on_change_(time, live_);
+  }
+
+  // The whole step at once: no single delta falls inside it.
+  void ApplyStepFast(const StepRecord& r) {
+    const StepProfile& p = r.stage->For(r.step.kind);
+    if (p.peak_phase >= 0 && total_ + p.peak > result_.peak.total) {
+      Bytes at = live_;
+      for (int k = 0; k < graph::kNumCategories; ++k) at[k] += p.at_peak[k];
+      const Phase& ph = p.phases[p.peak_phase];
+      RecordPeak(r, ph, r.start + ph.start, at);
+    }
+    for (int k = 0; k < graph::kNumCategories; ++k) live_[k] += p.net[k];
+    total_ += Sum(p.net);
+    result_.events += static_cast<int64_t>(2 * p.phases.size());
+  }
+
+  LedgerResult Finish() {
+    result_.end = live_;
+    return result_;
+  }
+
+ private:
+  void RecordPeak(const StepRecord& r, const Phase& ph, double time, const Bytes& live) {
+    const graph::Op& op = r.stage->dag.ops[ph.op];
+    result_.peak = Peak{time,
+                        Sum(live),
+                        live,
+                        std::string(graph::OpKindName(op.kind)) + " " + op.name,
+                        StepName(r.step),
+                        r.step.microbatch,
+                        op.layer};
+  }
+
+  const Ledger::OnChange& on_change_;
+  Bytes live_;
+  int64_t total_;
+  LedgerResult result_;
+};
+
+}  // namespace
+
+LedgerResult Ledger::Replay(const OnChange& on_change) const {
+  // Deltas in time order; at one instant frees first, then by recording order.
+  std::vector<int> order(deltas_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    const Delta& x = deltas_[a];
+    const Delta& y = deltas_[b];
+    if (x.time != y.time) return x.time < y.time;
+    return x.tie < y.tie;
+  });
+  std::vector<StepRecord> steps = steps_;
+  std::stable_sort(steps.begin(), steps.end(),
+                   [](const StepRecord& a, const StepRecord& b) { return a.start < b.start; });
+
+  Replayer replay(*this, on_change);
+  size_t next = 0;  // next delta in `order`
+  for (const StepRecord& r : steps) {
+    const StepProfile& p = r.stage->For(r.step.kind);
+    const double end = r.start + p.duration;
+    // A delta goes before a step event at time t if it is earlier, or at the
+    // same time unless that time is the step's end (where the step's own
+    // frees come first).
+    auto before = [&](const Delta& d, double t) {
+      return d.time < t || (d.time == t && (t < end || t == r.start));
+    };
+    while (next < order.size() && before(deltas_[order[next]], r.start)) {
+      replay.ApplyDelta(deltas_[order[next++]]);
+    }
+    const bool clear = next >= order.size() || deltas_[order[next]].time >= end;
+    if (!on_change && clear) {
+      replay.ApplyStepFast(r);
+      continue;
+    }
+    for (const Phase& ph : p.phases) {
+      const double t_alloc = r.start + ph.start;
+      while (next < order.size() && before(deltas_[order[next]], t_alloc)) {
+        replay.ApplyDelta(deltas_[order[next++]]);
+      }
+      replay.ApplyPhase(r, ph, false);
+      const double t_free = t_alloc + ph.duration;
+      while (next < order.size() && before(deltas_[order[next]], t_free)) {
+        replay.ApplyDelta(deltas_[order[next++]]);
+      }
+      replay.ApplyPhase(r, ph, true);
+    }
+  }
+  while (next < order.size()) replay.ApplyDelta(deltas_[order[next++]]);
+  return replay.Finish();
+}
+
+}  // namespace stepsim::sim

@@ -1,0 +1,83 @@
+// The memory ledger of one simulated rank: the truth about its memory.
+//
+// During the simulation a rank's actor records the steps it ran (start
+// time and profile) and single allocations or frees (pipeline buffers, DP
+// buckets) at their simulated times, in any order. Replay() then walks
+// everything in time order and finds the peak with its cause. Ties at one
+// instant: single deltas go by their `tie` class (a transfer's arrival
+// before its consumption); they come before a step that starts at that
+// instant and after the frees of a step that ends then; a step's own events
+// keep their order.
+#ifndef STEPSIM_SIM_LEDGER_H_
+#define STEPSIM_SIM_LEDGER_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sim/schedule.h"
+#include "sim/step_profile.h"
+
+namespace stepsim::sim {
+
+struct StepRecord {
+  double start = 0;
+  const StageProfile* stage = nullptr;
+  Step step;
+};
+
+struct Delta {
+  double time = 0;
+  graph::Category category = graph::Category::kComm;
+  int64_t bytes = 0;  // positive: allocate; negative: free
+  std::string what;   // "send activation 3"
+  int32_t microbatch = -1;
+  // Order among deltas at the same instant: 0 a transfer starts (its
+  // buffers appear), 1 a received buffer is consumed, 2 anything else.
+  int tie = 2;
+};
+
+// The live bytes at a rank's highest point and what was running.
+struct Peak {
+  double time = 0;
+  int64_t total = 0;
+  Bytes breakdown{};
+  std::string op;          // "F L7.mla.softmax" or a buffer ("recv F3")
+  std::string step;        // "F3", "BW0", "" outside a step
+  int32_t microbatch = -1;
+  int64_t layer = -1;
+};
+
+struct LedgerResult {
+  Peak peak;
+  Bytes end{};  // live bytes after everything
+  int64_t events = 0;
+};
+
+class Ledger {
+ public:
+  // `initial` is live at time 0 (static state and workspace).
+  explicit Ledger(Bytes initial) : initial_(initial) {}
+
+  void AddStep(const StepRecord& record) { steps_.push_back(record); }
+  void AddDelta(Delta delta) { deltas_.push_back(std::move(delta)); }
+
+  const Bytes& initial() const { return initial_; }
+  const std::vector<StepRecord>& steps() const { return steps_; }
+  const std::vector<Delta>& deltas() const { return deltas_; }
+
+  // Called after every change with the time and the live bytes.
+  using OnChange = std::function<void(double time, const Bytes& live)>;
+  // Replays in time order. With `on_change` every event is visited; without
+  // it a step with no single delta inside it is applied in O(1).
+  LedgerResult Replay(const OnChange& on_change = nullptr) const;
+
+ private:
+  Bytes initial_;
+  std::vector<StepRecord> steps_;
+  std::vector<Delta> deltas_;
+};
+
+}  // namespace stepsim::sim
+
+#endif  // STEPSIM_SIM_LEDGER_H_

@@ -1,0 +1,53 @@
+// A pipeline schedule is data: for every pipeline rank, the ordered list of
+// steps it runs. Built-in schedules are generators of that list; a schedule
+// file can supply it. The engine executes any valid schedule the same way.
+#ifndef STEPSIM_SIM_SCHEDULE_H_
+#define STEPSIM_SIM_SCHEDULE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/config.h"
+#include "graph/status.h"
+
+namespace stepsim::sim {
+
+enum class StepKind {
+  kForward,         // F: forward of one micro-batch through one chunk
+  kBackward,        // B: input gradient only; its W comes as a separate step
+  kWeight,          // W: weight gradient
+  kBackwardWeight,  // B with its W right after each op (what 1F1B runs)
+};
+
+struct Step {
+  StepKind kind = StepKind::kForward;
+  int32_t microbatch = 0;
+  int32_t chunk = 0;  // virtual pipeline chunk; stage = chunk * pp + rank
+
+  bool operator==(const Step&) const = default;
+};
+
+// "F3", "B3", "W3", "BW3"; with a chunk suffix "F3.1" when `chunks` > 1.
+std::string StepName(const Step& step, int64_t chunks = 1);
+
+struct Schedule {
+  std::string name;  // "1F1B", "GPipe", ...
+  int64_t pp = 1;
+  int64_t chunks = 1;        // virtual chunks per rank
+  int64_t microbatches = 1;
+  std::vector<std::vector<Step>> ranks;  // ranks[r] = rank r's steps in order
+};
+
+// Checks that every rank runs, for every micro-batch and chunk, exactly one
+// F and either one BW or one B and one W, with F before B/BW and B before W
+// on the rank. Cross-rank dependencies are left to the engine, which names
+// a deadlock. Every problem is listed; kInvalidInput.
+stepsim::Status ValidateSchedule(const Schedule& schedule);
+
+// The schedule the config asks for (`schedule.kind`), generated.
+StatusOr<Schedule> BuildSchedule(const graph::Config& config);
+
+}  // namespace stepsim::sim
+
+#endif  // STEPSIM_SIM_SCHEDULE_H_

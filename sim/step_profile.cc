@@ -1,0 +1,161 @@
+#include "sim/step_profile.h"
+
+#include "graph/checked.h"
+#include "graph/params.h"
+
+namespace stepsim::sim {
+namespace {
+
+using graph::Category;
+
+// A fixed duration from the timing override for this stage, or -1.
+double Fixed(const google::protobuf::RepeatedField<double>& values, int64_t stage) {
+  if (values.empty()) return -1;
+  return (values.size() == 1 ? values[0] : values[static_cast<int>(stage)]) * 1e-6;
+}
+
+// Bytes of the weights a ZeRO-3 rank gathers for each group of ops: keyed by
+// decoder layer (MTP: num_layers + index), or by module for the embedding
+// and the loss.
+std::map<std::string, int64_t> GatheredWeights(const graph::Config& c, const graph::Stage& stage) {
+  std::map<std::string, int64_t> out;
+  if (c.zero_stage < 3) return out;
+  for (const graph::Slot& slot : stage.slots) {
+    int64_t dense = 0, expert = 0;
+    for (const graph::ParamEntry& e : graph::SlotParams(c, stage, slot)) {
+      (e.group == graph::ShardGroup::kExpert ? expert : dense) += e.device;
+    }
+    const int64_t missing = Sub(dense, CeilDiv(dense, c.parallel.dp)) +
+                            Sub(expert, CeilDiv(expert, c.parallel.edp));
+    std::string key;
+    switch (slot.kind) {
+      case graph::SlotKind::kEmbedding: key = "embedding"; break;
+      case graph::SlotKind::kLoss: key = "loss"; break;
+      case graph::SlotKind::kDecoder: key = std::to_string(slot.index); break;
+      case graph::SlotKind::kMtp: key = std::to_string(c.model.layers + slot.index); break;
+    }
+    out[key] = Mul(missing, c.precision.weight);
+  }
+  return out;
+}
+
+std::string GroupKey(const graph::Op& op) {
+  return op.layer >= 0 ? std::to_string(op.layer) : op.module;
+}
+
+StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
+                  const std::vector<double>& seconds, double fixed,
+                  const std::map<std::string, int64_t>& gathered) {
+  StepProfile p;
+  double modelled = 0;
+  for (int o : order) modelled += seconds[o];
+  const double scale = fixed < 0 ? 1.0 : (modelled > 0 ? fixed / modelled : 0.0);
+  const double even = fixed >= 0 && modelled <= 0 && !order.empty()
+                          ? fixed / static_cast<double>(order.size())
+                          : 0.0;
+  double t = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int o = order[i];
+    const graph::Op& op = dag.ops[o];
+    Phase ph;
+    ph.op = o;
+    ph.start = t;
+    ph.duration = fixed < 0 ? seconds[o] : (modelled > 0 ? seconds[o] * scale : even);
+    for (const graph::TensorEvent& e : op.events) {
+      const graph::Tensor& tensor = dag.tensors[e.tensor];
+      Bytes& target = e.allocate ? ph.alloc : ph.free;
+      target[static_cast<int>(tensor.category)] += tensor.bytes;
+    }
+    // ZeRO-3: gather a group's weights at its first op, free after its last.
+    const auto it = gathered.find(GroupKey(op));
+    if (it != gathered.end() && it->second > 0) {
+      const bool first = i == 0 || GroupKey(dag.ops[order[i - 1]]) != it->first;
+      const bool last = i + 1 == order.size() || GroupKey(dag.ops[order[i + 1]]) != it->first;
+      if (first) ph.alloc[static_cast<int>(Category::kComm)] += it->second;
+      if (last) ph.free[static_cast<int>(Category::kComm)] += it->second;
+    }
+    t += ph.duration;
+    p.flops += op.flops;
+    p.phases.push_back(ph);
+  }
+  p.duration = fixed >= 0 ? fixed : t;
+  // Cumulative change and its peak.
+  Bytes cum{};
+  int64_t total = 0;
+  for (size_t i = 0; i < p.phases.size(); ++i) {
+    const Phase& ph = p.phases[i];
+    for (int k = 0; k < graph::kNumCategories; ++k) {
+      cum[k] += ph.alloc[k];
+      total += ph.alloc[k];
+    }
+    if (total > p.peak) {
+      p.peak = total;
+      p.peak_phase = static_cast<int>(i);
+      p.at_peak = cum;
+    }
+    for (int k = 0; k < graph::kNumCategories; ++k) {
+      cum[k] -= ph.free[k];
+      total -= ph.free[k];
+    }
+  }
+  p.net = cum;
+  return p;
+}
+
+}  // namespace
+
+const StepProfile& StageProfile::For(StepKind kind) const {
+  switch (kind) {
+    case StepKind::kForward: return forward;
+    case StepKind::kBackward: return backward;
+    case StepKind::kWeight: return weight;
+    case StepKind::kBackwardWeight: return backward_weight;
+  }
+  return forward;
+}
+
+StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
+                                                       const CostModel& cost) {
+  std::vector<StageProfile> out;
+  try {
+    for (const graph::Stage& stage : c.layout.stages) {
+      StatusOr<graph::StageDag> dag = graph::BuildStageDag(c, stage);
+      if (!dag.ok()) return dag.status();
+      StageProfile sp;
+      sp.stage = stage.stage;
+      sp.dag = std::move(*dag);
+      std::vector<double> seconds(sp.dag.ops.size());
+      for (size_t o = 0; o < seconds.size(); ++o) seconds[o] = cost.OpSeconds(sp.dag.ops[o]);
+      const auto gathered = GatheredWeights(c, stage);
+      const graph::StageDag& d = sp.dag;
+      sp.forward = Build(d, d.forward, seconds, Fixed(c.timing.forward_us(), stage.stage),
+                         gathered);
+      const double fixed_b = Fixed(c.timing.backward_input_us(), stage.stage);
+      const double fixed_w = Fixed(c.timing.backward_weight_us(), stage.stage);
+      sp.backward = Build(d, d.backward, seconds, fixed_b, gathered);
+      sp.weight = Build(d, d.weight, seconds, fixed_w, gathered);
+      // BW: B's and W's ops interleaved; fixed times add up.
+      double fixed_bw = -1;
+      if (fixed_b >= 0 || fixed_w >= 0) {
+        fixed_bw = (fixed_b >= 0 ? fixed_b : sp.backward.duration) +
+                   (fixed_w >= 0 ? fixed_w : sp.weight.duration);
+      }
+      sp.backward_weight = Build(d, d.backward_fused, seconds, fixed_bw, gathered);
+      // Pipeline payloads: the stage output and the input gradient, b*s*h
+      // activations (divided by TP with sequence parallelism).
+      const graph::Config& cc = c;
+      const int64_t sp_div = cc.parallel.sequence_parallel ? cc.parallel.tp : 1;
+      const int64_t hop = Mul(cc.precision.activation, cc.batch.micro_batch_size,
+                                     cc.batch.seq_len / cc.parallel.cp, cc.model.hidden) /
+                          sp_div;
+      sp.activation_bytes = hop;
+      sp.gradient_bytes = hop;
+      out.push_back(std::move(sp));
+    }
+  } catch (const Overflow&) {
+    return stepsim::Status::Invalid("model: memory sizes overflow 64-bit byte counts");
+  }
+  return out;
+}
+
+}  // namespace stepsim::sim

@@ -1,0 +1,65 @@
+// What one step (F, B, W or BW of one micro-batch on one stage) does to a
+// rank's memory over its duration, computed once per stage and step kind.
+// Ops inside a step run back to back, so the engine only needs one SimGrid
+// activity per step; the ledger replays the profile at the step's start
+// time: each op's allocations at its start, its frees at its end.
+#ifndef STEPSIM_SIM_STEP_PROFILE_H_
+#define STEPSIM_SIM_STEP_PROFILE_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graph/config.h"
+#include "graph/op.h"
+#include "graph/stage_dag.h"
+#include "graph/status.h"
+#include "sim/cost_model.h"
+#include "sim/schedule.h"
+
+namespace stepsim::sim {
+
+using Bytes = std::array<int64_t, graph::kNumCategories>;
+
+struct Phase {
+  int32_t op = -1;        // index into the stage DAG's ops
+  double start = 0;       // seconds from the step's start
+  double duration = 0;
+  Bytes alloc{}, free{};  // by category
+};
+
+struct StepProfile {
+  std::vector<Phase> phases;
+  double duration = 0;
+  double flops = 0;
+  Bytes net{};  // allocations minus frees over the whole step
+  // The highest point of the cumulative change during the step: after the
+  // allocations of phase `peak_phase` (-1: at the start, nothing higher).
+  int64_t peak = 0;
+  int peak_phase = -1;
+  Bytes at_peak{};
+};
+
+// Everything the engine needs to run one stage.
+struct StageProfile {
+  int64_t stage = 0;
+  graph::StageDag dag;
+  StepProfile forward, backward, weight, backward_weight;
+  int64_t activation_bytes = 0;  // sent to the next stage per micro-batch
+  int64_t gradient_bytes = 0;    // sent to the previous stage per micro-batch
+
+  const StepProfile& For(StepKind kind) const;
+};
+
+// Builds every stage's profiles. Durations come from the cost model unless
+// the config's `timing` fixes them (then ops share the fixed time in
+// proportion to their modelled time). Under ZeRO-3 each layer's gathered
+// weights are a comm allocation while the layer's ops run.
+StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& config,
+                                                       const CostModel& cost);
+
+}  // namespace stepsim::sim
+
+#endif  // STEPSIM_SIM_STEP_PROFILE_H_

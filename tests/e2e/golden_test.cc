@@ -1,0 +1,158 @@
+// The golden 1F1B run (scenarios/pp4_1f1b_golden.textproto) end to end:
+// every rank's peak and its time derived by hand, and the outputs checked
+// against each other.
+//
+// The model: h = 64, 4 heads, GeLU MLP of 128, LayerNorm with biases, one
+// layer per stage, b = 1, s = 32, BF16 activations, FLASH attention, no
+// dropout, TP 1. What one layer keeps for backward (bytes):
+//   attention norm input 2*32*64 = 4,096; QKV input 4,096;
+//   Q and K 2*2*32*16*4 = 8,192; V 4,096; log-sum-exp 4*4*32 = 512;
+//   output-projection input 4,096; MLP norm input 4,096; fc1 input 4,096;
+//   GeLU input 2*32*128 = 8,192; fc2 input 8,192          -> 49,664
+// Stage 0 adds the token ids, 8*32 = 256 -> 49,920. Stage 3 adds the final
+// norm input 4,096, head input 4,096 and FP32 logits 4*32*256 = 32,768
+//   -> 49,664 + 40,960 = 90,624.
+// Parameters per layer: QKV 3h^2 + 3h = 12,480; projection h^2 + h = 4,160;
+// two LayerNorms 4h = 256; MLP 2*h*128 + 128 + h = 16,576 -> 33,472.
+// Embedding (and the tied head's copy on stage 3) 256*64 = 16,384; final
+// LayerNorm 128. Static bytes are 2 + 4 + 8 = 14 per parameter, no workspace.
+//
+// Timing: F = 100 us, B + W = 200 us, hops free. In 1F1B rank 3 runs F0 at
+// 300 us and BW0 at 400 us; rank r runs BW0 when rank r + 1's BW0 ends:
+// t_r = 400 + 200 (3 - r) us. Before BW0, rank r holds PP - r forwards'
+// activations and, for r > 0, the received activation of the forward it
+// runs after BW0 (4,096 B, comm). The first op of BW0 is where each rank
+// peaks: stages 0-2 start with fc2's input gradient, 2*32*128 = 8,192 B;
+// stage 3 with the cross-entropy's input gradient 2*32*256 = 16,384 B,
+// while its FP32 logits are still held.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "report.pb.h"
+#include "tests/e2e/run_cli.h"
+#include "traces/trace_check.h"
+
+namespace stepsim::testing {
+namespace {
+
+constexpr int64_t kLayer = 33'472, kEmbedding = 16'384, kFinalNorm = 128;
+constexpr int64_t kParams[4] = {kEmbedding + kLayer, kLayer, kLayer,
+                                kLayer + kFinalNorm + kEmbedding};
+constexpr int64_t kKept[4] = {49'920, 49'664, 49'664, 90'624};
+constexpr int64_t kFirstGradient[4] = {8'192, 8'192, 8'192, 16'384};
+
+RunReport Report(const std::string& extra = "") {
+  CliResult r = RunCli("run scenarios/pp4_1f1b_golden.textproto --report - " + extra);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  RunReport report;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok()) << r.out;
+  return report;
+}
+
+TEST(GoldenTest, PeaksAndTimesDerivedByHand) {
+  const RunReport report = Report();
+  ASSERT_EQ(report.ranks_size(), 4);
+  EXPECT_DOUBLE_EQ(report.step_time_us(), 3300);  // (8 + 4 - 1) * 300
+  for (int r = 0; r < 4; ++r) {
+    const RankReport& k = report.ranks(r);
+    const int64_t static_bytes = 14 * kParams[r];
+    const int64_t comm = r > 0 ? 4096 : 0;
+    EXPECT_EQ(k.static_bytes(), static_bytes) << r;
+    EXPECT_EQ(k.peak_bytes(), static_bytes + (4 - r) * kKept[r] + comm + kFirstGradient[r]) << r;
+    EXPECT_DOUBLE_EQ(k.peak_time_us(), 400 + 200 * (3 - r)) << r;
+    EXPECT_EQ(k.peak_step(), "BW0") << r;
+    EXPECT_EQ(k.peak_microbatch(), 0) << r;
+    EXPECT_EQ(k.peak_op(), r == 3 ? "B loss.cross_entropy" : "B L" + std::to_string(r) +
+                                                                 ".mlp.fc2");
+    EXPECT_EQ(k.peak_breakdown().at("activations"), (4 - r) * kKept[r]) << r;
+    EXPECT_EQ(k.inflight_at_peak(), 4 - r) << r;
+    EXPECT_EQ(k.end_bytes(), k.static_bytes()) << r;
+    EXPECT_TRUE(k.fits());
+    // Busy 8 * 300 us; the bubble is (PP - 1) * 300 us of 3,300 us.
+    EXPECT_DOUBLE_EQ(k.busy_us(), 2400) << r;
+    EXPECT_DOUBLE_EQ(k.bubble_us(), 900) << r;
+  }
+}
+
+TEST(GoldenTest, CsvMaximumIsTheReportedPeak) {
+  const RunReport report = Report();
+  CliResult csv = RunCli("run scenarios/pp4_1f1b_golden.textproto --timeline -");
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  std::istringstream in(csv.out);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,"
+                  "workspace,total");
+  int64_t max_total[4] = {0, 0, 0, 0}, last_total[4] = {0, 0, 0, 0};
+  int rows = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    ASSERT_EQ(cells.size(), 10u) << line;
+    const int rank = std::stoi(cells[1]);
+    int64_t sum = 0;
+    for (int k = 2; k < 9; ++k) sum += std::stoll(cells[k]);
+    EXPECT_EQ(sum, std::stoll(cells[9])) << line;
+    max_total[rank] = std::max(max_total[rank], sum);
+    last_total[rank] = sum;
+    ++rows;
+  }
+  EXPECT_GT(rows, 100);
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(max_total[r], report.ranks(r).peak_bytes()) << r;
+    EXPECT_EQ(last_total[r], report.ranks(r).static_bytes()) << r;
+  }
+  // Coarsened to 1 ms windows the peak survives.
+  CliResult coarse = RunCli(
+      "run scenarios/pp4_1f1b_golden.textproto --timeline - --timeline-resolution-us 1000");
+  ASSERT_EQ(coarse.exit_code, 0);
+  EXPECT_NE(coarse.out.find("," + std::to_string(report.ranks(2).peak_bytes()) + "\n"),
+            std::string::npos);
+  EXPECT_LT(coarse.out.size(), csv.out.size() / 10);
+}
+
+TEST(GoldenTest, ChromeTracePassesTheChecker) {
+  CliResult r = RunCli("run scenarios/pp4_1f1b_golden.textproto --chrome-trace -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const traces::TraceCheck check = traces::CheckChromeTrace(r.out);
+  EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+  EXPECT_EQ(check.flows, 2 * 3 * 8);  // every hop of every micro-batch, both ways
+  EXPECT_GT(check.counters, 100);
+  EXPECT_NE(r.out.find("\"name\":\"process_name\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":0,"
+                       "\"args\":{\"name\":\"compute\"}"),
+            std::string::npos);
+  EXPECT_NE(r.out.find("\"ph\":\"i\""), std::string::npos);
+}
+
+TEST(GoldenTest, TwoRunsGiveIdenticalBytes) {
+  const std::string args =
+      "run scenarios/pp4_1f1b_golden.textproto --report - --chrome-trace - --timeline -";
+  CliResult a = RunCli(args);
+  CliResult b = RunCli(args);
+  ASSERT_EQ(a.exit_code, 0);
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(GoldenTest, RealScenarioTracePassesTheChecker) {
+  CliResult r = RunCli("run scenarios/pp4_tiny.textproto --set recompute.policy=FULL "
+                       "--chrome-trace -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const traces::TraceCheck check = traces::CheckChromeTrace(r.out);
+  EXPECT_TRUE(check.problems.empty()) << check.problems.front();
+}
+
+TEST(GoldenTest, ScenariosThatCannotRun) {
+  CliResult zero_bw = RunCli("run scenarios/pp4_tiny.textproto --set hardware.network_bandwidth=0");
+  EXPECT_EQ(zero_bw.exit_code, 2);
+  EXPECT_EQ(zero_bw.err, "stepsim: hardware.network_bandwidth: must be a positive number\n");
+  CliResult stages = RunCli("run scenarios/pp4_tiny.textproto --set parallel.pp=16");
+  EXPECT_EQ(stages.exit_code, 2);
+  EXPECT_NE(stages.err.find("parallel.pp: 16 pipeline stages"), std::string::npos) << stages.err;
+}
+
+}  // namespace
+}  // namespace stepsim::testing

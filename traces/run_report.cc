@@ -1,0 +1,118 @@
+#include "traces/run_report.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "traces/format.h"
+#include "traces/table.h"
+
+namespace stepsim::traces {
+namespace {
+
+using graph::Category;
+
+int64_t Sum(const sim::Bytes& b) {
+  int64_t total = 0;
+  for (int64_t x : b) total += x;
+  return total;
+}
+
+// Microseconds rounded to whole nanoseconds: reports do not carry the
+// floating-point noise of summed durations.
+double Us(double seconds) { return std::round(seconds * 1e9) / 1e3; }
+
+std::string Fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+
+// (micro-batch, chunk) pairs whose forward started at or before `time` and
+// whose input gradient had not finished by then.
+int64_t InFlight(const sim::RankRun& run, double time) {
+  int64_t started = 0, finished = 0;
+  for (const sim::StepRecord& r : run.ledger.steps()) {
+    const double end = r.start + r.stage->For(r.step.kind).duration;
+    if (r.step.kind == sim::StepKind::kForward && r.start <= time) ++started;
+    const bool backward = r.step.kind == sim::StepKind::kBackward ||
+                          r.step.kind == sim::StepKind::kBackwardWeight;
+    if (backward && end <= time) ++finished;
+  }
+  return started - finished;
+}
+
+}  // namespace
+
+RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
+  RunReport r;
+  r.set_scenario(c.name);
+  r.set_model(c.model.name);
+  r.set_schedule(s.schedule.name);
+  r.set_pp(s.schedule.pp);
+  r.set_vpp(s.schedule.chunks);
+  r.set_microbatches(s.schedule.microbatches);
+  r.set_step_time_us(Us(s.step_time));
+  r.set_compute_time_us(Us(s.compute_end));
+  r.set_transfers(static_cast<int64_t>(s.transfers.size()));
+  int64_t events = 0;
+  for (const sim::RankRun& run : s.ranks) {
+    const sim::Peak& peak = run.memory.peak;
+    RankReport* out = r.add_ranks();
+    out->set_pp_rank(run.rank);
+    out->set_peak_bytes(peak.total);
+    out->set_peak_time_us(Us(peak.time));
+    out->set_peak_op(peak.op);
+    out->set_peak_microbatch(peak.microbatch);
+    out->set_peak_layer(peak.layer);
+    out->set_peak_step(peak.step);
+    for (int k = 0; k < graph::kNumCategories; ++k) {
+      (*out->mutable_peak_breakdown())[graph::CategoryName(static_cast<Category>(k))] =
+          peak.breakdown[k];
+    }
+    out->set_static_bytes(Sum(run.static_bytes));
+    out->set_end_bytes(Sum(run.memory.end));
+    out->set_capacity_bytes(c.hardware.hbm_bytes);
+    out->set_fits(peak.total <= c.hardware.hbm_bytes);
+    out->set_busy_us(Us(run.busy));
+    const double bubble = s.compute_end - run.busy;
+    out->set_bubble_us(Us(bubble));
+    out->set_bubble_fraction(s.compute_end > 0 ? bubble / s.compute_end : 0);
+    out->set_compute_end_us(Us(run.compute_end));
+    out->set_grad_sync_us(Us(run.grad_sync_seconds));
+    out->set_steps(static_cast<int64_t>(run.ledger.steps().size()));
+    out->set_inflight_at_peak(InFlight(run, peak.time));
+    events += run.memory.events;
+  }
+  r.set_memory_events(events);
+  return r;
+}
+
+std::string FormatRunSummary(const RunReport& r) {
+  std::string out = r.model() + " (" + r.scenario() + "): " + r.schedule() + ", PP" +
+                    std::to_string(r.pp()) +
+                    (r.vpp() > 1 ? " VPP" + std::to_string(r.vpp()) : "") + ", " +
+                    std::to_string(r.microbatches()) + " micro-batches\n";
+  out += "step time " + Fixed(r.step_time_us() / 1000, 3) + " ms (last step ends at " +
+         Fixed(r.compute_time_us() / 1000, 3) + " ms, then the DP gradient reduction)\n\n";
+  Table table({"rank", "peak GiB", "fits", "at ms", "<during", "mb", "weights", "grads", "optim",
+               "activ", "recomp", "comm", "work", "in flight", "bubble"});
+  for (const RankReport& k : r.ranks()) {
+    auto gib = [&](const char* cat) { return Gib(k.peak_breakdown().at(cat)); };
+    table.AddRow({std::to_string(k.pp_rank()), Gib(k.peak_bytes()),
+                  k.fits() ? "yes" : "NO (" + Gib(k.capacity_bytes()) + ")",
+                  Fixed(k.peak_time_us() / 1000, 3),
+                  k.peak_step().empty() ? k.peak_op() : k.peak_step() + " " + k.peak_op(),
+                  k.peak_microbatch() < 0 ? "-" : std::to_string(k.peak_microbatch()),
+                  gib("weights"), gib("gradients"), gib("optimizer"), gib("activations"),
+                  gib("recompute"), gib("comm"), gib("workspace"),
+                  std::to_string(k.inflight_at_peak()),
+                  Fixed(100 * k.bubble_fraction(), 1) + "%"});
+  }
+  out += table.Render();
+  out += "(GiB = 2^30 bytes; breakdown at each rank's peak; fits: against " +
+         (r.ranks().empty() ? std::string("?") : Gib(r.ranks(0).capacity_bytes())) +
+         " GiB of device memory)\n";
+  return out;
+}
+
+}  // namespace stepsim::traces
