@@ -1,0 +1,99 @@
+#include "sim/schedule_file.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/schedules/builtin.h"
+#include "tests/test_util.h"
+
+namespace stepsim::sim {
+namespace {
+
+using testing::LoadScenario;
+
+graph::Config Golden() { return LoadScenario("pp4_1f1b_golden.textproto"); }
+
+TEST(ScheduleFileTest, CompactAndProtoFormsRoundTrip) {
+  const graph::Config c = Golden();
+  const Schedule s = OneFOneB(4, 8);
+  for (bool proto : {false, true}) {
+    const std::string text = FormatScheduleFile(s, proto);
+    StatusOr<Schedule> back =
+        ParseScheduleFile(text, proto ? "s.textproto" : "s.schedule", c);
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_EQ(back->name, "1F1B");
+    EXPECT_EQ(back->ranks, s.ranks);
+    EXPECT_EQ(back->pp, 4);
+    EXPECT_EQ(back->microbatches, 8);
+  }
+}
+
+TEST(ScheduleFileTest, CompactFormWithCommentsAndChunks) {
+  const graph::Config c = LoadScenario("pp4_1f1b_golden.textproto",
+                                       {"parallel.pp=2", "parallel.layout=Et|t|t|tL",
+                                        "batch.num_microbatches=1"});
+  const std::string text =
+      "# a hand-written schedule\n"
+      "name: mine\n"
+      "rank 0: F0.0 F0.1 B0.1 W0.1 BW0.0   # trailing comment\n"
+      "\n"
+      "rank 1: F0 F0.1 BW0.1 BW0\n";
+  StatusOr<Schedule> s = ParseScheduleFile(text, "mine.txt", c);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->name, "mine");
+  EXPECT_EQ(s->chunks, 2);
+  EXPECT_EQ(s->ranks[0][2], (Step{StepKind::kBackward, 0, 1}));
+}
+
+TEST(ScheduleFileTest, ErrorsAreLocated) {
+  const graph::Config c = Golden();
+  EXPECT_EQ(ParseScheduleFile("rank 0: F0 X1\n", "s.txt", c).status().message(),
+            "s.txt:1:12: \"X1\" is not a step (F, B, W or BW, a micro-batch, optionally "
+            ".chunk: F3, B3.1)\n"
+            "  rank 0: F0 X1\n"
+            "             ^");
+  EXPECT_EQ(ParseScheduleFile("name: x\nrank 0: F9\n", "s.txt", c).status().message(),
+            "s.txt:2:9: micro-batch 9 is beyond batch.num_microbatches = 8\n"
+            "  rank 0: F9\n"
+            "          ^");
+  EXPECT_EQ(ParseScheduleFile("rank 0: F0.1\n", "s.txt", c).status().message(),
+            "s.txt:1:9: chunk 1 is beyond the layout's 1 chunks per rank\n"
+            "  rank 0: F0.1\n"
+            "          ^");
+  EXPECT_EQ(ParseScheduleFile("rank 7: F0\n", "s.txt", c).status().message(),
+            "s.txt:1:1: rank 7 is outside parallel.pp = 4\n"
+            "  rank 7: F0\n"
+            "  ^");
+  EXPECT_EQ(ParseScheduleFile("ranks 0 F0\n", "s.txt", c).status().message(),
+            "s.txt:1:1: expected \"name: ...\" or \"rank N: steps...\"\n"
+            "  ranks 0 F0\n"
+            "  ^");
+  EXPECT_EQ(ParseScheduleFile("rank 0: F0\n", "s.txt", c).status().message(),
+            "s.txt: has 1 ranks, but the scenario has parallel.pp = 4");
+  // A complete but locally impossible schedule names what is wrong.
+  std::string text;
+  for (int r = 0; r < 4; ++r) {
+    text += "rank " + std::to_string(r) + ":";
+    for (int m = 0; m < 8; ++m) text += " BW" + std::to_string(m) + " F" + std::to_string(m);
+    text += "\n";
+  }
+  const std::string message = ParseScheduleFile(text, "s.txt", c).status().message();
+  EXPECT_EQ(message.substr(0, message.find('\n')), "s.txt: schedule: rank 0: BW0 comes before F0");
+}
+
+TEST(ScheduleFileTest, ProtoFormErrors) {
+  const graph::Config c = Golden();
+  const std::string text = "name: \"x\"\nranks { rank: 0 steps: \"F0 Q\" }\n";
+  EXPECT_EQ(ParseScheduleFile(text, "s.textproto", c).status().message(),
+            "s.textproto:2:28: \"Q\" is not a step (F, B, W or BW, a micro-batch, optionally "
+            ".chunk: F3, B3.1)\n"
+            "  ranks { rank: 0 steps: \"F0 Q\" }\n"
+            "                             ^");
+  EXPECT_EQ(ParseScheduleFile("ranks { rank: 0 step: 1 }", "s.textproto", c)
+                .status()
+                .message()
+                .substr(0, 50),
+            "s.textproto:1:17: unknown field \"step\" in message ");
+}
+
+}  // namespace
+}  // namespace stepsim::sim

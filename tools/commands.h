@@ -1,0 +1,37 @@
+// The stepsim subcommands. Each returns the process exit code.
+#ifndef STEPSIM_TOOLS_COMMANDS_H_
+#define STEPSIM_TOOLS_COMMANDS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tools/cli_io.h"
+
+namespace stepsim::tools {
+
+int RunParams(const ScenarioArgs& args, const std::string& json);
+int RunActivations(const ScenarioArgs& args, const std::string& json);
+int RunDag(const ScenarioArgs& args, int64_t stage, const std::string& dot);
+
+struct RunOutputs {
+  std::string schedule;  // --schedule FILE: replay instead of the scenario's schedule
+  std::string report, chrome_trace, timeline;
+  double resolution_us = 0;
+};
+int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verbose);
+
+// Writes the schedule the scenario would run (compact form, or protobuf
+// text for .textproto/.pbtxt).
+int RunSchedule(const ScenarioArgs& args, const std::string& out);
+
+// Simulates the scenario under each schedule kind (one process each, as
+// SimGrid allows one engine per process) and prints a table.
+int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedules,
+               const std::string& json);
+
+int RunCheckTrace(const std::string& path);
+
+}  // namespace stepsim::tools
+
+#endif  // STEPSIM_TOOLS_COMMANDS_H_

@@ -1,0 +1,167 @@
+// stepsim compare: one simulation per schedule, each in a child process
+// (SimGrid allows one engine per process), reports gathered over a pipe.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <iostream>
+
+#include "sim/engine.h"
+#include "sim/schedule.h"
+#include "tools/commands.h"
+#include "traces/format.h"
+#include "traces/json.h"
+#include "traces/run_report.h"
+#include "traces/table.h"
+
+namespace stepsim::tools {
+namespace {
+
+// "1f1b", "zb-h1", "DualPipeV", ... -> the schedule kind.
+StatusOr<ScheduleKind> KindByName(const std::string& name) {
+  std::string key;
+  for (char c : name) {
+    if (c == '-' || c == '_') continue;
+    key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  const std::vector<std::pair<std::string, ScheduleKind>> known = {
+      {"GPIPE", GPIPE},           {"1F1B", ONE_F_ONE_B},
+      {"ONEFONEB", ONE_F_ONE_B},  {"INTERLEAVED", INTERLEAVED_ONE_F_ONE_B},
+      {"INTERLEAVED1F1B", INTERLEAVED_ONE_F_ONE_B},
+      {"INTERLEAVEDONEFONEB", INTERLEAVED_ONE_F_ONE_B},
+      {"ZBH1", ZB_H1},            {"ZBH2", ZB_H2},
+      {"DUALPIPE", DUALPIPE},     {"DUALPIPEV", DUALPIPE_V}};
+  for (const auto& [k, kind] : known) {
+    if (k == key) return kind;
+  }
+  return Status::Invalid("--schedules: unknown schedule \"" + name +
+                         "\" (known: gpipe, 1f1b, interleaved, zb-h1, zb-h2, dualpipe, "
+                         "dualpipe-v)");
+}
+
+// Runs one simulation in a child; fills `entry`.
+void SimulateInChild(const graph::Config& config, ScheduleKind kind, CompareEntry* entry) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    entry->set_error("cannot create a pipe");
+    return;
+  }
+  std::cout.flush();
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    entry->set_error("cannot fork");
+    close(fds[0]);
+    close(fds[1]);
+    return;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    graph::Config c = config;
+    c.schedule = kind;
+    std::string payload;
+    char code = 0;
+    StatusOr<sim::Schedule> schedule = sim::BuildSchedule(c);
+    if (!schedule.ok()) {
+      code = 1;
+      payload = schedule.status().message();
+    } else {
+      StatusOr<sim::SimResult> result = sim::Simulate(c, *schedule, sim::SimOptions{});
+      if (!result.ok()) {
+        code = 1;
+        payload = result.status().message();
+      } else {
+        traces::BuildRunReport(c, *result).SerializeToString(&payload);
+      }
+    }
+    std::string message = std::string(1, code) + payload;
+    size_t written = 0;
+    while (written < message.size()) {
+      const ssize_t n = write(fds[1], message.data() + written, message.size() - written);
+      if (n <= 0) break;
+      written += static_cast<size_t>(n);
+    }
+    close(fds[1]);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string data;
+  char buffer[1 << 16];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) data.append(buffer, n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (data.empty() || !WIFEXITED(status)) {
+    entry->set_error("the simulation process died");
+  } else if (data[0] != 0) {
+    entry->set_error(data.substr(1));
+  } else if (!entry->mutable_run()->ParseFromString(data.substr(1))) {
+    entry->set_error("unreadable report from the simulation process");
+  }
+}
+
+std::string Fixed(double v, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, v);
+  return buffer;
+}
+
+}  // namespace
+
+int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedules,
+               const std::string& json) {
+  StatusOr<graph::Config> config = LoadConfig(args);
+  if (!config.ok()) return Report(config.status());
+  std::vector<ScheduleKind> kinds;
+  if (schedules.empty()) {
+    kinds = {GPIPE, ONE_F_ONE_B, INTERLEAVED_ONE_F_ONE_B, ZB_H1, ZB_H2, DUALPIPE, DUALPIPE_V};
+  }
+  for (const std::string& name : schedules) {
+    StatusOr<ScheduleKind> kind = KindByName(name);
+    if (!kind.ok()) return Report(kind.status());
+    kinds.push_back(*kind);
+  }
+  CompareReport report;
+  report.set_scenario(config->name);
+  for (ScheduleKind kind : kinds) {
+    CompareEntry* entry = report.add_entries();
+    entry->set_schedule(ScheduleKind_Name(kind));
+    SimulateInChild(*config, kind, entry);
+  }
+  if (json != "-") {
+    traces::Table table({"<schedule", "step ms", "bubble", "max peak GiB", "fits",
+                         "<peak GiB by rank"});
+    for (const CompareEntry& e : report.entries()) {
+      if (!e.error().empty()) {
+        table.AddRow({e.schedule(), "-", "-", "-", "-",
+                      "cannot run: " + e.error().substr(0, e.error().find('\n'))});
+        continue;
+      }
+      const RunReport& r = e.run();
+      double bubble = 0;
+      int64_t max_peak = 0;
+      bool fits = true;
+      std::string peaks;
+      for (const RankReport& k : r.ranks()) {
+        bubble += k.bubble_fraction() / r.ranks_size();
+        max_peak = std::max(max_peak, k.peak_bytes());
+        fits = fits && k.fits();
+        peaks += (peaks.empty() ? "" : " ") + traces::Gib(k.peak_bytes());
+      }
+      table.AddRow({e.schedule(), Fixed(r.step_time_us() / 1000, 3),
+                    Fixed(100 * bubble, 1) + "%", traces::Gib(max_peak), fits ? "yes" : "NO",
+                    peaks});
+    }
+    std::cout << config->model.name << " (" << config->name << "): PP" << config->parallel.pp
+              << ", " << config->batch.microbatches << " micro-batches\n\n"
+              << table.Render()
+              << "(GiB = 2^30 bytes; bubble: mean over ranks of idle time before the last "
+                 "step ends)\n";
+  }
+  if (!json.empty()) return Report(WriteOutput(json, traces::ToJson(report)));
+  return kExitOk;
+}
+
+}  // namespace stepsim::tools
