@@ -426,13 +426,14 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
   if (problems.empty()) {
     // The layout: explicit string, else the preset's layout for this pp,
     // else the default split.
+    // DualPipeV runs two chunks per rank in a V: two stages per rank.
+    if (c.schedule == DUALPIPE_V && !scenario.parallel().has_vpp()) c.parallel.vpp = 2;
     std::string text = scenario.parallel().layout();
-    if (text.empty() && scenario.model().has_preset()) {
+    if (text.empty() && scenario.model().has_preset() && c.parallel.vpp == 1) {
       StatusOr<ModelPreset> preset = FindModelPreset(scenario.model().preset());
       if (preset.ok() && !scenario.model().has_num_layers()) {
         for (const LayoutPreset& l : preset->layouts()) {
-          if (l.pp() == c.parallel.pp && l.mtp_num_layers() == c.model.mtp_layers &&
-              !scenario.parallel().has_vpp()) {
+          if (l.pp() == c.parallel.pp && l.mtp_num_layers() == c.model.mtp_layers) {
             text = l.layout();
           }
         }
@@ -451,7 +452,10 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
       }
       c.parallel.vpp = layout->vpp;
       c.layout = std::move(*layout);
-      CheckTiming(c.timing, c.parallel.pp * c.parallel.vpp, problems);
+      // Placement of stages on ranks follows the schedule.
+      if (c.schedule == DUALPIPE) problems.AddStatus(PlaceDualPipe(&c.layout));
+      if (c.schedule == DUALPIPE_V) problems.AddStatus(PlaceDualPipeV(&c.layout));
+      CheckTiming(c.timing, static_cast<int64_t>(c.layout.stages.size()), problems);
     }
   }
   if (!problems.empty()) return problems.ToStatus();

@@ -101,6 +101,7 @@ Layout Assemble(const std::vector<std::string>& stage_chars, int64_t pp,
     }
     layout.stages.push_back(std::move(stage));
   }
+  PlaceRoundRobin(&layout);
   return layout;
 }
 
@@ -259,6 +260,70 @@ StatusOr<Layout> DefaultLayout(int64_t pp, int64_t vpp, int64_t num_layers,
   stages.front().insert(0, "E");
   stages.back() += std::string(mtp_layers, 'm') + "L";
   return Assemble(stages, pp, "");
+}
+
+namespace {
+
+void SetPlacement(Layout* layout, std::vector<std::vector<Hop>> routes) {
+  layout->routes = std::move(routes);
+  layout->rank_stages.assign(layout->pp, {});
+  for (const auto& route : layout->routes) {
+    for (size_t s = 0; s < route.size(); ++s) {
+      auto& chunks = layout->rank_stages[route[s].rank];
+      if (static_cast<int64_t>(chunks.size()) <= route[s].chunk) chunks.resize(route[s].chunk + 1, -1);
+      chunks[route[s].chunk] = static_cast<int64_t>(s);
+    }
+  }
+  // Stages report the rank and chunk of the first route.
+  for (size_t s = 0; s < layout->stages.size(); ++s) {
+    layout->stages[s].pp_rank = layout->routes[0][s].rank;
+    layout->stages[s].chunk = layout->routes[0][s].chunk;
+  }
+}
+
+}  // namespace
+
+void PlaceRoundRobin(Layout* layout) {
+  std::vector<Hop> route;
+  for (size_t s = 0; s < layout->stages.size(); ++s) {
+    const auto i = static_cast<int64_t>(s);
+    route.push_back({i % layout->pp, i / layout->pp});
+  }
+  SetPlacement(layout, {route});
+}
+
+Status PlaceDualPipe(Layout* layout) {
+  const int64_t p = layout->pp;
+  if (p < 2 || p % 2 != 0) {
+    return Status::Invalid("schedule.kind: DUALPIPE needs an even parallel.pp, not " +
+                           std::to_string(p));
+  }
+  if (static_cast<int64_t>(layout->stages.size()) != p) {
+    return Status::Invalid("schedule.kind: DUALPIPE runs one stage per rank in each direction; "
+                           "the layout has " + std::to_string(layout->stages.size()) +
+                           " stages for parallel.pp = " + std::to_string(p) + " (use vpp 1)");
+  }
+  std::vector<Hop> forward, backward;
+  for (int64_t s = 0; s < p; ++s) {
+    forward.push_back({s, 0});
+    backward.push_back({p - 1 - s, 1});
+  }
+  layout->vpp = 1;
+  SetPlacement(layout, {forward, backward});
+  return Status::Ok();
+}
+
+Status PlaceDualPipeV(Layout* layout) {
+  const int64_t p = layout->pp;
+  if (static_cast<int64_t>(layout->stages.size()) != 2 * p) {
+    return Status::Invalid("schedule.kind: DUALPIPE_V runs 2 * parallel.pp stages in a V; the "
+                           "layout has " + std::to_string(layout->stages.size()) +
+                           " for parallel.pp = " + std::to_string(p) + " (use vpp 2)");
+  }
+  std::vector<Hop> route;
+  for (int64_t s = 0; s < 2 * p; ++s) route.push_back(s < p ? Hop{s, 0} : Hop{2 * p - 1 - s, 1});
+  SetPlacement(layout, {route});
+  return Status::Ok();
 }
 
 }  // namespace stepsim::graph

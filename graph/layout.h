@@ -37,12 +37,35 @@ struct Stage {
   std::string Describe() const;
 };
 
+// Where a stage runs: a pipeline rank and the rank's virtual chunk.
+struct Hop {
+  int64_t rank = 0;
+  int64_t chunk = 0;
+  bool operator==(const Hop&) const = default;
+};
+
 struct Layout {
   int64_t pp = 1;
   int64_t vpp = 1;
   std::string text;  // the layout string it came from ("" for a default split)
   std::vector<Stage> stages;  // pp*vpp stages in model order
+  // Placement. A micro-batch follows one route through every stage in
+  // order; routes[i][s] is where stage s runs on route i. Most schedules
+  // have one route; DualPipe has two (its two directions). rank_stages[r]
+  // lists the stage of each of rank r's chunks.
+  std::vector<std::vector<Hop>> routes;
+  std::vector<std::vector<int64_t>> rank_stages;
 };
+
+// Megatron's placement: stage s on rank s % pp as chunk s / pp.
+void PlaceRoundRobin(Layout* layout);
+// DualPipe: pp stages, each rank r holds stage r (route 0, chunk 0) and
+// stage pp-1-r (route 1, chunk 1): two copies of the model, one per
+// direction. Needs an even pp and one stage per rank in the layout.
+Status PlaceDualPipe(Layout* layout);
+// DualPipeV: 2*pp stages in a V, stage s on rank s (chunk 0) for s < pp and
+// on rank 2pp-1-s (chunk 1) after. Needs a layout of 2*pp stages.
+Status PlaceDualPipeV(Layout* layout);
 
 // Expands a layout string into one string of E/t/m/L characters per stage.
 // Errors name the position: `parallel.layout: position 5: ...`.

@@ -25,10 +25,13 @@ StatusOr<std::vector<RankStatic>> StaticMemoryPerRank(const Config& c,
   try {
     std::vector<RankStatic> ranks(c.parallel.pp);
     std::vector<int64_t> dense(c.parallel.pp, 0), expert(c.parallel.pp, 0);
-    for (const StageParams& s : params.stages) {
-      ranks[s.pp_rank].params = Add(ranks[s.pp_rank].params, s.device);
-      dense[s.pp_rank] = Add(dense[s.pp_rank], s.device_dense);
-      expert[s.pp_rank] = Add(expert[s.pp_rank], s.device_expert);
+    for (int64_t r = 0; r < c.parallel.pp; ++r) {
+      for (int64_t stage : c.layout.rank_stages[r]) {
+        const StageParams& s = params.stages[stage];
+        ranks[r].params = Add(ranks[r].params, s.device);
+        dense[r] = Add(dense[r], s.device_dense);
+        expert[r] = Add(expert[r], s.device_expert);
+      }
     }
     for (int64_t r = 0; r < c.parallel.pp; ++r) {
       ranks[r].pp_rank = r;

@@ -29,7 +29,8 @@ struct StaticMemory {
 StaticMemory ComputeStaticMemory(const Config& config, int64_t dense_params,
                                  int64_t expert_params);
 
-// Per pipeline rank: the sum over the rank's virtual chunks.
+// Per pipeline rank: the sum over the stages the rank holds (its virtual
+// chunks; both directions' copies under DualPipe).
 struct RankStatic {
   int64_t pp_rank = 0;
   int64_t params = 0;

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
+#include <stdexcept>
 
 #include "graph/checked.h"
 #include "graph/params.h"
@@ -37,6 +39,9 @@ struct World {
   bool fixed_p2p = false;
   bool verbose = false;
   int64_t num_stages = 0;
+  std::vector<std::vector<int64_t>> stage_of{};  // [rank][chunk] -> stage
+  // Hand-offs between two chunks of one rank (DualPipeV's turn): no wire.
+  std::map<std::pair<int64_t, int32_t>, int> local{};  // (receiving stage, mb) -> transfer
 };
 
 std::string MailboxName(bool gradient, int64_t stage, int32_t microbatch) {
@@ -48,11 +53,11 @@ double Micros(double seconds) { return seconds * 1e6; }
 
 void RunRank(World& w, int64_t rank) {
   RankRun& run = w.ranks[rank];
-  const int64_t pp = w.schedule.pp;
   const int64_t chunks = w.schedule.chunks;
   std::vector<sg4::CommPtr> mine;
   for (const Step& step : w.schedule.ranks[rank]) {
-    const int64_t stage = step.chunk * pp + rank;
+    const int64_t stage = w.stage_of[rank][step.chunk];
+    const std::vector<graph::Hop>& route = w.schedule.routes[w.schedule.RouteOf(step.microbatch)];
     const StageProfile& profile = w.stages[stage];
     const bool first = stage == 0, last = stage == w.num_stages - 1;
     const bool forward = step.kind == StepKind::kForward;
@@ -61,14 +66,25 @@ void RunRank(World& w, int64_t rank) {
     const std::string name = StepName(step, chunks);
     if ((forward && !first) || (backward && !last)) {
       const int64_t from = forward ? stage - 1 : stage + 1;
-      w.waiting[rank] = name + " waits for the " +
-                        std::string(forward ? "activation" : "gradient") + " of micro-batch " +
-                        std::to_string(step.microbatch) + " from stage " + std::to_string(from) +
-                        " (rank " + std::to_string(from % pp) + ")";
-      const int* id = sg4::Mailbox::by_name(MailboxName(backward, stage, step.microbatch))
-                          ->get<int>();
-      w.waiting[rank].clear();
-      Transfer& t = w.transfers[*id];
+      const int64_t from_rank = route[from].rank;
+      int id = -1;
+      if (from_rank == rank) {
+        // Handed over by another chunk of this rank, earlier in its list.
+        auto it = w.local.find({forward ? stage : -1 - stage, step.microbatch});
+        if (it == w.local.end()) {
+          throw std::runtime_error(name + " needs its input from this rank's own stage " +
+                                   std::to_string(from) + ", which has not run yet");
+        }
+        id = it->second;
+      } else {
+        w.waiting[rank] = name + " waits for the " +
+                          std::string(forward ? "activation" : "gradient") + " of micro-batch " +
+                          std::to_string(step.microbatch) + " from stage " + std::to_string(from) +
+                          " (rank " + std::to_string(from_rank) + ")";
+        id = *sg4::Mailbox::by_name(MailboxName(backward, stage, step.microbatch))->get<int>();
+        w.waiting[rank].clear();
+      }
+      Transfer& t = w.transfers[id];
       t.consumed = sg4::Engine::get_clock();
       run.ledger.AddDelta({t.consumed, Category::kComm, -t.bytes,
                            std::string(forward ? "recv activation " : "recv gradient ") +
@@ -89,11 +105,18 @@ void RunRank(World& w, int64_t rank) {
       t.from_rank = rank;
       t.from_stage = stage;
       t.to_stage = forward ? stage + 1 : stage - 1;
-      t.to_rank = t.to_stage % pp;
+      t.to_rank = route[t.to_stage].rank;
       t.gradient = backward;
       t.microbatch = step.microbatch;
       t.bytes = forward ? profile.activation_bytes : profile.gradient_bytes;
       const int id = static_cast<int>(w.transfers.size());
+      if (t.to_rank == rank) {
+        t.start = t.end = sg4::Engine::get_clock();
+        w.transfers.push_back(t);
+        w.comms.push_back(nullptr);
+        w.local[{forward ? t.to_stage : -1 - t.to_stage, t.microbatch}] = id;
+        continue;
+      }
       w.transfers.push_back(t);
       w.payloads.push_back(id);
       sg4::Mailbox* box = sg4::Mailbox::by_name(MailboxName(backward, t.to_stage, t.microbatch));
@@ -124,11 +147,12 @@ void RunRank(World& w, int64_t rank) {
   w.done[rank] = true;
 }
 
-int64_t CountEvents(const Schedule& s, const std::vector<StageProfile>& stages) {
+int64_t CountEvents(const Schedule& s, const std::vector<std::vector<int64_t>>& stage_of,
+                    const std::vector<StageProfile>& stages) {
   int64_t events = 0;
   for (int64_t r = 0; r < s.pp; ++r) {
     for (const Step& step : s.ranks[r]) {
-      const StageProfile& p = stages[step.chunk * s.pp + r];
+      const StageProfile& p = stages[stage_of[r][step.chunk]];
       events += 2 * static_cast<int64_t>(p.For(step.kind).phases.size()) + 2;
       if (events < 0) return INT64_MAX;
     }
@@ -148,21 +172,44 @@ std::string Describe(const Bytes& b) {
 
 }  // namespace
 
-StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& schedule,
+StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
                              const SimOptions& options) {
   SimResult result;
-  result.schedule = schedule;
+  result.schedule = given;
+  if (result.schedule.routes.empty()) result.schedule.routes = c.layout.routes;
+  const Schedule& schedule = result.schedule;
   const CostModel cost(c);
   StatusOr<std::vector<StageProfile>> stages = BuildStageProfiles(c, cost);
   if (!stages.ok()) return stages.status();
   result.stages = std::move(*stages);
   const int64_t num_stages = static_cast<int64_t>(result.stages.size());
-  if (schedule.pp * schedule.chunks != num_stages) {
-    return stepsim::Status::Invalid("schedule: " + std::to_string(schedule.pp) + " ranks x " +
-                                    std::to_string(schedule.chunks) + " chunks do not match the " +
-                                    std::to_string(num_stages) + " stages of the layout");
+  // Which stage each (rank, chunk) runs, from the schedule's routes.
+  std::vector<std::vector<int64_t>> stage_of(schedule.pp,
+                                             std::vector<int64_t>(schedule.chunks, -1));
+  for (const auto& route : schedule.routes) {
+    if (static_cast<int64_t>(route.size()) != num_stages) {
+      return stepsim::Status::Invalid("schedule: a route of " + std::to_string(route.size()) +
+                                      " stages does not match the " + std::to_string(num_stages) +
+                                      " stages of the layout");
+    }
+    for (int64_t st = 0; st < num_stages; ++st) {
+      const graph::Hop& hop = route[st];
+      if (hop.rank < 0 || hop.rank >= schedule.pp || hop.chunk < 0 || hop.chunk >= schedule.chunks) {
+        return stepsim::Status::Invalid("schedule: stage " + std::to_string(st) +
+                                        " is placed outside the ranks and chunks");
+      }
+      stage_of[hop.rank][hop.chunk] = st;
+    }
   }
-  const int64_t events = CountEvents(schedule, result.stages);
+  for (int64_t r = 0; r < schedule.pp; ++r) {
+    for (const Step& step : schedule.ranks[r]) {
+      if (stage_of[r][step.chunk] < 0) {
+        return stepsim::Status::Invalid("schedule: rank " + std::to_string(r) + " runs chunk " +
+                                        std::to_string(step.chunk) + ", which holds no stage");
+      }
+    }
+  }
+  const int64_t events = CountEvents(schedule, stage_of, result.stages);
   if (events > options.max_events) {
     return stepsim::Status::Invalid(
         "batch.num_microbatches: the simulation would record " + std::to_string(events) +
@@ -170,10 +217,12 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& schedule,
         "; use fewer micro-batches or pipeline stages");
   }
 
-  // Static state per rank.
+  // Static state per rank: the stages it holds.
   StatusOr<graph::ModelParams> params = graph::CountParams(c);
   if (!params.ok()) return params.status();
-  StatusOr<std::vector<graph::RankStatic>> statics = graph::StaticMemoryPerRank(c, *params);
+  graph::Config placed = c;
+  placed.layout.rank_stages = stage_of;
+  StatusOr<std::vector<graph::RankStatic>> statics = graph::StaticMemoryPerRank(placed, *params);
   if (!statics.ok()) return statics.status();
   for (int64_t r = 0; r < schedule.pp; ++r) {
     const graph::StaticMemory& m = (*statics)[r].memory;
@@ -234,6 +283,7 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& schedule,
   world.fixed_p2p = fixed_p2p;
   world.verbose = options.verbose;
   world.num_stages = num_stages;
+  world.stage_of = stage_of;
   world.transfers.reserve(static_cast<size_t>(2 * num_stages * schedule.microbatches));
 
   std::vector<sg4::ActorPtr> actors;
@@ -248,11 +298,12 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& schedule,
   }
   // Eager delivery: each stage's mailboxes belong to the rank that runs it,
   // so a transfer starts when it is sent, not when it is awaited.
-  for (int64_t stage = 0; stage < num_stages; ++stage) {
-    for (int32_t m = 0; m < schedule.microbatches; ++m) {
+  for (int32_t m = 0; m < schedule.microbatches; ++m) {
+    const auto& route = schedule.routes[schedule.RouteOf(m)];
+    for (int64_t stage = 0; stage < num_stages; ++stage) {
       for (bool gradient : {false, true}) {
         sg4::Mailbox::by_name(MailboxName(gradient, stage, m))
-            ->set_receiver(actors[stage % schedule.pp]);
+            ->set_receiver(actors[route[stage].rank]);
       }
     }
   }
@@ -282,8 +333,10 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& schedule,
   // receiver's from transfer start until the step that consumes it.
   for (size_t i = 0; i < world.transfers.size(); ++i) {
     Transfer& t = world.transfers[i];
-    t.start = world.comms[i]->get_start_time();
-    t.end = world.comms[i]->get_finish_time();
+    if (world.comms[i] != nullptr) {
+      t.start = world.comms[i]->get_start_time();
+      t.end = world.comms[i]->get_finish_time();
+    }
     const std::string what = std::string(t.gradient ? "gradient " : "activation ") +
                               std::to_string(t.microbatch);
     result.ranks[t.from_rank].ledger.AddDelta(

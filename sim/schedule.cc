@@ -1,7 +1,8 @@
 #include "sim/schedule.h"
 
-#include <map>
 #include <array>
+#include <map>
+#include <set>
 
 #include "sim/schedules/builtin.h"
 
@@ -20,13 +21,31 @@ std::string StepName(const Step& step, int64_t chunks) {
   return name;
 }
 
+std::vector<std::vector<graph::Hop>> RoundRobinRoutes(int64_t pp, int64_t chunks) {
+  std::vector<graph::Hop> route;
+  for (int64_t s = 0; s < pp * chunks; ++s) route.push_back({s % pp, s / pp});
+  return {route};
+}
+
 stepsim::Status ValidateSchedule(const Schedule& s) {
   std::vector<std::string> problems;
   if (static_cast<int64_t>(s.ranks.size()) != s.pp) {
     problems.push_back("schedule has " + std::to_string(s.ranks.size()) + " ranks, expected " +
                        std::to_string(s.pp));
   }
-  for (size_t r = 0; r < s.ranks.size(); ++r) {
+  const auto routes = s.routes.empty() ? RoundRobinRoutes(s.pp, s.chunks) : s.routes;
+  // What each rank must run: the (micro-batch, chunk) pairs its routes give it.
+  std::vector<std::set<std::pair<int32_t, int32_t>>> owed(s.pp);
+  for (int32_t m = 0; m < s.microbatches; ++m) {
+    const int32_t route = s.RouteOf(m);
+    if (route < 0 || route >= static_cast<int32_t>(routes.size())) continue;
+    for (const graph::Hop& hop : routes[route]) {
+      if (hop.rank >= 0 && hop.rank < s.pp) {
+        owed[hop.rank].insert({m, static_cast<int32_t>(hop.chunk)});
+      }
+    }
+  }
+  for (size_t r = 0; r < s.ranks.size() && static_cast<int64_t>(r) < s.pp; ++r) {
     const std::string where = "rank " + std::to_string(r) + ": ";
     // (microbatch, chunk) -> position of F, B, W, BW (-1 if absent).
     std::map<std::pair<int32_t, int32_t>, std::array<int, 4>> seen;
@@ -39,38 +58,35 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
                            std::to_string(s.chunks) + " chunks");
         continue;
       }
+      if (!owed[r].count({step.microbatch, step.chunk})) {
+        problems.push_back(where + StepName(step, s.chunks) +
+                           " does not run on this rank: its micro-batch's route places that "
+                           "chunk elsewhere");
+        continue;
+      }
       auto [it, fresh] = seen.try_emplace({step.microbatch, step.chunk});
       if (fresh) it->second = {-1, -1, -1, -1};
       int& slot = it->second[static_cast<int>(step.kind)];
-      if (slot >= 0) {
-        problems.push_back(where + StepName(step, s.chunks) + " appears twice");
-      }
+      if (slot >= 0) problems.push_back(where + StepName(step, s.chunks) + " appears twice");
       slot = static_cast<int>(i);
     }
-    for (int32_t m = 0; m < s.microbatches; ++m) {
-      for (int32_t c = 0; c < s.chunks; ++c) {
-        auto it = seen.find({m, c});
-        const Step f{StepKind::kForward, m, c};
-        std::array<int, 4> pos = it == seen.end() ? std::array<int, 4>{-1, -1, -1, -1}
-                                                  : it->second;
-        const int F = pos[0], B = pos[1], W = pos[2], BW = pos[3];
-        const std::string name = StepName(f, s.chunks).substr(1);
-        if (F < 0) problems.push_back(where + "F" + name + " is missing");
-        if (BW >= 0 && (B >= 0 || W >= 0)) {
-          problems.push_back(where + "BW" + name + " and a separate B or W both appear");
-        } else if (BW < 0 && (B < 0 || W < 0)) {
-          problems.push_back(where + (B < 0 ? "B" : "W") + name + " is missing");
-        }
-        if (F >= 0 && BW >= 0 && BW < F) {
-          problems.push_back(where + "BW" + name + " comes before F" + name);
-        }
-        if (F >= 0 && B >= 0 && B < F) {
-          problems.push_back(where + "B" + name + " comes before F" + name);
-        }
-        if (B >= 0 && W >= 0 && W < B) {
-          problems.push_back(where + "W" + name + " comes before B" + name);
-        }
+    for (const auto& [m, c] : owed[r]) {
+      auto it = seen.find({m, c});
+      const std::array<int, 4> pos =
+          it == seen.end() ? std::array<int, 4>{-1, -1, -1, -1} : it->second;
+      const int F = pos[0], B = pos[1], W = pos[2], BW = pos[3];
+      const std::string name = StepName({StepKind::kForward, m, c}, s.chunks).substr(1);
+      if (F < 0) problems.push_back(where + "F" + name + " is missing");
+      if (BW >= 0 && (B >= 0 || W >= 0)) {
+        problems.push_back(where + "BW" + name + " and a separate B or W both appear");
+      } else if (BW < 0 && (B < 0 || W < 0)) {
+        problems.push_back(where + (B < 0 ? "B" : "W") + name + " is missing");
       }
+      if (F >= 0 && BW >= 0 && BW < F) {
+        problems.push_back(where + "BW" + name + " comes before F" + name);
+      }
+      if (F >= 0 && B >= 0 && B < F) problems.push_back(where + "B" + name + " comes before F" + name);
+      if (B >= 0 && W >= 0 && W < B) problems.push_back(where + "W" + name + " comes before B" + name);
     }
   }
   if (problems.empty()) return stepsim::Status::Ok();
@@ -79,28 +95,88 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
   return stepsim::Status::Invalid("schedule: " + message);
 }
 
-StatusOr<Schedule> BuildSchedule(const graph::Config& c) {
-  const int64_t pp = c.parallel.pp, m = c.batch.microbatches, chunks = c.parallel.vpp;
-  StatusOr<Schedule> s = stepsim::Status::Invalid("schedule.kind: not implemented");
+namespace {
+
+std::string Str(int64_t v) { return std::to_string(v); }
+
+// The constraints of each built-in schedule, as errors naming the field.
+stepsim::Status CheckConstraints(const graph::Config& c) {
+  const int64_t pp = c.parallel.pp, m = c.batch.microbatches, v = c.parallel.vpp;
+  const std::string kind = "schedule.kind: " + ScheduleKind_Name(c.schedule);
+  auto one_chunk = [&]() -> stepsim::Status {
+    if (v == 1) return stepsim::Status::Ok();
+    return stepsim::Status::Invalid(kind + " runs one chunk per rank, but the layout has " +
+                                    Str(v) + " (parallel.vpp; use INTERLEAVED_ONE_F_ONE_B)");
+  };
   switch (c.schedule) {
     case GPIPE:
-      s = GPipe(pp, chunks, m);
-      break;
+      return stepsim::Status::Ok();
     case ONE_F_ONE_B:
-      if (chunks > 1) {
-        return stepsim::Status::Invalid(
-            "schedule.kind: ONE_F_ONE_B runs one chunk per rank, but the layout has " +
-            std::to_string(chunks) + " (use INTERLEAVED_ONE_F_ONE_B)");
+      return one_chunk();
+    case INTERLEAVED_ONE_F_ONE_B:
+      if (v < 2) {
+        return stepsim::Status::Invalid(kind + " needs at least 2 chunks per rank (parallel.vpp "
+                                        "or a layout of more stages than parallel.pp)");
       }
-      s = OneFOneB(pp, m);
-      break;
+      if (m < pp || m % pp != 0) {
+        return stepsim::Status::Invalid("batch.num_microbatches: " + Str(m) + " must be a "
+                                        "multiple of parallel.pp = " + Str(pp) + " for " +
+                                        ScheduleKind_Name(c.schedule));
+      }
+      return stepsim::Status::Ok();
+    case ZB_H1:
+    case ZB_H2: {
+      stepsim::Status chunks = one_chunk();
+      if (!chunks.ok()) return chunks;
+      const int64_t need = c.schedule == ZB_H1 ? pp : 2 * pp - 1;
+      if (m < need) {
+        return stepsim::Status::Invalid("batch.num_microbatches: " + ScheduleKind_Name(c.schedule) +
+                                        " needs at least " + Str(need) + " micro-batches with "
+                                        "parallel.pp = " + Str(pp) + ", got " + Str(m));
+      }
+      return stepsim::Status::Ok();
+    }
+    case DUALPIPE:
+      if (m % 2 != 0 || m < 2 * pp) {
+        return stepsim::Status::Invalid("batch.num_microbatches: DUALPIPE needs an even number "
+                                        "of at least 2 * parallel.pp = " + Str(2 * pp) +
+                                        " micro-batches (half in each direction), got " + Str(m));
+      }
+      return stepsim::Status::Ok();
+    case DUALPIPE_V:
+      if (m < 2 * pp) {
+        return stepsim::Status::Invalid("batch.num_microbatches: DUALPIPE_V needs at least 2 * "
+                                        "parallel.pp = " + Str(2 * pp) + " micro-batches, got " +
+                                        Str(m));
+      }
+      return stepsim::Status::Ok();
     default:
-      return stepsim::Status::Invalid("schedule.kind: " + ScheduleKind_Name(c.schedule) +
-                                      " is not available yet");
+      return stepsim::Status::Invalid(kind + " is not a schedule stepsim knows");
   }
-  if (!s.ok()) return s;
-  stepsim::Status valid = ValidateSchedule(*s);
-  if (!valid.ok()) return valid;
+}
+
+}  // namespace
+
+StatusOr<Schedule> BuildSchedule(const graph::Config& c) {
+  stepsim::Status ok = CheckConstraints(c);
+  if (!ok.ok()) return ok;
+  const int64_t pp = c.parallel.pp, m = c.batch.microbatches, chunks = c.parallel.vpp;
+  Schedule s;
+  switch (c.schedule) {
+    case GPIPE: s = GPipe(pp, chunks, m); break;
+    case ONE_F_ONE_B: s = OneFOneB(pp, m); break;
+    case INTERLEAVED_ONE_F_ONE_B: s = Interleaved(pp, chunks, m); break;
+    case ZB_H1: s = ZeroBubble(pp, m, false); break;
+    case ZB_H2: s = ZeroBubble(pp, m, true); break;
+    case DUALPIPE: s = DualPipe(pp, m); break;
+    default: s = DualPipeV(pp, m); break;
+  }
+  if (s.routes != c.layout.routes) {
+    return stepsim::Status::Failed("schedule " + s.name +
+                                   " places stages differently from the layout (a stepsim bug)");
+  }
+  stepsim::Status valid = ValidateSchedule(s);
+  if (!valid.ok()) return stepsim::Status::Failed(valid.message() + "\n(a stepsim bug)");
   return s;
 }
 

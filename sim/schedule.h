@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "graph/config.h"
+#include "graph/layout.h"
 #include "graph/status.h"
 
 namespace stepsim::sim {
@@ -37,12 +38,25 @@ struct Schedule {
   int64_t chunks = 1;        // virtual chunks per rank
   int64_t microbatches = 1;
   std::vector<std::vector<Step>> ranks;  // ranks[r] = rank r's steps in order
+  // Where each stage runs, per route (graph::Layout::routes), and which
+  // route each micro-batch takes (empty: route 0 for all).
+  std::vector<std::vector<graph::Hop>> routes;
+  std::vector<int32_t> route_of;
+
+  int32_t RouteOf(int32_t microbatch) const {
+    return route_of.empty() ? 0 : route_of[microbatch];
+  }
 };
 
-// Checks that every rank runs, for every micro-batch and chunk, exactly one
-// F and either one BW or one B and one W, with F before B/BW and B before W
-// on the rank. Cross-rank dependencies are left to the engine, which names
-// a deadlock. Every problem is listed; kInvalidInput.
+// Megatron's placement for pp ranks of `chunks` chunks: stage s on rank
+// s % pp as chunk s / pp.
+std::vector<std::vector<graph::Hop>> RoundRobinRoutes(int64_t pp, int64_t chunks);
+
+// Checks that every rank runs, for every (micro-batch, chunk) its routes
+// place on it, exactly one F and either one BW or one B and one W, with F
+// before B/BW and B before W on the rank, and nothing else. Cross-rank
+// dependencies are left to the engine, which names a deadlock. Every
+// problem is listed; kInvalidInput.
 stepsim::Status ValidateSchedule(const Schedule& schedule);
 
 // The schedule the config asks for (`schedule.kind`), generated.

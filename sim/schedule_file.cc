@@ -1,5 +1,6 @@
 #include "sim/schedule_file.h"
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 
@@ -70,7 +71,7 @@ bool ParseStep(std::string_view token, Step* step) {
 
 // Parses the steps of one rank that start at `offset` in the text.
 stepsim::Status ParseSteps(std::string_view steps, size_t offset, const Locator& at,
-                           const graph::Config& c, std::vector<Step>* out) {
+                           const graph::Config& c, int64_t chunks, std::vector<Step>* out) {
   size_t i = 0;
   while (i < steps.size()) {
     while (i < steps.size() && std::isspace(static_cast<unsigned char>(steps[i]))) ++i;
@@ -89,10 +90,10 @@ stepsim::Status ParseSteps(std::string_view steps, size_t offset, const Locator&
                                        " is beyond batch.num_microbatches = " +
                                        std::to_string(c.batch.microbatches));
     }
-    if (step.chunk >= c.parallel.vpp) {
+    if (step.chunk >= chunks) {
       return at.At(offset + start, "chunk " + std::to_string(step.chunk) +
-                                       " is beyond the layout's " +
-                                       std::to_string(c.parallel.vpp) + " chunks per rank");
+                                       " is beyond the layout's " + std::to_string(chunks) +
+                                       " chunks per rank");
     }
     out->push_back(step);
   }
@@ -106,8 +107,17 @@ StatusOr<Schedule> ParseScheduleFile(std::string_view text, std::string_view fil
   const Locator at(text, filename);
   Schedule s;
   s.pp = c.parallel.pp;
-  s.chunks = c.parallel.vpp;
+  s.chunks = 0;
+  for (const auto& stages : c.layout.rank_stages) {
+    s.chunks = std::max<int64_t>(s.chunks, static_cast<int64_t>(stages.size()));
+  }
   s.microbatches = c.batch.microbatches;
+  // Placement comes from the scenario (schedule.kind decides DualPipe's);
+  // under DualPipe micro-batches 0..m/2-1 go one way, the rest the other.
+  s.routes = c.layout.routes;
+  if (s.routes.size() == 2) {
+    for (int64_t m = 0; m < s.microbatches; ++m) s.route_of.push_back(m < s.microbatches / 2 ? 0 : 1);
+  }
   std::map<int64_t, std::vector<Step>> ranks;
   if (text.find('\0') != std::string_view::npos) {
     return stepsim::Status::Invalid(std::string(filename) + ": not a text file");
@@ -133,7 +143,7 @@ StatusOr<Schedule> ParseScheduleFile(std::string_view text, std::string_view fil
       search = where == std::string_view::npos ? search : where + r.steps().size();
       stepsim::Status added = add_rank(r.rank(), offset);
       if (!added.ok()) return added;
-      stepsim::Status steps = ParseSteps(r.steps(), offset, at, c, &ranks[r.rank()]);
+      stepsim::Status steps = ParseSteps(r.steps(), offset, at, c, s.chunks, &ranks[r.rank()]);
       if (!steps.ok()) return steps;
     }
   } else {
@@ -175,7 +185,7 @@ StatusOr<Schedule> ParseScheduleFile(std::string_view text, std::string_view fil
           stepsim::Status added = add_rank(rank, offset);
           if (!added.ok()) return added;
           stepsim::Status steps =
-              ParseSteps(body.substr(colon + 1), offset + colon + 1, at, c, &ranks[rank]);
+              ParseSteps(body.substr(colon + 1), offset + colon + 1, at, c, s.chunks, &ranks[rank]);
           if (!steps.ok()) return steps;
         } else {
           return at.At(offset, "expected \"name: ...\" or \"rank N: steps...\"");

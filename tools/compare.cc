@@ -42,7 +42,7 @@ StatusOr<ScheduleKind> KindByName(const std::string& name) {
 }
 
 // Runs one simulation in a child; fills `entry`.
-void SimulateInChild(const graph::Config& config, ScheduleKind kind, CompareEntry* entry) {
+void SimulateInChild(const graph::Config& config, CompareEntry* entry) {
   int fds[2];
   if (pipe(fds) != 0) {
     entry->set_error("cannot create a pipe");
@@ -59,8 +59,7 @@ void SimulateInChild(const graph::Config& config, ScheduleKind kind, CompareEntr
   }
   if (pid == 0) {
     close(fds[0]);
-    graph::Config c = config;
-    c.schedule = kind;
+    const graph::Config& c = config;
     std::string payload;
     char code = 0;
     StatusOr<sim::Schedule> schedule = sim::BuildSchedule(c);
@@ -128,7 +127,15 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
   for (ScheduleKind kind : kinds) {
     CompareEntry* entry = report.add_entries();
     entry->set_schedule(ScheduleKind_Name(kind));
-    SimulateInChild(*config, kind, entry);
+    // Resolved again: the schedule decides where stages run (DualPipe).
+    ScenarioArgs with_kind = args;
+    with_kind.sets.push_back("schedule.kind=" + ScheduleKind_Name(kind));
+    StatusOr<graph::Config> resolved = LoadConfig(with_kind);
+    if (!resolved.ok()) {
+      entry->set_error(resolved.status().message());
+      continue;
+    }
+    SimulateInChild(*resolved, entry);
   }
   if (json != "-") {
     traces::Table table({"<schedule", "step ms", "bubble", "max peak GiB", "fits",

@@ -29,14 +29,18 @@ std::string Fixed(double value, int decimals) {
 
 // (micro-batch, chunk) pairs whose forward started at or before `time` and
 // whose input gradient had not finished by then.
+// Times compared in whole nanoseconds, so a step ending exactly at `time`
+// counts as ended despite rounding in summed durations.
 int64_t InFlight(const sim::RankRun& run, double time) {
+  const int64_t at = std::llround(time * 1e9);
   int64_t started = 0, finished = 0;
   for (const sim::StepRecord& r : run.ledger.steps()) {
-    const double end = r.start + r.stage->For(r.step.kind).duration;
-    if (r.step.kind == sim::StepKind::kForward && r.start <= time) ++started;
+    const int64_t start = std::llround(r.start * 1e9);
+    const int64_t end = std::llround((r.start + r.stage->For(r.step.kind).duration) * 1e9);
+    if (r.step.kind == sim::StepKind::kForward && start <= at) ++started;
     const bool backward = r.step.kind == sim::StepKind::kBackward ||
                           r.step.kind == sim::StepKind::kBackwardWeight;
-    if (backward && end <= time) ++finished;
+    if (backward && end <= at) ++finished;
   }
   return started - finished;
 }
@@ -80,7 +84,10 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
     out->set_compute_end_us(Us(run.compute_end));
     out->set_grad_sync_us(Us(run.grad_sync_seconds));
     out->set_steps(static_cast<int64_t>(run.ledger.steps().size()));
-    out->set_inflight_at_peak(InFlight(run, peak.time));
+    const int64_t inflight = InFlight(run, peak.time);
+    out->set_inflight_at_peak(inflight);
+    out->set_inflight_stage_equivalents(static_cast<double>(inflight * s.schedule.pp) /
+                                        static_cast<double>(s.stages.size()));
     events += run.memory.events;
   }
   r.set_memory_events(events);
@@ -105,7 +112,7 @@ std::string FormatRunSummary(const RunReport& r) {
                   k.peak_microbatch() < 0 ? "-" : std::to_string(k.peak_microbatch()),
                   gib("weights"), gib("gradients"), gib("optimizer"), gib("activations"),
                   gib("recompute"), gib("comm"), gib("workspace"),
-                  std::to_string(k.inflight_at_peak()),
+                  Fixed(k.inflight_stage_equivalents(), 1),
                   Fixed(100 * k.bubble_fraction(), 1) + "%"});
   }
   out += table.Render();
