@@ -33,6 +33,20 @@ std::string Str(int64_t v) { return std::to_string(v); }
 // meaningful and rejects typos such as an extra six zeros early.
 constexpr int64_t kMaxDimension = int64_t{1} << 31;
 
+// Sizes that set how many ops and steps a run builds: past these a run
+// would exhaust memory or time, so they are refused up front.
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxMtpLayers = 16;
+constexpr int64_t kMaxPipelineRanks = 1024;
+constexpr int64_t kMaxChunks = 64;
+constexpr int64_t kMaxMicrobatches = 1 << 20;
+
+void CheckAtMost(Problems& p, const std::string& field, int64_t value, int64_t limit) {
+  if (value > limit) {
+    p.Add(field, Str(value) + " is more than the supported " + Str(limit));
+  }
+}
+
 void CheckPositive(Problems& p, const std::string& field, int64_t value) {
   if (value < 1) {
     p.Add(field, "must be at least 1, got " + Str(value));
@@ -102,6 +116,8 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
   m.mtp_layers = model.mtp_num_layers();
   CheckPositive(problems, "model.hidden_size", m.hidden);
   CheckPositive(problems, "model.num_layers", m.layers);
+  CheckAtMost(problems, "model.num_layers", m.layers, kMaxLayers);
+  CheckAtMost(problems, "model.mtp_num_layers", m.mtp_layers, kMaxMtpLayers);
   CheckPositive(problems, "model.num_attention_heads", m.heads);
   CheckPositive(problems, "model.vocab_size", m.vocab);
   CheckNonNegative(problems, "model.num_routed_experts", m.experts);
@@ -168,6 +184,8 @@ ParallelSpec ResolveParallel(const Scenario& scenario, const ModelSpec& m,
   p.cp = get(in.has_cp(), in.cp(), "cp");
   p.vpp = get(in.has_vpp(), in.vpp(), "vpp");
   p.sequence_parallel = in.has_sequence_parallel() ? in.sequence_parallel() : p.tp > 1;
+  CheckAtMost(problems, "parallel.pp", p.pp, kMaxPipelineRanks);
+  CheckAtMost(problems, "parallel.vpp", p.vpp, kMaxChunks);
   if (!problems.empty()) return p;
 
   CheckDivides(problems, "parallel.tp", p.tp, "model.num_attention_heads", m.heads);
@@ -398,6 +416,7 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
   }
   if (batch.has_num_microbatches()) {
     CheckPositive(problems, "batch.num_microbatches", batch.num_microbatches());
+    CheckAtMost(problems, "batch.num_microbatches", batch.num_microbatches(), kMaxMicrobatches);
     c.batch.microbatches = batch.num_microbatches();
   }
   if (c.batch.seq_len >= 1 && c.parallel.cp >= 1) {
@@ -449,6 +468,10 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
       if (scenario.parallel().has_vpp() && layout->vpp != c.parallel.vpp) {
         problems.Add("parallel.vpp", Str(c.parallel.vpp) + " does not match the layout's " +
                                          Str(layout->vpp) + " chunks per rank");
+      }
+      if (layout->vpp > kMaxChunks) {
+        problems.Add("parallel.layout", Str(layout->vpp) + " chunks per rank is more than the "
+                                        "supported " + Str(kMaxChunks));
       }
       c.parallel.vpp = layout->vpp;
       c.layout = std::move(*layout);

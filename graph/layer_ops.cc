@@ -1,6 +1,8 @@
 #include "graph/layer_ops.h"
 
 #include <cmath>
+#include <deque>
+#include <iterator>
 
 #include "graph/checked.h"
 
@@ -56,14 +58,15 @@ class Builder {
     return ops_.back();
   }
 
-  std::vector<OpSpec> Take() { return std::move(ops_); }
+  std::vector<OpSpec> Take() { return {std::make_move_iterator(ops_.begin()),
+                                       std::make_move_iterator(ops_.end())}; }
 
  private:
   const Config& c_;
   Dims d_;
   std::string prefix_, module_, unit_, group_;
   int64_t layer_;
-  std::vector<OpSpec> ops_;
+  std::deque<OpSpec> ops_;  // a deque: references to earlier ops stay valid
 };
 
 Keep K(std::string name, int64_t bytes, bool weight_grad = false,

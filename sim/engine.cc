@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "graph/checked.h"
@@ -245,6 +246,10 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
     xbt_log_control_set("root.thresh:critical");
     xbt_log_control_set("root.app:file:/dev/null");
   }
+#if defined(__SANITIZE_ADDRESS__) || STEPSIM_SANITIZE
+  // AddressSanitizer cannot follow SimGrid's hand-made stack switches.
+  engine.set_config("contexts/factory:thread");
+#endif
   engine.set_config("network/model:CM02");
   engine.set_config("network/crosstraffic:0");
   engine.set_config("network/TCP-gamma:0");
@@ -256,8 +261,16 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
     hosts.push_back(zone->create_host("rank" + std::to_string(r),
                                       c.hardware.flops * c.hardware.efficiency));
   }
-  for (int64_t a = 0; a < schedule.pp; ++a) {
-    for (int64_t b = a + 1; b < schedule.pp; ++b) {
+  // A link for every pair of ranks some route hands a micro-batch between.
+  std::set<std::pair<int64_t, int64_t>> pairs;
+  for (const auto& route : schedule.routes) {
+    for (size_t st = 0; st + 1 < route.size(); ++st) {
+      const int64_t x = route[st].rank, y = route[st + 1].rank;
+      if (x != y) pairs.insert({std::min(x, y), std::max(x, y)});
+    }
+  }
+  for (const auto& [a, b] : pairs) {
+    {
       double latency = cost.PipelineLatency();
       if (fixed_p2p) {
         // One value for every hop, or the value of the sending stage: links

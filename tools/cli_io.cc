@@ -55,19 +55,33 @@ Status WriteOutput(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
-StatusOr<stepsim::graph::Config> LoadConfig(const ScenarioArgs& args) {
+Status WriteStream(const std::string& path, const std::function<void(std::ostream&)>& write) {
+  if (path == "-") {
+    write(std::cout);
+    std::cout.flush();
+    return std::cout ? Status::Ok() : Status::Failed("stdout: write failed");
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::Invalid(path + ": cannot be written");
+  write(out);
+  out.close();
+  if (!out) return Status::Failed(path + ": write failed");
+  return Status::Ok();
+}
+
+StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
   StatusOr<std::string> text = ReadFile(args.path);
   if (!text.ok()) return text.status();
-  StatusOr<stepsim::Scenario> scenario = stepsim::graph::ParseScenario(*text, args.path);
+  StatusOr<Scenario> scenario = graph::ParseScenario(*text, args.path);
   if (!scenario.ok()) return scenario.status();
   for (const std::string& set : args.sets) {
-    Status s = stepsim::graph::ApplyOverride(set, &*scenario);
+    Status s = graph::ApplyOverride(set, &*scenario);
     if (!s.ok()) return s;
   }
   if (scenario->name().empty()) {
     scenario->set_name(std::filesystem::path(args.path).stem().string());
   }
-  return stepsim::graph::Resolve(*scenario);
+  return graph::Resolve(*scenario);
 }
 
 }  // namespace stepsim::tools

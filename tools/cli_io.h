@@ -6,6 +6,8 @@
 #define STEPSIM_TOOLS_CLI_IO_H_
 
 #include <cstdint>
+#include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,8 @@ StatusOr<std::string> ReadFile(const std::string& path,
                                std::uintmax_t max_bytes = kMaxInputBytes);
 // Writes `text` to `path`, or to stdout for "-".
 Status WriteOutput(const std::string& path, const std::string& text);
+// Lets `write` stream into `path` (or stdout for "-"); reports write errors.
+Status WriteStream(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 // A scenario file and its --set overrides.
 struct ScenarioArgs {

@@ -102,14 +102,18 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   Status status;
   if (!outputs.report.empty()) status = WriteOutput(outputs.report, traces::ToJson(report));
   if (status.ok() && !outputs.chrome_trace.empty()) {
-    status = WriteOutput(outputs.chrome_trace, traces::ChromeTrace(*result, report));
+    status = WriteStream(outputs.chrome_trace, [&](std::ostream& out) {
+      traces::WriteChromeTrace(*result, report, out);
+    });
     if (status.ok() && !to_stdout) {
       std::cout << "Chrome trace: " << outputs.chrome_trace
                 << " (open it in https://ui.perfetto.dev or chrome://tracing)\n";
     }
   }
   if (status.ok() && !outputs.timeline.empty()) {
-    status = WriteOutput(outputs.timeline, traces::TimelineCsv(*result, outputs.resolution_us));
+    status = WriteStream(outputs.timeline, [&](std::ostream& out) {
+      traces::WriteTimelineCsv(*result, outputs.resolution_us, out);
+    });
   }
   return Report(status);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 namespace stepsim::traces {
 namespace {
@@ -43,17 +44,32 @@ std::string Gib(int64_t bytes) {
   return buffer;
 }
 
+// Streams events to an ostream through a buffer of about 1 MiB.
 class Writer {
  public:
-  void Event(const std::string& body) {
-    out_ += first_ ? "\n" : ",\n";
-    first_ = false;
-    out_ += "{" + body + "}";
+  explicit Writer(std::ostream& out) : out_(out) {
+    buffer_ = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
   }
-  std::string Finish() { return "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[" + out_ + "\n]}\n"; }
+  void Event(const std::string& body) {
+    buffer_ += first_ ? "\n{" : ",\n{";
+    first_ = false;
+    buffer_ += body;
+    buffer_ += '}';
+    if (buffer_.size() > (1 << 20)) Flush();
+  }
+  void Finish() {
+    buffer_ += "\n]}\n";
+    Flush();
+  }
 
  private:
-  std::string out_;
+  void Flush() {
+    out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    buffer_.clear();
+  }
+
+  std::ostream& out_;
+  std::string buffer_;
   bool first_ = true;
 };
 
@@ -63,8 +79,8 @@ std::string Ids(int64_t pid, int64_t tid) {
 
 }  // namespace
 
-std::string ChromeTrace(const sim::SimResult& s, const RunReport& report) {
-  Writer w;
+void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ostream& out) {
+  Writer w(out);
   const int64_t chunks = s.schedule.chunks;
 
   // Pipeline transfers go to comm lanes: the first lane free at their start.
@@ -191,7 +207,13 @@ std::string ChromeTrace(const sim::SimResult& s, const RunReport& report) {
     w.Event("\"name\":" + Quote(what) + ",\"cat\":\"pipeline\",\"ph\":\"f\",\"bp\":\"e\",\"id\":" +
             id + "," + recv_ids + ",\"ts\":" + Us(b));
   }
-  return w.Finish();
+  w.Finish();
+}
+
+std::string ChromeTrace(const sim::SimResult& result, const RunReport& report) {
+  std::ostringstream out;
+  WriteChromeTrace(result, report, out);
+  return out.str();
 }
 
 }  // namespace stepsim::traces

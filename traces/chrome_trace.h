@@ -11,6 +11,7 @@
 #ifndef STEPSIM_TRACES_CHROME_TRACE_H_
 #define STEPSIM_TRACES_CHROME_TRACE_H_
 
+#include <ostream>
 #include <string>
 
 #include "report.pb.h"
@@ -18,6 +19,10 @@
 
 namespace stepsim::traces {
 
+// Writes the trace to `out` as it goes (traces of long runs are large).
+void WriteChromeTrace(const sim::SimResult& result, const RunReport& report, std::ostream& out);
+
+// The same as a string, for tests and small runs.
 std::string ChromeTrace(const sim::SimResult& result, const RunReport& report);
 
 }  // namespace stepsim::traces

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 namespace stepsim::traces {
 namespace {
@@ -29,15 +30,22 @@ int64_t Total(const sim::Bytes& b) {
 
 }  // namespace
 
-std::string TimelineCsv(const sim::SimResult& result, double resolution_us) {
+void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& sink) {
   std::string out =
       "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,total\n";
+  auto flush_if_big = [&] {
+    if (out.size() > (1 << 20)) {
+      sink.write(out.data(), static_cast<std::streamsize>(out.size()));
+      out.clear();
+    }
+  };
   const double window = resolution_us > 0 ? resolution_us * 1e-6 : 0;
   for (const sim::RankRun& run : result.ranks) {
     AppendRow(out, 0, run.rank, run.ledger.initial());
     if (window <= 0) {
       run.ledger.Replay([&](double time, const sim::Bytes& live) {
         AppendRow(out, time, run.rank, live);
+        flush_if_big();
       });
       continue;
     }
@@ -47,6 +55,7 @@ std::string TimelineCsv(const sim::SimResult& result, double resolution_us) {
     sim::Bytes best{};
     auto flush = [&] {
       if (bucket >= 0) AppendRow(out, best_time, run.rank, best);
+      flush_if_big();
     };
     run.ledger.Replay([&](double time, const sim::Bytes& live) {
       const auto b = static_cast<int64_t>(std::floor(time / window));
@@ -64,7 +73,13 @@ std::string TimelineCsv(const sim::SimResult& result, double resolution_us) {
     });
     flush();
   }
-  return out;
+  sink.write(out.data(), static_cast<std::streamsize>(out.size()));
+}
+
+std::string TimelineCsv(const sim::SimResult& result, double resolution_us) {
+  std::ostringstream out;
+  WriteTimelineCsv(result, resolution_us, out);
+  return out.str();
 }
 
 }  // namespace stepsim::traces

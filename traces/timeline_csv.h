@@ -7,12 +7,14 @@
 #ifndef STEPSIM_TRACES_TIMELINE_CSV_H_
 #define STEPSIM_TRACES_TIMELINE_CSV_H_
 
+#include <ostream>
 #include <string>
 
 #include "sim/engine.h"
 
 namespace stepsim::traces {
 
+void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& out);
 std::string TimelineCsv(const sim::SimResult& result, double resolution_us = 0);
 
 }  // namespace stepsim::traces
