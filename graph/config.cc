@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "graph/checked.h"
 #include "graph/presets.h"
 
 namespace stepsim::graph {
@@ -194,18 +195,25 @@ ParallelSpec ResolveParallel(const Scenario& scenario, const ModelSpec& m,
     CheckDivides(problems, "parallel.ep", p.ep, "model.num_routed_experts", m.experts);
     CheckDivides(problems, "parallel.etp", p.etp, "model.moe_ffn_hidden_size", m.moe_ffn);
     const int64_t expert_group = p.ep * p.etp;
-    if ((p.dp * p.tp) % expert_group != 0) {
+    // Experts are replicated over the ranks of one stage that are not in
+    // their EP x ETP group: EDP = DP * CP * TP / (EP * ETP).
+    const int64_t stage_ranks = p.dp * p.cp * p.tp;
+    if (stage_ranks % expert_group != 0) {
       problems.Add("parallel.ep",
-                   "EP*ETP = " + Str(expert_group) + " does not divide DP*TP = " +
-                       Str(p.dp * p.tp) + ", so the expert data-parallel size EDP is not whole");
+                   "EP*ETP = " + Str(expert_group) + " does not divide DP*CP*TP = " +
+                       Str(stage_ranks) + ", so the expert data-parallel size EDP is not whole");
     } else {
-      p.edp = p.dp * p.tp / expert_group;
+      p.edp = stage_ranks / expert_group;
     }
   } else if (p.ep > 1 || p.etp > 1) {
     problems.Add(p.ep > 1 ? "parallel.ep" : "parallel.etp",
                  "expert parallelism needs a model with routed experts");
   }
-  p.world = p.dp * p.tp * p.pp * p.cp;
+  try {
+    p.world = Mul(p.dp, p.tp, p.pp, p.cp);
+  } catch (const Overflow&) {
+    problems.Add("parallel.dp", "DP * TP * PP * CP overflows 64-bit integers");
+  }
   if (p.sequence_parallel && p.tp == 1) {
     problems.Add("parallel.sequence_parallel", "needs parallel.tp > 1");
   }
@@ -324,10 +332,14 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
   h.latency_us = 5.0;
   h.efficiency = 0.5;
   h.comm_workspace_bytes = int64_t{1} << 30;
+  // Rates between 1e3 and 1e21 per second: outside that a step's times
+  // would overflow or vanish.
   auto positive = [&](bool has, double value, double& target, const std::string& field) {
     if (!has) return;
     if (!(value > 0) || !std::isfinite(value)) {
       problems.Add("hardware." + field, "must be a positive number");
+    } else if (value < 1e3 || value > 1e21) {
+      problems.Add("hardware." + field, "must be between 1e3 and 1e21 per second");
     }
     target = value;
   };
@@ -338,8 +350,8 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
   positive(in.has_network_bandwidth(), in.network_bandwidth(), h.network_bandwidth,
            "network_bandwidth");
   if (in.has_latency_us()) {
-    if (!(in.latency_us() >= 0) || !std::isfinite(in.latency_us())) {
-      problems.Add("hardware.latency_us", "must be zero or positive");
+    if (!(in.latency_us() >= 0) || !(in.latency_us() <= 1e6)) {
+      problems.Add("hardware.latency_us", "must be between 0 and 1e6 (one second)");
     }
     h.latency_us = in.latency_us();
   }
@@ -349,8 +361,11 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
     }
     h.efficiency = in.efficiency();
   }
+  constexpr int64_t kMaxDeviceBytes = int64_t{1} << 50;  // 1 PiB
   if (in.has_hbm_bytes()) {
-    if (in.hbm_bytes() < 1) problems.Add("hardware.hbm_bytes", "must be at least 1");
+    if (in.hbm_bytes() < 1 || in.hbm_bytes() > kMaxDeviceBytes) {
+      problems.Add("hardware.hbm_bytes", "must be between 1 and 2^50 (1 PiB)");
+    }
     h.hbm_bytes = in.hbm_bytes();
   }
   if (in.has_gpus_per_node()) {
@@ -358,8 +373,8 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
     h.gpus_per_node = in.gpus_per_node();
   }
   if (in.has_comm_workspace_bytes()) {
-    if (in.comm_workspace_bytes() < 0) {
-      problems.Add("hardware.comm_workspace_bytes", "must not be negative");
+    if (in.comm_workspace_bytes() < 0 || in.comm_workspace_bytes() > kMaxDeviceBytes) {
+      problems.Add("hardware.comm_workspace_bytes", "must be between 0 and 2^50 (1 PiB)");
     }
     h.comm_workspace_bytes = in.comm_workspace_bytes();
   }
@@ -375,8 +390,8 @@ void CheckTiming(const Timing& t, int64_t stages, Problems& problems) {
                                           Str(stages) + ")");
     }
     for (double v : values) {
-      if (!(v >= 0) || !std::isfinite(v)) {
-        problems.Add("timing." + field, "values must be zero or positive");
+      if (!(v >= 0) || !(v <= 1e9)) {
+        problems.Add("timing." + field, "values must be between 0 and 1e9 microseconds");
         break;
       }
     }
@@ -385,6 +400,32 @@ void CheckTiming(const Timing& t, int64_t stages, Problems& problems) {
   check(t.backward_input_us(), "backward_input_us");
   check(t.backward_weight_us(), "backward_weight_us");
   check(t.p2p_us(), "p2p_us");
+}
+
+// Protobuf's text format takes any number for an (open) enum field: every
+// enum value set in the scenario must be one the schema defines.
+void CheckEnums(const google::protobuf::Message& message, const std::string& prefix,
+                Problems& problems) {
+  const google::protobuf::Reflection* r = message.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(message, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    const std::string path = prefix + f->name();
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE && !f->is_repeated()) {
+      CheckEnums(r->GetMessage(message, f), path + ".", problems);
+      continue;
+    }
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_ENUM || f->is_repeated()) {
+      continue;
+    }
+    const int value = r->GetEnumValue(message, f);
+    if (f->enum_type()->FindValueByNumber(value) != nullptr) continue;
+    std::string names;
+    for (int i = 1; i < f->enum_type()->value_count(); ++i) {
+      names += (i > 1 ? ", " : "") + f->enum_type()->value(i)->name();
+    }
+    problems.Add(path, "unknown value " + Str(value) + " (expected one of " + names + ")");
+  }
 }
 
 }  // namespace
@@ -397,6 +438,8 @@ const std::vector<std::string>& SelectiveRecomputeModules() {
 
 StatusOr<Config> Resolve(const Scenario& scenario) {
   Problems problems;
+  CheckEnums(scenario, "", problems);
+  if (!problems.empty()) return problems.ToStatus();
   Config c;
   c.name = scenario.name();
   c.model = ResolveModel(scenario, problems);
@@ -435,6 +478,11 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
   }
   c.recompute = ResolveRecompute(scenario.recompute(), problems);
   c.conventions = ResolveConventions(scenario.conventions(), c.parallel, problems);
+  if (c.model.shared_experts > 0 && c.conventions.shared_experts == TP_SPLIT) {
+    CheckDivides(problems, "parallel.tp", c.parallel.tp,
+                 "the shared experts' width N_s * moe_ffn_hidden_size",
+                 c.model.shared_experts * c.model.moe_ffn);
+  }
   c.schedule = scenario.schedule().kind() == SCHEDULE_KIND_UNSPECIFIED
                    ? ONE_F_ONE_B
                    : scenario.schedule().kind();

@@ -44,7 +44,10 @@ struct ModelSpec {
 struct ParallelSpec {
   int64_t pp = 1, tp = 1, ep = 1, etp = 1, dp = 1, cp = 1, vpp = 1;
   bool sequence_parallel = false;
-  int64_t edp = 1;    // DP*TP/(EP*ETP): replicas of each expert shard
+  int64_t edp = 1;    // DP*CP*TP/(EP*ETP): replicas of each expert shard
+  // Ranks that shard non-expert state under ZeRO and reduce its gradients:
+  // DP*CP (Megatron's data-parallel group with context parallelism).
+  int64_t dense_dp() const { return dp * cp; }
   int64_t world = 1;  // DP*TP*PP*CP
 };
 

@@ -186,9 +186,14 @@ StatusOr<Layout> ParseLayout(std::string_view text, int64_t pp, int64_t num_laye
   };
   if (flat.empty() || flat.front() != 'E') {
     problems.push_back("the first layer must be the embedding E");
+  } else if (stages.front().empty() || stages.front().front() != 'E') {
+    problems.push_back("the first stage must start with the embedding E (no empty stage "
+                       "before it)");
   }
   if (flat.empty() || flat.back() != 'L') {
     problems.push_back("the last layer must be the loss L");
+  } else if (stages.back().empty() || stages.back().back() != 'L') {
+    problems.push_back("the last stage must end with the loss L (no empty stage after it)");
   }
   if (count('E') != 1) {
     problems.push_back("the embedding E must appear exactly once, not " +

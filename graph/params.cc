@@ -162,7 +162,10 @@ std::vector<ParamEntry> SlotParams(const Config& c, const Stage& stage, const Sl
       }
       out.SetModule("mtp", ShardGroup::kDense);
       out.Add("final_norm", NormParams(m, m.hidden), NormParams(m, m.hidden));
-      if (slot.index == 0 && !stage.Has(SlotKind::kEmbedding)) {
+      // With tied embeddings a stage that also holds the loss already keeps
+      // the head's copy of the embedding, which the MTP module shares.
+      const bool shared_with_head = m.tie_embeddings && stage.Has(SlotKind::kLoss);
+      if (slot.index == 0 && !stage.Has(SlotKind::kEmbedding) && !shared_with_head) {
         out.AddTo("embedding", "mtp_copy", Mul(m.vocab, m.hidden), vocab_device,
                   ShardGroup::kDense);
       }

@@ -39,6 +39,9 @@ std::string Rephrase(const std::string& raw, const Descriptor* root) {
   if (std::regex_match(raw, m, kNoField)) {
     return "unknown field \"" + m[2].str() + "\" in message " + m[1].str();
   }
+  if (raw.size() >= 5 && raw.compare(raw.size() - 5, 5, "got: ") == 0) {
+    return raw.substr(0, raw.size() - 5) + "reached the end of the file (is a '{' not closed?)";
+  }
   if (std::regex_match(raw, m, kBadEnum)) {
     std::string out = "unknown value \"" + m[1].str() + "\" for field \"" +
                       m[2].str() + "\"";

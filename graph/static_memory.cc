@@ -11,7 +11,7 @@ StaticMemory ComputeStaticMemory(const Config& c, int64_t dense_params,
   s.expert_params = expert_params;
   const int64_t whole = Add(dense_params, expert_params);
   const int64_t sharded =
-      Add(CeilDiv(dense_params, c.parallel.dp), CeilDiv(expert_params, c.parallel.edp));
+      Add(CeilDiv(dense_params, c.parallel.dense_dp()), CeilDiv(expert_params, c.parallel.edp));
   const PrecisionSpec& p = c.precision;
   s.optimizer_bytes = Mul(p.optimizer, c.zero_stage >= 1 ? sharded : whole);
   s.gradients_bytes = Mul(p.gradient, c.zero_stage >= 2 ? sharded : whole);

@@ -1,7 +1,7 @@
 // Static memory per device: weights, gradients and optimizer state under
 // ZeRO 0-3 (memory-model.md section 3). Non-expert parameters are sharded
-// over DP, expert parameters over EDP; a shard is rounded up to a whole
-// parameter.
+// over DP (times CP), expert parameters over EDP; a shard is rounded up to
+// a whole parameter.
 #ifndef STEPSIM_GRAPH_STATIC_MEMORY_H_
 #define STEPSIM_GRAPH_STATIC_MEMORY_H_
 

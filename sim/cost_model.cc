@@ -32,15 +32,19 @@ double CostModel::OpSeconds(const graph::Op& op) const {
   return seconds;
 }
 
-double CostModel::GradientSyncSeconds(int64_t bytes) const {
-  const int64_t n = config_.parallel.dp;
-  if (n <= 1 || bytes <= 0) return 0;
+double CostModel::GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
+  const graph::ParallelSpec& p = config_.parallel;
   const double latency = config_.hardware.latency_us * 1e-6;
-  const int64_t span = config_.parallel.dp * config_.parallel.tp * config_.parallel.cp;
+  // Ring all-reduce, or reduce-scatter (half of it) under ZeRO >= 1.
   const double factor = config_.zero_stage >= 1 ? 1.0 : 2.0;
-  const double nd = static_cast<double>(n);
-  return factor * ((nd - 1) * latency + (nd - 1) / nd * static_cast<double>(bytes) /
-                                             LinkBandwidth(span));
+  auto ring = [&](int64_t n, int64_t span, int64_t bytes) {
+    if (n <= 1 || bytes <= 0) return 0.0;
+    const double nd = static_cast<double>(n);
+    return factor * ((nd - 1) * latency +
+                     (nd - 1) / nd * static_cast<double>(bytes) / LinkBandwidth(span));
+  };
+  return ring(p.dense_dp(), p.dense_dp() * p.tp, dense_bytes) +
+         ring(p.edp, p.edp * p.ep * p.etp, expert_bytes);
 }
 
 bool CostModel::SameNode(int64_t rank_a, int64_t rank_b) const {

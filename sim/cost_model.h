@@ -29,8 +29,10 @@ class CostModel {
 
   // Seconds one op takes on one device, collectives included.
   double OpSeconds(const graph::Op& op) const;
-  // Seconds of the data-parallel gradient reduction of `bytes` at step end.
-  double GradientSyncSeconds(int64_t bytes) const;
+  // Seconds of the gradient reduction at the step's end: `dense_bytes` of
+  // non-expert gradients over DP*CP ranks, `expert_bytes` over EDP ranks
+  // (unsharded sizes: a reduce-scatter moves the whole gradient too).
+  double GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const;
   // Bandwidth (bytes/s) and latency (s) between pipeline ranks r and r + 1.
   double PipelineBandwidth(int64_t rank) const;
   double PipelineLatency() const;

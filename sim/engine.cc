@@ -85,8 +85,10 @@ void RunRank(World& w, int64_t rank) {
         id = *sg4::Mailbox::by_name(MailboxName(backward, stage, step.microbatch))->get<int>();
         w.waiting[rank].clear();
       }
+      // An activation becomes the first op's kept input when the forward
+      // starts; a gradient is read by the backward until it ends.
       Transfer& t = w.transfers[id];
-      t.consumed = sg4::Engine::get_clock();
+      t.consumed = sg4::Engine::get_clock() + (forward ? 0 : profile.For(step.kind).duration);
       run.ledger.AddDelta({t.consumed, Category::kComm, -t.bytes,
                            std::string(forward ? "recv activation " : "recv gradient ") +
                                std::to_string(step.microbatch),
@@ -130,7 +132,9 @@ void RunRank(World& w, int64_t rank) {
   run.compute_end = sg4::Engine::get_clock();
   // Data-parallel gradient reduction, one bucket at a time.
   const int64_t grads = run.static_bytes[static_cast<int>(Category::kGradients)];
-  const double seconds = w.cost.GradientSyncSeconds(grads);
+  const double seconds =
+      w.cost.GradientSyncSeconds(Mul(run.dense_params, w.config.precision.gradient),
+                                 Mul(run.expert_params, w.config.precision.gradient));
   if (seconds > 0) {
     constexpr int64_t kBucketParams = 40'000'000;  // Megatron's default bucket size
     const int64_t bucket =
@@ -232,7 +236,14 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
     initial[static_cast<int>(Category::kGradients)] = m.gradients_bytes;
     initial[static_cast<int>(Category::kOptimizer)] = m.optimizer_bytes;
     initial[kComm] = c.hardware.comm_workspace_bytes;
-    RankRun run{r, Ledger(initial), initial, 0, 0, 0, 0, LedgerResult{}};
+    try {
+      Add(m.total_bytes(), c.hardware.comm_workspace_bytes);
+    } catch (const Overflow&) {
+      return stepsim::Status::Invalid("hardware.comm_workspace_bytes: static memory plus the "
+                                      "workspace overflows 64-bit byte counts");
+    }
+    RankRun run{r, Ledger(initial), initial, m.dense_params, m.expert_params,
+                0, 0, 0, 0, LedgerResult{}};
     result.ranks.push_back(std::move(run));
   }
 

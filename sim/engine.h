@@ -36,6 +36,7 @@ struct RankRun {
   int64_t rank = 0;
   Ledger ledger;
   Bytes static_bytes{};  // weights, gradients, optimizer, communication workspace
+  int64_t dense_params = 0, expert_params = 0;  // held, before ZeRO sharding
   double busy = 0;             // seconds running steps
   double compute_end = 0;      // end of the rank's last step
   double end = 0;              // after the data-parallel gradient reduction

@@ -29,7 +29,7 @@ class Replayer {
 
   // Phase allocations (free = false) or frees of one phase of a step.
   void ApplyPhase(const StepRecord& r, const Phase& ph, bool free) {
-    const double time = r.start + ph.start + (free ? ph.duration : 0);
+    const double time = r.start + (free ? ph.end : ph.start);
     const Bytes& b = free ? ph.free : ph.alloc;
     int64_t change = 0;
     for (int k = 0; k < graph::kNumCategories; ++k) {
@@ -121,7 +121,7 @@ LedgerResult Ledger::Replay(const OnChange& on_change) const {
         replay.ApplyDelta(deltas_[order[next++]]);
       }
       replay.ApplyPhase(r, ph, false);
-      const double t_free = t_alloc + ph.duration;
+      const double t_free = r.start + ph.end;
       while (next < order.size() && before(deltas_[order[next]], t_free)) {
         replay.ApplyDelta(deltas_[order[next++]]);
       }

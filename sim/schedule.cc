@@ -1,5 +1,6 @@
 #include "sim/schedule.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <set>
@@ -90,9 +91,28 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
     }
   }
   if (problems.empty()) return stepsim::Status::Ok();
+  constexpr size_t kShown = 20;
   std::string message;
-  for (const std::string& p : problems) message += (message.empty() ? "" : "\n") + p;
+  for (size_t i = 0; i < problems.size() && i < kShown; ++i) {
+    message += (message.empty() ? "" : "\n") + problems[i];
+  }
+  if (problems.size() > kShown) {
+    message += "\n... and " + std::to_string(problems.size() - kShown) + " more";
+  }
   return stepsim::Status::Invalid("schedule: " + message);
+}
+
+stepsim::Status CheckScheduleSize(const graph::Config& c) {
+  constexpr int64_t kMaxSteps = 10'000'000;
+  const int64_t stages = static_cast<int64_t>(c.layout.stages.size());
+  const int64_t limit = kMaxSteps / 3 / std::max<int64_t>(stages, 1);
+  if (c.batch.microbatches > limit) {
+    return stepsim::Status::Invalid(
+        "batch.num_microbatches: " + std::to_string(c.batch.microbatches) + " micro-batches over " +
+        std::to_string(stages) + " stages make a schedule of more than " +
+        std::to_string(kMaxSteps) + " steps; use at most " + std::to_string(limit));
+  }
+  return stepsim::Status::Ok();
 }
 
 namespace {
@@ -158,6 +178,8 @@ stepsim::Status CheckConstraints(const graph::Config& c) {
 }  // namespace
 
 StatusOr<Schedule> BuildSchedule(const graph::Config& c) {
+  stepsim::Status size = CheckScheduleSize(c);
+  if (!size.ok()) return size;
   stepsim::Status ok = CheckConstraints(c);
   if (!ok.ok()) return ok;
   const int64_t pp = c.parallel.pp, m = c.batch.microbatches, chunks = c.parallel.vpp;

@@ -59,6 +59,11 @@ std::vector<std::vector<graph::Hop>> RoundRobinRoutes(int64_t pp, int64_t chunks
 // problem is listed; kInvalidInput.
 stepsim::Status ValidateSchedule(const Schedule& schedule);
 
+// Refuses configurations whose schedule would be too large to build
+// (3 steps per micro-batch and stage, at most 10,000,000), naming
+// batch.num_microbatches.
+stepsim::Status CheckScheduleSize(const graph::Config& config);
+
 // The schedule the config asks for (`schedule.kind`), generated.
 StatusOr<Schedule> BuildSchedule(const graph::Config& config);
 

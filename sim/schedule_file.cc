@@ -104,6 +104,8 @@ stepsim::Status ParseSteps(std::string_view steps, size_t offset, const Locator&
 
 StatusOr<Schedule> ParseScheduleFile(std::string_view text, std::string_view filename,
                                      const graph::Config& c) {
+  stepsim::Status size = CheckScheduleSize(c);
+  if (!size.ok()) return size;
   const Locator at(text, filename);
   Schedule s;
   s.pp = c.parallel.pp;

@@ -25,7 +25,7 @@ std::map<std::string, int64_t> GatheredWeights(const graph::Config& c, const gra
     for (const graph::ParamEntry& e : graph::SlotParams(c, stage, slot)) {
       (e.group == graph::ShardGroup::kExpert ? expert : dense) += e.device;
     }
-    const int64_t missing = Sub(dense, CeilDiv(dense, c.parallel.dp)) +
+    const int64_t missing = Sub(dense, CeilDiv(dense, c.parallel.dense_dp())) +
                             Sub(expert, CeilDiv(expert, c.parallel.edp));
     std::string key;
     switch (slot.kind) {
@@ -49,18 +49,27 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
   StepProfile p;
   double modelled = 0;
   for (int o : order) modelled += seconds[o];
-  const double scale = fixed < 0 ? 1.0 : (modelled > 0 ? fixed / modelled : 0.0);
   const double even = fixed >= 0 && modelled <= 0 && !order.empty()
                           ? fixed / static_cast<double>(order.size())
                           : 0.0;
-  double t = 0;
+  // Phase boundaries from cumulative sums, so the last phase ends exactly at
+  // the step's duration.
+  double t = 0, cumulative = 0;
   for (size_t i = 0; i < order.size(); ++i) {
     const int o = order[i];
     const graph::Op& op = dag.ops[o];
     Phase ph;
     ph.op = o;
     ph.start = t;
-    ph.duration = fixed < 0 ? seconds[o] : (modelled > 0 ? seconds[o] * scale : even);
+    cumulative += seconds[o];
+    if (fixed < 0) {
+      ph.end = cumulative;
+    } else if (i + 1 == order.size()) {
+      ph.end = fixed;
+    } else {
+      ph.end = modelled > 0 ? fixed * (cumulative / modelled)
+                            : even * static_cast<double>(i + 1);
+    }
     for (const graph::TensorEvent& e : op.events) {
       const graph::Tensor& tensor = dag.tensors[e.tensor];
       Bytes& target = e.allocate ? ph.alloc : ph.free;
@@ -74,7 +83,7 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       if (first) ph.alloc[static_cast<int>(Category::kComm)] += it->second;
       if (last) ph.free[static_cast<int>(Category::kComm)] += it->second;
     }
-    t += ph.duration;
+    t = ph.end;
     p.flops += op.flops;
     p.phases.push_back(ph);
   }
@@ -141,6 +150,16 @@ StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
                    (fixed_w >= 0 ? fixed_w : sp.weight.duration);
       }
       sp.backward_weight = Build(d, d.backward_fused, seconds, fixed_bw, gathered);
+      // Durations stay far from what timestamps in nanoseconds can hold.
+      constexpr double kMaxStepSeconds = 1e6;
+      for (const StepProfile* p : {&sp.forward, &sp.backward, &sp.weight, &sp.backward_weight}) {
+        if (!(p->duration >= 0 && p->duration <= kMaxStepSeconds)) {
+          return stepsim::Status::Invalid(
+              "hardware: a step of stage " + std::to_string(stage.stage) + " would take " +
+              std::to_string(p->duration) + " s; check hardware.flops, the bandwidths and "
+              "hardware.efficiency");
+        }
+      }
       // Pipeline payloads: the stage output and the input gradient, b*s*h
       // activations (divided by TP with sequence parallelism).
       const graph::Config& cc = c;

@@ -26,7 +26,7 @@ using Bytes = std::array<int64_t, graph::kNumCategories>;
 struct Phase {
   int32_t op = -1;        // index into the stage DAG's ops
   double start = 0;       // seconds from the step's start
-  double duration = 0;
+  double end = 0;         // the last phase ends exactly at the step's duration
   Bytes alloc{}, free{};  // by category
 };
 

@@ -167,8 +167,15 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
               << "(GiB = 2^30 bytes; bubble: mean over ranks of idle time before the last "
                  "step ends)\n";
   }
-  if (!json.empty()) return Report(WriteOutput(json, traces::ToJson(report)));
-  return kExitOk;
+  if (!json.empty()) {
+    Status written = WriteOutput(json, traces::ToJson(report));
+    if (!written.ok()) return Report(written);
+  }
+  for (const CompareEntry& e : report.entries()) {
+    if (e.error().empty()) return kExitOk;
+  }
+  std::cerr << "stepsim: no schedule could run this scenario\n";
+  return kExitFailed;
 }
 
 }  // namespace stepsim::tools

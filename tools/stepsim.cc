@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "graph/presets.h"
@@ -71,7 +72,14 @@ int main(int argc, char** argv) {
                   "write the memory timeline as CSV to FILE, or -");
   run->add_option("--timeline-resolution-us", run_outputs.resolution_us,
                   "keep one CSV row per rank and window of this many microseconds (the highest)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            const double v = std::strtod(value.c_str(), nullptr);
+            return v == 0 || (v >= 0.001 && v <= 1e12)
+                       ? ""
+                       : "must be 0 (every change) or between 0.001 and 1e12 microseconds";
+          },
+          "RESOLUTION"));
 
   ScenarioArgs schedule_args;
   std::string schedule_out;
@@ -114,16 +122,31 @@ int main(int argc, char** argv) {
   if (verbose) spdlog::set_level(spdlog::level::info);
 
   namespace t = stepsim::tools;
-  if (params->parsed()) return t::RunParams(params_args, params_json);
-  if (activations->parsed()) return t::RunActivations(activations_args, activations_json);
-  if (dag->parsed()) return t::RunDag(dag_args, dag_stage, dag_dot);
-  if (run->parsed()) return t::RunSimulation(run_args, run_outputs, verbose);
-  if (schedule->parsed()) return t::RunSchedule(schedule_args, schedule_out);
-  if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
-  if (check->parsed()) return t::RunCheckTrace(check_path);
-  if (app.got_subcommand("presets")) {
-    for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";
-    return t::kExitOk;
+  auto Dispatch = [&]() -> int {
+    if (params->parsed()) return t::RunParams(params_args, params_json);
+    if (activations->parsed()) return t::RunActivations(activations_args, activations_json);
+    if (dag->parsed()) return t::RunDag(dag_args, dag_stage, dag_dot);
+    if (run->parsed()) return t::RunSimulation(run_args, run_outputs, verbose);
+    if (schedule->parsed()) return t::RunSchedule(schedule_args, schedule_out);
+    if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
+    if (check->parsed()) return t::RunCheckTrace(check_path);
+    if (app.got_subcommand("presets")) {
+      for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";
+      return t::kExitOk;
+    }
+    return t::kExitBadInput;
+  };
+  int code = t::kExitBadInput;
+  try {
+    code = Dispatch();
+  } catch (const std::exception& e) {
+    std::cerr << "stepsim: internal error: " << e.what() << "\n";
+    return t::kExitFailed;
   }
-  return t::kExitBadInput;
+  std::cout.flush();
+  if (!std::cout) {
+    std::cerr << "stepsim: writing to standard output failed\n";
+    return t::kExitFailed;
+  }
+  return code;
 }

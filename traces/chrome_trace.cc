@@ -136,7 +136,7 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
       for (const sim::Phase& ph : p.phases) {
         const graph::Op& op = r.stage->dag.ops[ph.op];
         const int64_t a = std::clamp(Ns(r.start + ph.start), t0, t1);
-        const int64_t b = std::clamp(Ns(r.start + ph.start + ph.duration), a, t1);
+        const int64_t b = std::clamp(Ns(r.start + ph.end), a, t1);
         int64_t alloc = 0, freed = 0;
         for (int k = 0; k < graph::kNumCategories; ++k) {
           alloc += ph.alloc[k];

@@ -35,6 +35,29 @@ struct Slice {
 
 TraceCheck CheckChromeTrace(const std::string& json) {
   TraceCheck check;
+  // Traces nest a few levels; deep nesting would make the parser crawl.
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : json) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
+    if (c == ']' || c == '}') --depth;
+  }
+  if (deepest > 32) {
+    check.problems.push_back("nested " + std::to_string(deepest) +
+                             " levels deep; a trace needs at most 32");
+    return check;
+  }
   Struct root;
   google::protobuf::util::JsonParseOptions options;
   if (!google::protobuf::util::JsonStringToMessage(json, &root, options).ok()) {

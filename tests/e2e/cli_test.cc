@@ -85,7 +85,7 @@ TEST(CliTest, InvalidConfigurationListsEveryProblem) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "stepsim: parallel.ep: 7 does not divide model.num_routed_experts (256)\n"
-            "parallel.ep: EP*ETP = 7 does not divide DP*TP = 64, so the expert data-parallel "
+            "parallel.ep: EP*ETP = 7 does not divide DP*CP*TP = 64, so the expert data-parallel "
             "size EDP is not whole\n"
             "zero.stage: 9 is outside 0..3\n");
   EXPECT_EQ(r.out, "");

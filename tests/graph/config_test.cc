@@ -75,10 +75,12 @@ TEST(ConfigTest, EveryParallelProblemIsListed) {
   EXPECT_EQ(ErrorOf(std::string(kTiny) + "parallel { tp: 3 ep: 7 dp: 4 }\n"),
             "parallel.tp: 3 does not divide model.num_attention_heads (128)\n"
             "parallel.ep: 7 does not divide model.num_routed_experts (256)\n"
-            "parallel.ep: EP*ETP = 7 does not divide DP*TP = 12, so the expert data-parallel "
+            "parallel.ep: EP*ETP = 7 does not divide DP*CP*TP = 12, so the expert data-parallel "
             "size EDP is not whole\n"
             "parallel.tp: 3 does not divide the sequence per context-parallel rank (sequence "
-            "parallelism) (4096)");
+            "parallelism) (4096)\n"
+            "parallel.tp: 3 does not divide the shared experts' width N_s * "
+            "moe_ffn_hidden_size (2048)");
 }
 
 TEST(ConfigTest, ZeroAndNegativeSizes) {
@@ -136,7 +138,36 @@ TEST(ConfigTest, HardwareMustBePositive) {
                     "hardware { network_bandwidth: 0 efficiency: 1.5 hbm_bytes: 0 }\n"),
             "hardware.network_bandwidth: must be a positive number\n"
             "hardware.efficiency: must be in (0, 1]\n"
-            "hardware.hbm_bytes: must be at least 1");
+            "hardware.hbm_bytes: must be between 1 and 2^50 (1 PiB)");
+}
+
+TEST(ConfigTest, NumericEnumValuesMustExist) {
+  EXPECT_EQ(ErrorOf("model { preset: 'deepseek-v3' attention: 5 }\nbatch { seq_len: 1 }\n"
+                    "schedule { kind: 99 }\n"),
+            "model.attention: unknown value 5 (expected one of MLA, MHA)\n"
+            "schedule.kind: unknown value 99 (expected one of GPIPE, ONE_F_ONE_B, "
+            "INTERLEAVED_ONE_F_ONE_B, ZB_H1, ZB_H2, DUALPIPE, DUALPIPE_V)");
+}
+
+TEST(ConfigTest, SizesThatWouldExhaustMemoryAreRefused) {
+  EXPECT_EQ(ErrorOf("model { preset: 'deepseek-v3' num_layers: 100000 }\nbatch { seq_len: 1 }\n"),
+            "model.num_layers: 100000 is more than the supported 4096");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "parallel { pp: 5000 }\n"),
+            "parallel.pp: 5000 is more than the supported 1024");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "hardware { comm_workspace_bytes: 9223372036854775807 "
+                                         "flops: 1e-300 latency_us: 1e300 }\n"),
+            "hardware.flops: must be between 1e3 and 1e21 per second\n"
+            "hardware.latency_us: must be between 0 and 1e6 (one second)\n"
+            "hardware.comm_workspace_bytes: must be between 0 and 2^50 (1 PiB)");
+}
+
+TEST(ConfigTest, ContextParallelJoinsTheDataParallelGroups) {
+  // EDP = DP * CP * TP / (EP * ETP) = 4 * 2 * 1 / 8 = 1.
+  StatusOr<Config> c = ResolveText(std::string(kTiny) + "parallel { dp: 4 cp: 2 ep: 8 }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->parallel.edp, 1);
+  EXPECT_EQ(c->parallel.dense_dp(), 8);
+  EXPECT_EQ(c->parallel.world, 8);
 }
 
 TEST(ConfigTest, ExpertParallelismNeedsExperts) {

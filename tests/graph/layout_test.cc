@@ -93,6 +93,14 @@ TEST(LayoutTest, MegatronValidationRules) {
             "parallel.layout: stage 2: MTP layers must not be on pipeline rank 0");
 }
 
+TEST(LayoutTest, NoEmptyStageBeforeTheEmbeddingOrAfterTheLoss) {
+  EXPECT_EQ(ErrorOf("|Et*2||L", 4, 2, 0),
+            "parallel.layout: the first stage must start with the embedding E (no empty stage "
+            "before it)");
+  EXPECT_EQ(ErrorOf("Et|t|L|", 4, 2, 0),
+            "parallel.layout: the last stage must end with the loss L (no empty stage after it)");
+}
+
 TEST(LayoutTest, DefaultSplitIsEvenWithRemainderAfterTheFirstStage) {
   // 61 layers over 16 stages: 3 each, 13 left over for stages 1-13.
   StatusOr<Layout> layout = DefaultLayout(16, 1, 61, 1);

@@ -160,6 +160,19 @@ TEST(ParamsTest, GptLayerIsTwelveHSquaredPlusBiases) {
   EXPECT_EQ(p->total, 4 * (12 * h * h + 13 * h) + 51200 * h + 2 * h);
 }
 
+TEST(ParamsTest, TiedEmbeddingsAndMtpShareOneCopy) {
+  // The last stage holds the loss (the tied head's copy of the embedding)
+  // and the MTP module, which shares that copy: counted once.
+  StatusOr<Config> c = testing::ResolveText(
+      "model { preset: 'deepseek-v3' tie_embeddings: true }\n"
+      "parallel { pp: 16 }\nbatch { seq_len: 4096 }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  StatusOr<ModelParams> p = CountParams(*c);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->stages[15].matrices.count("embedding.mtp_copy"), 0u);
+  EXPECT_EQ(p->stages[15].matrices.at("head.tied_copy"), kVocabMatrix);
+}
+
 TEST(ParamsTest, AbsurdSizesAreAnErrorNotAWrap) {
   const Config c = LoadScenario("pp4_tiny.textproto",
                                 {"model.hidden_size=2000000000", "model.ffn_hidden_size=2000000000",

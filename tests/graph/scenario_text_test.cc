@@ -47,6 +47,14 @@ TEST(ScenarioTextTest, SyntaxErrorAndWrongType) {
   EXPECT_EQ(wrong_type.status().message().substr(0, 17), "c.textproto:1:16:");
 }
 
+TEST(ScenarioTextTest, UnclosedBraceAtTheEnd) {
+  StatusOr<Scenario> s = ParseScenario("model { preset: \"deepseek-v3\"", "f.textproto");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().substr(0, s.status().message().find('\n')),
+            "f.textproto:1:30: Expected identifier, reached the end of the file (is a '{' not "
+            "closed?)");
+}
+
 TEST(ScenarioTextTest, BinaryAndDeeplyNestedInputAreRejected) {
   StatusOr<Scenario> binary = ParseScenario(std::string("pp\0\x01", 4), "d.bin");
   ASSERT_FALSE(binary.ok());

@@ -84,13 +84,14 @@ TEST(EngineTest, FullRecomputeHoldsPpMinusRankMicroBatchesAtThePeak) {
 TEST(EngineTest, ZeroThreeGathersEachLayersWeightsWhileItRuns) {
   // DP 2, ZeRO-3: a rank keeps half of each layer's 33,472 parameters and
   // gathers the other 16,736 (2 B each: 33,472 B) while the layer runs. At
-  // rank 1's peak (first op of BW0) its comm holds the gathered layer and the
-  // received activation of micro-batch 3 (4,096 B).
+  // rank 1's peak (first op of BW0) its comm holds the gathered layer, the
+  // received activation of micro-batch 3 and the received gradient of
+  // micro-batch 0 (4,096 B each).
   const SimResult r = Simulated(LoadScenario("pp4_1f1b_golden.textproto",
                                              {"parallel.dp=2", "zero.stage=3"}));
   const RankRun& rank1 = r.ranks[1];
   EXPECT_EQ(rank1.memory.peak.breakdown[static_cast<int>(graph::Category::kComm)],
-            33'472 + 4'096);
+            33'472 + 4'096 + 4'096);
   // Static weights: half of 33,472 parameters at 2 B.
   EXPECT_EQ(rank1.static_bytes[static_cast<int>(graph::Category::kWeights)], 33'472);
   EXPECT_EQ(rank1.memory.end, rank1.static_bytes);

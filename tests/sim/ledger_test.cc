@@ -24,7 +24,7 @@ StageProfile MakeStage() {
   s.dag.ops = {f, b};
   Phase fp;
   fp.op = 0;
-  fp.duration = 1.0;
+  fp.end = 1.0;
   fp.alloc[kAct] = 100;
   fp.alloc[kWork] = 50;
   fp.free[kWork] = 50;
@@ -37,7 +37,7 @@ StageProfile MakeStage() {
   s.forward.at_peak[kWork] = 50;
   Phase bp;
   bp.op = 1;
-  bp.duration = 2.0;
+  bp.end = 2.0;
   bp.alloc[kWork] = 30;
   bp.free[kWork] = 30;
   bp.free[kAct] = 100;

@@ -25,6 +25,13 @@ TEST(TraceCheckTest, AcceptsAWellFormedTrace) {
   EXPECT_EQ(c.flows, 1);
 }
 
+TEST(TraceCheckTest, DeepNestingIsRefusedQuickly) {
+  const std::string deep = std::string(100000, '[');
+  const TraceCheck c = CheckChromeTrace(deep);
+  EXPECT_EQ(c.problems,
+            std::vector<std::string>{"nested 100000 levels deep; a trace needs at most 32"});
+}
+
 TEST(TraceCheckTest, CatchesEachBrokenRule) {
   EXPECT_EQ(CheckChromeTrace("[1,2").problems, std::vector<std::string>{"not valid JSON"});
   EXPECT_EQ(CheckChromeTrace("{}").problems, std::vector<std::string>{"no traceEvents array"});
