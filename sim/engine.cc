@@ -249,18 +249,23 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
 
   // SimGrid: quiet unless verbose; CM02 without cross-traffic or TCP window
   // limits, so a transfer takes exactly latency + size / bandwidth.
-  int argc = 1;
   char program[] = "stepsim";
-  char* argv[] = {program, nullptr};
+  char quiet_config[] = "--log=xbt_cfg.thresh:warning";
+#if defined(__SANITIZE_ADDRESS__) || STEPSIM_SANITIZE
+  // AddressSanitizer cannot follow SimGrid's hand-made stack switches: use
+  // threads. The context factory must be chosen when the engine starts.
+  char contexts[] = "--cfg=contexts/factory:thread";
+  int argc = 3;
+  char* argv[] = {program, quiet_config, contexts, nullptr};
+#else
+  int argc = 2;
+  char* argv[] = {program, quiet_config, nullptr};
+#endif
   sg4::Engine engine(&argc, argv);
   if (!options.verbose) {
     xbt_log_control_set("root.thresh:critical");
     xbt_log_control_set("root.app:file:/dev/null");
   }
-#if defined(__SANITIZE_ADDRESS__) || STEPSIM_SANITIZE
-  // AddressSanitizer cannot follow SimGrid's hand-made stack switches.
-  engine.set_config("contexts/factory:thread");
-#endif
   engine.set_config("network/model:CM02");
   engine.set_config("network/crosstraffic:0");
   engine.set_config("network/TCP-gamma:0");
