@@ -46,6 +46,15 @@ StatusOr<std::vector<StageActivations>> ComputeActivations(const Config& c) {
       a.forward_peak_bytes = PeakOver(*dag, dag->forward, 0, &a.forward_peak_op);
       a.backward_peak_bytes =
           PeakOver(*dag, dag->backward_fused, a.per_microbatch_bytes, &a.backward_peak_op);
+      for (const Op& op : dag->ops) {
+        switch (op.kind) {
+          case OpKind::kForward:
+          case OpKind::kComm: a.forward_flops += op.flops; break;
+          case OpKind::kBackwardInput:
+          case OpKind::kRecompute: a.backward_flops += op.flops; break;
+          case OpKind::kBackwardWeight: a.weight_flops += op.flops; break;
+        }
+      }
       int64_t recompute = 0;
       for (int o : dag->backward_fused) {
         for (const TensorEvent& e : dag->ops[o].events) {
@@ -94,6 +103,9 @@ StatusOr<ActivationsReport> BuildActivationsReport(const Config& c) {
     s->set_backward_peak_bytes(a.backward_peak_bytes);
     s->set_backward_peak_op(a.backward_peak_op);
     s->set_recompute_peak_bytes(a.recompute_peak_bytes);
+    s->set_forward_flops(a.forward_flops);
+    s->set_backward_flops(a.backward_flops);
+    s->set_weight_flops(a.weight_flops);
   }
   return r;
 }

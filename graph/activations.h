@@ -28,6 +28,7 @@ struct StageActivations {
   int64_t backward_peak_bytes = 0;
   std::string backward_peak_op;
   int64_t recompute_peak_bytes = 0;  // highest live recompute buffers in backward
+  double forward_flops = 0, backward_flops = 0, weight_flops = 0;
 };
 
 // Live bytes while running `order` (op indices) from `start` live bytes;

@@ -196,6 +196,22 @@ StatusOr<ModelParams> CountParams(const Config& c) {
       sp.chunk = stage.chunk;
       sp.describe = stage.Describe();
       for (const Slot& slot : stage.slots) {
+        const char* kind = "";
+        switch (slot.kind) {
+          case SlotKind::kEmbedding: kind = "embedding"; break;
+          case SlotKind::kLoss: kind = "loss"; break;
+          case SlotKind::kMtp: kind = "mtp_module"; break;
+          case SlotKind::kDecoder:
+            kind = c.model.IsMoeLayer(slot.index) ? "moe_layer" : "dense_layer";
+            break;
+        }
+        int64_t slot_whole = 0;
+        for (const ParamEntry& e : SlotParams(c, stage, slot)) {
+          const bool shared_copy =
+              e.matrix == "embedding.mtp_copy" || e.matrix == "head.tied_copy";
+          if (!shared_copy) slot_whole = Add(slot_whole, e.whole);
+        }
+        result.per_slot_kind.try_emplace(kind, slot_whole);
         for (const ParamEntry& e : SlotParams(c, stage, slot)) {
           sp.whole = Add(sp.whole, e.whole);
           sp.device = Add(sp.device, e.device);

@@ -48,6 +48,9 @@ struct ModelParams {
   int64_t total = 0;  // the main model's unique parameters, MTP excluded
   int64_t mtp = 0;    // the MTP modules' own parameters (shared ones excluded)
   std::vector<StageParams> stages;  // in layout order
+  // One slot of each kind, unsharded: "embedding", "dense_layer",
+  // "moe_layer", "mtp_module", "loss".
+  std::map<std::string, int64_t> per_slot_kind;
 };
 
 // Counts everything. kInvalidInput if a count would overflow int64.

@@ -21,6 +21,7 @@ StatusOr<ParamsReport> BuildParamsReport(const Config& c) {
   report.set_edp(c.parallel.edp);
   report.set_zero_stage(c.zero_stage);
   report.set_layout(c.layout.text);
+  for (const auto& [kind, n] : params->per_slot_kind) (*report.mutable_layer_params())[kind] = n;
   try {
     for (size_t i = 0; i < params->stages.size(); ++i) {
       const StageParams& s = params->stages[i];

@@ -30,5 +30,11 @@ mkdir -p "$build/corpus"
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 cp scenarios/*.textproto "$seeds/"
-"$build/tests/scenario_fuzzer" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
-  -print_final_stats=1 "$build/corpus" "$seeds"
+log="$build/fuzz.log"
+if ! "$build/tests/scenario_fuzzer" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+  -print_final_stats=1 "$build/corpus" "$seeds" >"$log" 2>&1; then
+  tail -n 80 "$log"
+  echo "fuzz: the fuzzer found a problem (input saved as crash-* in $(pwd))" >&2
+  exit 1
+fi
+grep -E "^Done|number_of_executed_units|new_units_added|peak_rss_mb" "$log" || tail -n 5 "$log"

@@ -1,5 +1,6 @@
 #include "traces/format.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace stepsim::traces {
@@ -21,6 +22,39 @@ std::string Gib(int64_t bytes) {
   std::snprintf(buffer, sizeof buffer, "%.2f",
                 static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30));
   return buffer;
+}
+
+std::string Ranges(const std::vector<int64_t>& sorted) {
+  std::string out;
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(sorted[i]);
+    if (j > i) out += "-" + std::to_string(sorted[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string GroupedByStage(
+    const std::vector<std::pair<int64_t, std::map<std::string, int64_t>>>& stages) {
+  std::vector<std::pair<std::map<std::string, int64_t>, std::vector<int64_t>>> groups;
+  for (const auto& [stage, breakdown] : stages) {
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.first == breakdown; });
+    if (it == groups.end()) {
+      groups.push_back({breakdown, {stage}});
+    } else {
+      it->second.push_back(stage);
+    }
+  }
+  std::string out;
+  for (const auto& [breakdown, list] : groups) {
+    out += "  stage " + Ranges(list) + ":";
+    for (const auto& [name, n] : breakdown) out += "  " + name + " " + Thousands(n);
+    out += "\n";
+  }
+  return out;
 }
 
 std::string Right(const std::string& text, size_t width) {

@@ -32,7 +32,15 @@ std::string FormatParams(const graph::Config& c, const ParamsReport& r) {
          ", " + Thousands(p.world) + " GPUs), " + ZeroName(c.zero_stage) + ", bytes/param " +
          std::to_string(c.precision.weight) + "/" + std::to_string(c.precision.gradient) + "/" +
          std::to_string(c.precision.optimizer) + "\n";
-  out += "layout: " + (r.layout().empty() ? std::string("default split") : r.layout()) + "\n\n";
+  out += "layout: " + (r.layout().empty() ? std::string("default split") : r.layout()) + "\n";
+  std::string kinds;
+  for (const char* kind : {"embedding", "dense_layer", "moe_layer", "mtp_module", "loss"}) {
+    auto it = r.layer_params().find(kind);
+    if (it != r.layer_params().end()) {
+      kinds += std::string(kinds.empty() ? "" : ", ") + kind + " " + Thousands(it->second);
+    }
+  }
+  out += "one of each (parameters): " + kinds + "\n\n";
 
   Table stages({"stage", "rank", "<layers", "params (stage)", "GiB", "params (device)",
                 "weights GiB", "grads GiB", "optim GiB", "static GiB"});
@@ -47,28 +55,13 @@ std::string FormatParams(const graph::Config& c, const ParamsReport& r) {
   out += "(GiB = 2^30 bytes; stage GiB at " + std::to_string(c.precision.weight) +
          " bytes per parameter; device columns are one GPU of the stage)\n";
 
-  // Module breakdown, once per distinct device composition.
-  std::map<std::map<std::string, int64_t>, std::string> seen;
-  for (const StageParamsReport& s : r.stages()) {
-    std::map<std::string, int64_t> modules(s.device().modules().begin(),
-                                           s.device().modules().end());
-    auto it = seen.find(modules);
-    if (it != seen.end()) {
-      it->second += "," + std::to_string(s.stage());
-      continue;
-    }
-    seen[modules] = std::to_string(s.stage());
+  std::vector<std::pair<int64_t, std::map<std::string, int64_t>>> modules;
+  for (const StageParamsReport& st : r.stages()) {
+    modules.emplace_back(st.stage(), std::map<std::string, int64_t>(
+                                          st.device().modules().begin(),
+                                          st.device().modules().end()));
   }
-  out += "\nper device, by module (parameters):\n";
-  for (const StageParamsReport& s : r.stages()) {
-    std::map<std::string, int64_t> modules(s.device().modules().begin(),
-                                           s.device().modules().end());
-    const std::string& list = seen[modules];
-    if (list.substr(0, list.find(',')) != std::to_string(s.stage())) continue;
-    out += "  stage " + list + ":";
-    for (const auto& [name, n] : modules) out += "  " + name + " " + Thousands(n);
-    out += "\n";
-  }
+  out += "\nper device, by module (parameters):\n" + GroupedByStage(modules);
 
   if (p.vpp > 1) {
     Table ranks({"rank", "params (device)", "weights GiB", "grads GiB", "optim GiB",

@@ -24,6 +24,11 @@ TEST(CliTest, ParamsJsonHoldsThePaperFigures) {
   EXPECT_EQ(d.modules().at("mla"), 429'654'016);
   EXPECT_EQ(d.modules().at("moe"), 5'820'645'376);
   EXPECT_EQ(d.modules().at("norms"), 65'536);
+  // One of each slot kind (see params_test.cc for the arithmetic).
+  EXPECT_EQ(report.layer_params().at("moe_layer"), 11'507'286'016);
+  EXPECT_EQ(report.layer_params().at("dense_layer"), 583'483'392);
+  EXPECT_EQ(report.layer_params().at("embedding"), 926'679'040);
+  EXPECT_EQ(report.layer_params().at("loss"), 926'679'040 + 7168);
   // 2, 4 and 8 bytes per parameter without ZeRO.
   EXPECT_EQ(d.weights_bytes(), 2 * 6'250'364'928);
   EXPECT_EQ(d.gradients_bytes(), 4 * 6'250'364'928);

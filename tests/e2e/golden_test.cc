@@ -170,6 +170,27 @@ TEST(GoldenTest, TwoRunsGiveIdenticalBytes) {
   EXPECT_EQ(a.out, b.out);
 }
 
+TEST(GoldenTest, EveryReadyScenarioIsDeterministicAndEndsStatic) {
+  for (const char* scenario :
+       {"pp4_tiny.textproto", "pp4_1f1b_golden.textproto", "deepseek_v2.textproto",
+        "deepseek_v3.textproto", "deepseek_v3_paper.textproto"}) {
+    const std::string args = std::string("run scenarios/") + scenario +
+                             " --set batch.num_microbatches=16 --report - --chrome-trace - "
+                             "--timeline - --timeline-resolution-us 1000";
+    CliResult a = RunCli(args);
+    CliResult b = RunCli(args);
+    ASSERT_EQ(a.exit_code, 0) << scenario << ": " << a.err;
+    EXPECT_TRUE(a.out == b.out) << scenario << " differs between two runs";
+    CliResult report = RunCli(std::string("run scenarios/") + scenario +
+                              " --set batch.num_microbatches=16 --report -");
+    RunReport r;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(report.out, &r).ok()) << scenario;
+    for (const RankReport& k : r.ranks()) {
+      EXPECT_EQ(k.end_bytes(), k.static_bytes()) << scenario << " rank " << k.pp_rank();
+    }
+  }
+}
+
 TEST(GoldenTest, RealScenarioTracePassesTheChecker) {
   CliResult r = RunCli("run scenarios/pp4_tiny.textproto --set recompute.policy=FULL "
                        "--chrome-trace -");

@@ -153,5 +153,27 @@ TEST(LayerOpsTest, KorthikantiDenseLayer) {
   EXPECT_EQ(Sum(LayerKeeps(*c, 0)), gs * 1 * gh * 34 + 5 * ga * gs * gs * 1);
 }
 
+TEST(LayerOpsTest, GptLayerFlops) {
+  // Korthikanti et al.: the matmuls of a GPT layer take 24 b s h^2 FLOPs
+  // forward (QKV 6, projection 2, MLP 16), attention 4 b s^2 h, which causal
+  // masking halves: 2 b s^2 h. Backward input and weight gradients each
+  // repeat the matmuls.
+  StatusOr<Config> c = Gpt(1, "");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  Stage stage;
+  stage.slots.push_back({SlotKind::kDecoder, 0});
+  std::map<std::string, const OpSpec*> ops;
+  const std::vector<OpSpec> specs = SlotOps(*c, stage, stage.slots[0]);
+  for (const OpSpec& op : specs) ops[op.name.substr(op.name.find('.') + 1)] = &op;
+  const double gb = 1, gs = 2048, gh = 6144;
+  const double matmul = ops.at("attention.qkv_proj")->flops + ops.at("attention.o_proj")->flops +
+                        ops.at("mlp.fc1")->flops + ops.at("mlp.fc2")->flops;
+  EXPECT_DOUBLE_EQ(matmul, 24 * gb * gs * gh * gh);
+  EXPECT_DOUBLE_EQ(ops.at("attention.qk")->flops + ops.at("attention.attn_v")->flops,
+                   2 * gb * gs * gs * gh);
+  EXPECT_DOUBLE_EQ(ops.at("mlp.fc1")->weight_flops, ops.at("mlp.fc1")->flops);
+  EXPECT_DOUBLE_EQ(ops.at("mlp.fc1")->backward_flops, ops.at("mlp.fc1")->flops);
+}
+
 }  // namespace
 }  // namespace stepsim::graph

@@ -21,6 +21,14 @@ TEST(FormatTest, GibIsBinary) {
   EXPECT_EQ(Gib(12'500'729'856), "11.64");
 }
 
+TEST(FormatTest, RangesAndGroups) {
+  EXPECT_EQ(Ranges({0, 2, 3, 4, 7}), "0, 2-4, 7");
+  EXPECT_EQ(Ranges({}), "");
+  EXPECT_EQ(GroupedByStage({{0, {{"a", 1}}}, {1, {{"a", 2}}}, {2, {{"a", 2}}}, {3, {{"a", 1}}}}),
+            "  stage 0, 3:  a 1\n"
+            "  stage 1-2:  a 2\n");
+}
+
 TEST(FormatTest, TableAlignsColumns) {
   Table t({"<name", "value"});
   t.AddRow({"a", "1"});
