@@ -160,6 +160,23 @@ void AddOutputDropout(Builder& bld, const std::vector<std::string>& tags) {
   op.backward_flops = op.flops;
 }
 
+// The attention output projection W^O (row-parallel, keeps its input) and
+// the output dropout.
+void AddOutputProjection(Builder& bld, int64_t heads_local, int64_t head_dim) {
+  const Dims& d = bld.d();
+  const int64_t h = bld.c().model.hidden;
+  OpSpec& o = bld.Op("o_proj", true);
+  const int64_t o_in = Mul(d.a, d.bs(), heads_local, head_dim);
+  o.keeps.push_back(K("input", o_in, true));
+  o.flops = Matmul(static_cast<double>(d.bs()), heads_local * head_dim, h);
+  o.backward_flops = o.flops;
+  o.weight_flops = o.flops;
+  o.output_bytes = Mul(d.a, d.bs(), h) / d.sp;
+  o.input_grad_bytes = o_in;
+  o.comm_buffer_bytes = GatherBuffer(d, h);
+  AddOutputDropout(bld, {});
+}
+
 // The MLA block (paper's table in memory-model.md section 4).
 void AddMla(Builder& bld) {
   const Config& c = bld.c();
@@ -196,17 +213,7 @@ void AddMla(Builder& bld) {
   up.input_grad_bytes = latents;
 
   AddAttentionCore(bld, nh, m.nope_dim + m.rope_dim, m.nope_dim, {"mla_up_proj"});
-
-  OpSpec& o = bld.Op("o_proj", true);
-  const int64_t o_in = Mul(d.a, d.bs(), nh, m.nope_dim);
-  o.keeps.push_back(K("input", o_in, true));
-  o.flops = Matmul(bs, nh * m.nope_dim, h);
-  o.backward_flops = o.flops;
-  o.weight_flops = o.flops;
-  o.output_bytes = normed;
-  o.input_grad_bytes = o_in;
-  o.comm_buffer_bytes = GatherBuffer(d, h);
-  AddOutputDropout(bld, {});
+  AddOutputProjection(bld, nh, m.nope_dim);
 }
 
 // Classic multi-head attention (GPT): fused QKV, core attention, projection.
@@ -226,16 +233,7 @@ void AddMha(Builder& bld) {
   qkv.input_grad_bytes = normed;
   qkv.comm_buffer_bytes = GatherBuffer(d, h);
   AddAttentionCore(bld, nh, hd, hd, {});
-  OpSpec& o = bld.Op("o_proj", true);
-  const int64_t o_in = Mul(d.a, d.bs(), nh, hd);
-  o.keeps.push_back(K("input", o_in, true));
-  o.flops = Matmul(bs, nh * hd, h);
-  o.backward_flops = o.flops;
-  o.weight_flops = o.flops;
-  o.output_bytes = normed;
-  o.input_grad_bytes = o_in;
-  o.comm_buffer_bytes = GatherBuffer(d, h);
-  AddOutputDropout(bld, {});
+  AddOutputProjection(bld, nh, hd);
 }
 
 // An MLP over `tokens` tokens: fc1 (gate and up for SwiGLU), activation,
