@@ -160,6 +160,24 @@ TEST(CliTest, UnknownSelectiveModuleIsNamed) {
             "mla_up_proj, moe_act, layernorm, mlp, moe, shared_experts)\n");
 }
 
+TEST(CliTest, HugeAndBinaryFilesAreRefused) {
+  char path[] = "/tmp/stepsim_huge_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 17 << 20), 0);  // 17 MiB of zeros
+  close(fd);
+  CliResult huge = RunCli("params " + std::string(path));
+  EXPECT_EQ(huge.exit_code, 2);
+  EXPECT_EQ(huge.err, "stepsim: " + std::string(path) +
+                          ": 17825792 bytes is larger than the 16 MiB this input may have\n");
+  ASSERT_EQ(truncate(path, 100), 0);  // 100 NUL bytes
+  CliResult binary = RunCli("params " + std::string(path));
+  EXPECT_EQ(binary.exit_code, 2);
+  EXPECT_EQ(binary.err,
+            "stepsim: " + std::string(path) + ": not a text file (contains a NUL byte)\n");
+  std::remove(path);
+}
+
 TEST(CliTest, HelpExitsZero) {
   CliResult r = RunCli("--help");
   EXPECT_EQ(r.exit_code, 0);
