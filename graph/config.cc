@@ -398,6 +398,16 @@ void CheckTiming(const Timing& t, int64_t stages, Problems& problems) {
   };
   check(t.forward_us(), "forward_us");
   check(t.backward_input_us(), "backward_input_us");
+  // A forward or input gradient that takes no time makes "when" meaningless.
+  for (const auto* values : {&t.forward_us(), &t.backward_input_us()}) {
+    for (double v : *values) {
+      if (v == 0) {
+        problems.Add(values == &t.forward_us() ? "timing.forward_us" : "timing.backward_input_us",
+                     "must be more than 0");
+        break;
+      }
+    }
+  }
   check(t.backward_weight_us(), "backward_weight_us");
   check(t.p2p_us(), "p2p_us");
 }
@@ -509,7 +519,8 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
     StatusOr<Layout> layout =
         text.empty()
             ? DefaultLayout(c.parallel.pp, c.parallel.vpp, c.model.layers, c.model.mtp_layers)
-            : ParseLayout(text, c.parallel.pp, c.model.layers, c.model.mtp_layers);
+            : ParseLayout(text, c.parallel.pp, c.model.layers, c.model.mtp_layers,
+                          c.schedule != DUALPIPE_V);
     if (!layout.ok()) {
       problems.AddStatus(layout.status());
     } else {

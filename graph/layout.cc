@@ -164,7 +164,7 @@ StatusOr<std::vector<std::string>> ExpandLayoutString(std::string_view text) {
 }
 
 StatusOr<Layout> ParseLayout(std::string_view text, int64_t pp, int64_t num_layers,
-                             int64_t mtp_layers) {
+                             int64_t mtp_layers, bool round_robin) {
   StatusOr<std::vector<std::string>> expanded = ExpandLayoutString(text);
   if (!expanded.ok()) return expanded.status();
   const std::vector<std::string>& stages = *expanded;
@@ -221,7 +221,7 @@ StatusOr<Layout> ParseLayout(std::string_view text, int64_t pp, int64_t num_laye
     const bool has_m = stages[i].find('m') != std::string::npos;
     if (!has_m) continue;
     const int64_t rank = i % pp, chunk = i / pp;
-    if (chunk != vpp - 1) {
+    if (round_robin && chunk != vpp - 1) {
       problems.push_back("stage " + std::to_string(i) +
                          ": MTP layers must be in the last virtual chunk of their rank");
     }
@@ -231,7 +231,7 @@ StatusOr<Layout> ParseLayout(std::string_view text, int64_t pp, int64_t num_laye
       problems.push_back("stage " + std::to_string(i) +
                          ": all MTP layers must be in one stage");
     }
-    if (rank == 0 && pp > 1) {
+    if (round_robin && rank == 0 && pp > 1) {
       problems.push_back("stage " + std::to_string(i) +
                          ": MTP layers must not be on pipeline rank 0");
     }
@@ -306,7 +306,8 @@ Status PlaceDualPipe(Layout* layout) {
   if (static_cast<int64_t>(layout->stages.size()) != p) {
     return Status::Invalid("schedule.kind: DUALPIPE runs one stage per rank in each direction; "
                            "the layout has " + std::to_string(layout->stages.size()) +
-                           " stages for parallel.pp = " + std::to_string(p) + " (use vpp 1)");
+                           " stages for parallel.pp = " + std::to_string(p) +
+                           " (give a layout of " + std::to_string(p) + " stages)");
   }
   std::vector<Hop> forward, backward;
   for (int64_t s = 0; s < p; ++s) {
@@ -323,7 +324,8 @@ Status PlaceDualPipeV(Layout* layout) {
   if (static_cast<int64_t>(layout->stages.size()) != 2 * p) {
     return Status::Invalid("schedule.kind: DUALPIPE_V runs 2 * parallel.pp stages in a V; the "
                            "layout has " + std::to_string(layout->stages.size()) +
-                           " for parallel.pp = " + std::to_string(p) + " (use vpp 2)");
+                           " for parallel.pp = " + std::to_string(p) + " (give a layout of " +
+                           std::to_string(2 * p) + " stages)");
   }
   std::vector<Hop> route;
   for (int64_t s = 0; s < 2 * p; ++s) route.push_back(s < p ? Hop{s, 0} : Hop{2 * p - 1 - s, 1});

@@ -76,8 +76,10 @@ StatusOr<std::vector<std::string>> ExpandLayoutString(std::string_view text);
 // once; exactly num_layers t and mtp_layers m; no t after an m; MTP only in a
 // rank's last chunk, all in one chunk, not on pp rank 0 unless pp is 1.
 // Every problem found is listed, one per line.
+// `round_robin` false skips the two rules that assume Megatron's placement
+// (MTP in a rank's last chunk, not on rank 0): DualPipeV places stages in a V.
 StatusOr<Layout> ParseLayout(std::string_view text, int64_t pp, int64_t num_layers,
-                             int64_t mtp_layers);
+                             int64_t mtp_layers, bool round_robin = true);
 
 // The default split when no layout is given: layers spread evenly over
 // pp*vpp stages; the remainder goes one layer each to the stages after the

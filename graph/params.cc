@@ -1,5 +1,7 @@
 #include "graph/params.h"
 
+#include <algorithm>
+
 #include "graph/checked.h"
 
 namespace stepsim::graph {
@@ -129,6 +131,20 @@ void AddDecoderLayer(const Config& c, bool moe, EntryList& out, const std::strin
 
 int64_t PaddedVocabPerRank(const Config& c) { return CeilDiv(c.model.vocab, c.parallel.tp); }
 
+// True when every rank that runs `stage` also runs a stage holding `kind`:
+// such a rank has that matrix already and needs no copy.
+bool EveryRankHolds(const Config& c, const Stage& stage, SlotKind kind) {
+  bool placed = false;
+  for (const auto& stages : c.layout.rank_stages) {
+    if (std::find(stages.begin(), stages.end(), stage.stage) == stages.end()) continue;
+    placed = true;
+    bool holds = false;
+    for (int64_t other : stages) holds |= c.layout.stages[other].Has(kind);
+    if (!holds) return false;
+  }
+  return placed ? true : stage.Has(kind);
+}
+
 }  // namespace
 
 std::vector<ParamEntry> SlotParams(const Config& c, const Stage& stage, const Slot& slot) {
@@ -164,8 +180,9 @@ std::vector<ParamEntry> SlotParams(const Config& c, const Stage& stage, const Sl
       out.Add("final_norm", NormParams(m, m.hidden), NormParams(m, m.hidden));
       // With tied embeddings a stage that also holds the loss already keeps
       // the head's copy of the embedding, which the MTP module shares.
-      const bool shared_with_head = m.tie_embeddings && stage.Has(SlotKind::kLoss);
-      if (slot.index == 0 && !stage.Has(SlotKind::kEmbedding) && !shared_with_head) {
+      const bool shared_with_head = m.tie_embeddings && EveryRankHolds(c, stage, SlotKind::kLoss);
+      if (slot.index == 0 && !EveryRankHolds(c, stage, SlotKind::kEmbedding) &&
+          !shared_with_head) {
         out.AddTo("embedding", "mtp_copy", Mul(m.vocab, m.hidden), vocab_device,
                   ShardGroup::kDense);
       }
@@ -176,8 +193,8 @@ std::vector<ParamEntry> SlotParams(const Config& c, const Stage& stage, const Sl
                 ShardGroup::kDense);
       if (!m.tie_embeddings) {
         out.AddTo("head", "output", Mul(m.vocab, m.hidden), vocab_device, ShardGroup::kDense);
-      } else if (!stage.Has(SlotKind::kEmbedding)) {
-        // Tied embeddings on another stage: that stage keeps a copy.
+      } else if (!EveryRankHolds(c, stage, SlotKind::kEmbedding)) {
+        // Tied embeddings on another rank: this stage keeps a copy.
         out.AddTo("head", "tied_copy", Mul(m.vocab, m.hidden), vocab_device,
                   ShardGroup::kDense);
       }

@@ -32,7 +32,8 @@ struct World {
   const CostModel& cost;
   std::vector<RankRun>& ranks;
   std::vector<Transfer> transfers{};
-  std::vector<sg4::CommPtr> comms{};  // parallel to transfers
+  std::vector<sg4::CommPtr> comms{};  // parallel to transfers (null for a local hand-off)
+  std::vector<bool> wire{};           // parallel to transfers: false for a local hand-off
   std::deque<int> payloads{};         // stable addresses of transfer indices
   std::vector<std::string> waiting{}; // per rank: what it is blocked on
   std::vector<bool> done{};
@@ -96,7 +97,7 @@ void RunRank(World& w, int64_t rank) {
     }
     const StepProfile& p = profile.For(step.kind);
     const double start = sg4::Engine::get_clock();
-    run.ledger.AddStep({start, &profile, step});
+    run.ledger.AddStep({start, &profile, step, chunks});
     if (w.verbose) {
       spdlog::info("[{:.3f} us] rank {} runs {} on stage {} for {:.3f} us", Micros(start), rank,
                    name, stage, Micros(p.duration));
@@ -117,15 +118,21 @@ void RunRank(World& w, int64_t rank) {
         t.start = t.end = sg4::Engine::get_clock();
         w.transfers.push_back(t);
         w.comms.push_back(nullptr);
+        w.wire.push_back(false);
         w.local[{forward ? t.to_stage : -1 - t.to_stage, t.microbatch}] = id;
         continue;
       }
+      // Every per-transfer slot is filled before the simcall: put_async may
+      // let other actors run, and their transfers must not interleave.
       w.transfers.push_back(t);
+      w.comms.push_back(nullptr);
+      w.wire.push_back(true);
       w.payloads.push_back(id);
+      int* payload = &w.payloads.back();
       sg4::Mailbox* box = sg4::Mailbox::by_name(MailboxName(backward, t.to_stage, t.microbatch));
       const uint64_t size = w.fixed_p2p ? 0 : static_cast<uint64_t>(t.bytes);
-      sg4::CommPtr comm = box->put_async(&w.payloads.back(), size);
-      w.comms.push_back(comm);
+      sg4::CommPtr comm = box->put_async(payload, size);
+      w.comms[id] = comm;
       mine.push_back(comm);
     }
   }
@@ -343,6 +350,7 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
   if (deadlock) {
     std::string message = "deadlock: the schedule cannot complete at " +
                           std::to_string(Micros(sg4::Engine::get_clock())) + " us";
+    for (const std::string& e : world.errors) message += "\n  " + e;
     for (int64_t r = 0; r < schedule.pp; ++r) {
       message += "\n  rank " + std::to_string(r) + ": " +
                  (world.done[r] ? std::string("finished")
@@ -355,23 +363,26 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
   if (!world.errors.empty()) {
     std::string message = "simulation failed:";
     for (const std::string& e : world.errors) message += "\n  " + e;
-    return stepsim::Status::Failed(message);
+    return options.schedule_from_file ? stepsim::Status::Invalid(message)
+                                      : stepsim::Status::Failed(message);
   }
 
   // Pipeline buffers: the sender's from transfer start to delivery; the
   // receiver's from transfer start until the step that consumes it.
   for (size_t i = 0; i < world.transfers.size(); ++i) {
     Transfer& t = world.transfers[i];
-    if (world.comms[i] != nullptr) {
+    if (world.wire[i]) {
       t.start = world.comms[i]->get_start_time();
       t.end = world.comms[i]->get_finish_time();
     }
     const std::string what = std::string(t.gradient ? "gradient " : "activation ") +
                               std::to_string(t.microbatch);
-    result.ranks[t.from_rank].ledger.AddDelta(
-        {t.start, Category::kComm, t.bytes, "send " + what, t.microbatch, 0});
-    result.ranks[t.from_rank].ledger.AddDelta(
-        {t.end, Category::kComm, -t.bytes, "send " + what, t.microbatch, 2});
+    if (world.wire[i]) {  // a hand-off inside one rank has no send buffer
+      result.ranks[t.from_rank].ledger.AddDelta(
+          {t.start, Category::kComm, t.bytes, "send " + what, t.microbatch, 0});
+      result.ranks[t.from_rank].ledger.AddDelta(
+          {t.end, Category::kComm, -t.bytes, "send " + what, t.microbatch, 2});
+    }
     result.ranks[t.to_rank].ledger.AddDelta(
         {t.start, Category::kComm, t.bytes, "recv " + what, t.microbatch, 0});
   }

@@ -69,7 +69,7 @@ class Replayer {
                         Sum(live),
                         live,
                         std::string(graph::OpKindName(op.kind)) + " " + op.name,
-                        StepName(r.step),
+                        StepName(r.step, r.chunks),
                         r.step.microbatch,
                         op.layer};
   }

@@ -24,6 +24,7 @@ struct StepRecord {
   double start = 0;
   const StageProfile* stage = nullptr;
   Step step;
+  int64_t chunks = 1;  // the schedule's chunks per rank, for step names
 };
 
 struct Delta {

@@ -71,6 +71,34 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
       if (slot >= 0) problems.push_back(where + StepName(step, s.chunks) + " appears twice");
       slot = static_cast<int>(i);
     }
+    // Consecutive stages of a route on this rank hand over locally: the
+    // forward of the earlier stage must come first, its backward last.
+    for (int32_t m = 0; m < s.microbatches; ++m) {
+      const int32_t route = s.RouteOf(m);
+      if (route < 0 || route >= static_cast<int32_t>(routes.size())) continue;
+      const auto& hops = routes[route];
+      for (size_t st = 0; st + 1 < hops.size(); ++st) {
+        if (hops[st].rank != static_cast<int64_t>(r) || hops[st + 1].rank != hops[st].rank) {
+          continue;
+        }
+        const auto a = seen.find({m, static_cast<int32_t>(hops[st].chunk)});
+        const auto b = seen.find({m, static_cast<int32_t>(hops[st + 1].chunk)});
+        if (a == seen.end() || b == seen.end()) continue;
+        const int fa = a->second[0], fb = b->second[0];
+        const int ba = std::max(a->second[1], a->second[3]), bb = std::max(b->second[1], b->second[3]);
+        const Step first{StepKind::kForward, m, static_cast<int32_t>(hops[st].chunk)};
+        const Step second{StepKind::kForward, m, static_cast<int32_t>(hops[st + 1].chunk)};
+        if (fa >= 0 && fb >= 0 && fb < fa) {
+          problems.push_back(where + StepName(second, s.chunks) + " comes before " +
+                             StepName(first, s.chunks) + ", which feeds it on this rank");
+        }
+        if (ba >= 0 && bb >= 0 && ba < bb) {
+          problems.push_back(where + "the backward of " + StepName(first, s.chunks).substr(1) +
+                             " comes before that of " + StepName(second, s.chunks).substr(1) +
+                             ", which feeds it on this rank");
+        }
+      }
+    }
     for (const auto& [m, c] : owed[r]) {
       auto it = seen.find({m, c});
       const std::array<int, 4> pos =

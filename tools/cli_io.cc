@@ -28,7 +28,7 @@ StatusOr<std::string> ReadFile(const std::string& path,
     return Status::Invalid(path + ": no such file");
   }
   if (std::filesystem::is_directory(status)) {
-    return Status::Invalid(path + ": is a directory, not a scenario file");
+    return Status::Invalid(path + ": is a directory, not a file");
   }
   const auto size = std::filesystem::file_size(path, ec);
   if (!ec && size > max_bytes) {

@@ -33,7 +33,7 @@ StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const Scena
   }
   *from_file = !path.empty();
   if (path.empty()) return sim::BuildSchedule(config);
-  StatusOr<std::string> text = ReadFile(path);
+  StatusOr<std::string> text = ReadFile(path, std::uintmax_t{256} << 20);
   if (!text.ok()) return text.status();
   return sim::ParseScheduleFile(*text, path, config);
 }

@@ -123,10 +123,15 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
       w.Event("\"name\":\"thread_name\",\"ph\":\"M\"," + Ids(pid, 1 + static_cast<int64_t>(l)) +
               ",\"args\":{\"name\":\"pipeline comm " + std::to_string(l) + "\"}");
     }
-    // Steps and their ops.
-    for (const sim::StepRecord& r : run.ledger.steps()) {
+    // Steps and their ops. SimGrid may end a step a fraction of a
+    // nanosecond before its computed end: a step never overlaps the next.
+    const auto& steps = run.ledger.steps();
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const sim::StepRecord& r = steps[i];
       const sim::StepProfile& p = r.stage->For(r.step.kind);
-      const int64_t t0 = Ns(r.start), t1 = Ns(r.start + p.duration);
+      const int64_t t0 = Ns(r.start);
+      int64_t t1 = std::max(t0, Ns(r.start + p.duration));
+      if (i + 1 < steps.size()) t1 = std::max(t0, std::min(t1, Ns(steps[i + 1].start)));
       const std::string step = sim::StepName(r.step, chunks);
       w.Event("\"name\":" + Quote(step) + ",\"cat\":\"step\",\"ph\":\"X\"," + Ids(pid, 0) +
               ",\"ts\":" + Us(t0) + ",\"dur\":" + Us(t1 - t0) +

@@ -63,7 +63,9 @@ std::string FormatParams(const graph::Config& c, const ParamsReport& r) {
   }
   out += "\nper device, by module (parameters):\n" + GroupedByStage(modules);
 
-  if (p.vpp > 1) {
+  bool several = false;  // a rank holding several stages (chunks, DualPipe)
+  for (const auto& held : c.layout.rank_stages) several |= held.size() > 1;
+  if (several) {
     Table ranks({"rank", "params (device)", "weights GiB", "grads GiB", "optim GiB",
                  "static GiB"});
     for (const RankStaticReport& rk : r.ranks()) {
@@ -71,7 +73,7 @@ std::string FormatParams(const graph::Config& c, const ParamsReport& r) {
                     Gib(rk.weights_bytes()), Gib(rk.gradients_bytes()),
                     Gib(rk.optimizer_bytes()), Gib(rk.static_bytes())});
     }
-    out += "\nper pipeline rank (all " + std::to_string(p.vpp) + " chunks):\n" + ranks.Render();
+    out += "\nper pipeline rank (every stage it holds):\n" + ranks.Render();
   }
   return out;
 }

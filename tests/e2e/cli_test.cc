@@ -102,7 +102,7 @@ TEST(CliTest, MissingFileDirectoryAndBadUsage) {
   EXPECT_EQ(missing.err, "stepsim: no/such.textproto: no such file\n");
   CliResult dir = RunCli("params scenarios");
   EXPECT_EQ(dir.exit_code, 2);
-  EXPECT_EQ(dir.err, "stepsim: scenarios: is a directory, not a scenario file\n");
+  EXPECT_EQ(dir.err, "stepsim: scenarios: is a directory, not a file\n");
   CliResult flag = RunCli("params scenarios/pp4_tiny.textproto --frobnicate");
   EXPECT_EQ(flag.exit_code, 2);
   EXPECT_NE(flag.err.find("frobnicate"), std::string::npos) << flag.err;

@@ -170,6 +170,21 @@ TEST(ConfigTest, ContextParallelJoinsTheDataParallelGroups) {
   EXPECT_EQ(c->parallel.world, 8);
 }
 
+TEST(ConfigTest, StepsMustTakeTime) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "timing { forward_us: 0 backward_input_us: 1 }\n"),
+            "timing.forward_us: must be more than 0");
+}
+
+TEST(ConfigTest, DualPipeVLayoutsFollowTheV) {
+  // Under DualPipeV stage 2 of 4 runs on rank 1, so MTP there is fine.
+  StatusOr<Config> c = ResolveText(
+      "model { preset: 'deepseek-v3' num_layers: 8 }\n"
+      "parallel { pp: 2 layout: 'Ettt|ttt|ttm|L' }\nbatch { seq_len: 16 }\n"
+      "schedule { kind: DUALPIPE_V }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->layout.rank_stages[1], (std::vector<int64_t>{1, 2}));
+}
+
 TEST(ConfigTest, ExpertParallelismNeedsExperts) {
   EXPECT_EQ(ErrorOf("model { preset: 'gpt-22b' }\nparallel { ep: 2 dp: 2 }\n"
                     "batch { seq_len: 2048 }\n"),

@@ -173,6 +173,27 @@ TEST(ParamsTest, TiedEmbeddingsAndMtpShareOneCopy) {
   EXPECT_EQ(p->stages[15].matrices.at("head.tied_copy"), kVocabMatrix);
 }
 
+TEST(ParamsTest, NoEmbeddingCopyOnARankThatHoldsTheEmbedding) {
+  // DualPipeV puts the last stage (MTP, loss) on rank 0 next to the
+  // embedding: the MTP module shares it there.
+  StatusOr<Config> c = testing::ResolveText(
+      "model { preset: 'deepseek-v3' }\n"
+      "parallel { pp: 16 layout: 'Et|(tt|)*29,t|tmL' }\nbatch { seq_len: 4096 }\n"
+      "schedule { kind: DUALPIPE_V }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  StatusOr<ModelParams> p = CountParams(*c);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->stages[31].matrices.count("embedding.mtp_copy"), 0u);
+  // Under round-robin placement stage 31 is on rank 15, which needs a copy.
+  StatusOr<Config> rr = testing::ResolveText(
+      "model { preset: 'deepseek-v3' }\n"
+      "parallel { pp: 16 layout: 'Et|(tt|)*29,t|tmL' }\nbatch { seq_len: 4096 }\n");
+  ASSERT_TRUE(rr.ok()) << rr.status().message();
+  StatusOr<ModelParams> q = CountParams(*rr);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->stages[31].matrices.at("embedding.mtp_copy"), kVocabMatrix);
+}
+
 TEST(ParamsTest, AbsurdSizesAreAnErrorNotAWrap) {
   const Config c = LoadScenario("pp4_tiny.textproto",
                                 {"model.hidden_size=2000000000", "model.ffn_hidden_size=2000000000",

@@ -98,6 +98,27 @@ TEST(EngineTest, ZeroThreeGathersEachLayersWeightsWhileItRuns) {
   EXPECT_GT(rank1.grad_sync_seconds, 0);
 }
 
+TEST(EngineTest, LocalHandOffsHaveNoSendBuffer) {
+  // DualPipeV turns on the last rank: chunk 0 hands its output to chunk 1
+  // without a wire, so that rank records send buffers only for the
+  // transfers that leave it.
+  const SimResult r = Simulated(LoadScenario(
+      "pp4_1f1b_golden.textproto",
+      {"schedule.kind=DUALPIPE_V", "parallel.layout=Et|t|t|t||||L", "batch.num_microbatches=8"}));
+  for (const RankRun& run : r.ranks) {
+    int64_t wire = 0, local = 0, sends = 0;
+    for (const Transfer& t : r.transfers) {
+      if (t.from_rank != run.rank) continue;
+      (t.to_rank == run.rank ? local : wire) += 1;
+    }
+    for (const Delta& d : run.ledger.deltas()) sends += d.what.rfind("send ", 0) == 0;
+    EXPECT_EQ(sends, 2 * wire) << run.rank;
+    if (run.rank == 3) {
+      EXPECT_EQ(local, 2 * 8);  // each micro-batch turns both ways
+    }
+  }
+}
+
 TEST(EngineTest, DeadlockIsNamed) {
   // Rank 0 waits for micro-batch 0's gradient before sending micro-batch 1's
   // activation; rank 1 wants micro-batch 1 first.

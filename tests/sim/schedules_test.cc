@@ -76,6 +76,16 @@ TEST(SchedulesTest, DualPipeVIsValidAndTurnsOnTheLastRank) {
   EXPECT_EQ(s.routes[0][7], (graph::Hop{0, 1}));
 }
 
+TEST(SchedulesTest, ValidationKeepsLocalHandOffsInOrder) {
+  // On DualPipeV's last rank chunk 0 feeds chunk 1 locally.
+  Schedule s = DualPipeV(2, 4);
+  auto& steps = s.ranks[1];
+  ASSERT_EQ(StepName(steps[0], 2) + " " + StepName(steps[1], 2), "F0.0 F0.1");
+  std::swap(steps[0], steps[1]);
+  EXPECT_EQ(ValidateSchedule(s).message(),
+            "schedule: rank 1: F0.1 comes before F0.0, which feeds it on this rank");
+}
+
 TEST(SchedulesTest, ValidationKnowsWhereChunksRun) {
   Schedule s = DualPipe(2, 4);
   // Micro-batch 0 takes route 0: chunk 1 of rank 0 is route 1's.
