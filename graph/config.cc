@@ -19,9 +19,7 @@ class Problems {
   }
   bool empty() const { return lines_.empty(); }
   Status ToStatus() const {
-    std::string message;
-    for (const std::string& line : lines_) message += (message.empty() ? "" : "\n") + line;
-    return Status::Invalid(message);
+    return Status::Invalid(JoinLines(lines_));
   }
 
  private:

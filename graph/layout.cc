@@ -237,11 +237,8 @@ StatusOr<Layout> ParseLayout(std::string_view text, int64_t pp, int64_t num_laye
     }
   }
   if (!problems.empty()) {
-    std::string message;
-    for (const std::string& p : problems) {
-      message += (message.empty() ? "" : "\n") + field + p;
-    }
-    return Status::Invalid(message);
+    for (std::string& p : problems) p = field + p;
+    return Status::Invalid(JoinLines(problems));
   }
   return Assemble(stages, pp, std::string(text));
 }

@@ -366,9 +366,7 @@ Status ValidateDag(const StageDag& dag) {
     }
   }
   if (problems.empty()) return Status::Ok();
-  std::string message;
-  for (const std::string& p : problems) message += (message.empty() ? "" : "\n") + p;
-  return Status::Failed(message);
+  return Status::Failed(JoinLines(problems));
 }
 
 std::string DagToDot(const StageDag& dag) {

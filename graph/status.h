@@ -7,8 +7,18 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace stepsim {
+
+// Lines joined with newlines; past `limit` lines, "... and N more".
+inline std::string JoinLines(const std::vector<std::string>& lines,
+                             size_t limit = static_cast<size_t>(-1)) {
+  std::string out;
+  for (size_t i = 0; i < lines.size() && i < limit; ++i) out += (i ? "\n" : "") + lines[i];
+  if (lines.size() > limit) out += "\n... and " + std::to_string(lines.size() - limit) + " more";
+  return out;
+}
 
 // What went wrong, which decides the exit code in tools/.
 enum class StatusCode {

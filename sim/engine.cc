@@ -33,7 +33,6 @@ struct World {
   std::vector<RankRun>& ranks;
   std::vector<Transfer> transfers{};
   std::vector<sg4::CommPtr> comms{};  // parallel to transfers (null for a local hand-off)
-  std::vector<bool> wire{};           // parallel to transfers: false for a local hand-off
   std::deque<int> payloads{};         // stable addresses of transfer indices
   std::vector<std::string> waiting{}; // per rank: what it is blocked on
   std::vector<bool> done{};
@@ -118,15 +117,13 @@ void RunRank(World& w, int64_t rank) {
         t.start = t.end = sg4::Engine::get_clock();
         w.transfers.push_back(t);
         w.comms.push_back(nullptr);
-        w.wire.push_back(false);
         w.local[{forward ? t.to_stage : -1 - t.to_stage, t.microbatch}] = id;
         continue;
       }
       // Every per-transfer slot is filled before the simcall: put_async may
       // let other actors run, and their transfers must not interleave.
       w.transfers.push_back(t);
-      w.comms.push_back(nullptr);
-      w.wire.push_back(true);
+      w.comms.push_back(nullptr);  // set once put_async returns
       w.payloads.push_back(id);
       int* payload = &w.payloads.back();
       sg4::Mailbox* box = sg4::Mailbox::by_name(MailboxName(backward, t.to_stage, t.microbatch));
@@ -371,13 +368,14 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
   // receiver's from transfer start until the step that consumes it.
   for (size_t i = 0; i < world.transfers.size(); ++i) {
     Transfer& t = world.transfers[i];
-    if (world.wire[i]) {
+    const bool wire = world.comms[i] != nullptr;
+    if (wire) {
       t.start = world.comms[i]->get_start_time();
       t.end = world.comms[i]->get_finish_time();
     }
     const std::string what = std::string(t.gradient ? "gradient " : "activation ") +
                               std::to_string(t.microbatch);
-    if (world.wire[i]) {  // a hand-off inside one rank has no send buffer
+    if (wire) {  // a hand-off inside one rank has no send buffer
       result.ranks[t.from_rank].ledger.AddDelta(
           {t.start, Category::kComm, t.bytes, "send " + what, t.microbatch, 0});
       result.ranks[t.from_rank].ledger.AddDelta(

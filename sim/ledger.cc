@@ -6,12 +6,10 @@
 namespace stepsim::sim {
 namespace {
 
-int64_t Sum(const Bytes& b) { return std::accumulate(b.begin(), b.end(), int64_t{0}); }
-
 class Replayer {
  public:
   Replayer(const Ledger& ledger, const Ledger::OnChange& on_change)
-      : on_change_(on_change), live_(ledger.initial()), total_(Sum(live_)) {
+      : on_change_(on_change), live_(ledger.initial()), total_(Total(live_)) {
     result_.peak.total = total_;
     result_.peak.breakdown = live_;
     result_.peak.op = "static state";
@@ -53,7 +51,7 @@ class Replayer {
       RecordPeak(r, ph, r.start + ph.start, at);
     }
     for (int k = 0; k < graph::kNumCategories; ++k) live_[k] += p.net[k];
-    total_ += Sum(p.net);
+    total_ += Total(p.net);
     result_.events += static_cast<int64_t>(2 * p.phases.size());
   }
 
@@ -66,7 +64,7 @@ class Replayer {
   void RecordPeak(const StepRecord& r, const Phase& ph, double time, const Bytes& live) {
     const graph::Op& op = r.stage->dag.ops[ph.op];
     result_.peak = Peak{time,
-                        Sum(live),
+                        Total(live),
                         live,
                         std::string(graph::OpKindName(op.kind)) + " " + op.name,
                         StepName(r.step, r.chunks),

@@ -119,15 +119,7 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
     }
   }
   if (problems.empty()) return stepsim::Status::Ok();
-  constexpr size_t kShown = 20;
-  std::string message;
-  for (size_t i = 0; i < problems.size() && i < kShown; ++i) {
-    message += (message.empty() ? "" : "\n") + problems[i];
-  }
-  if (problems.size() > kShown) {
-    message += "\n... and " + std::to_string(problems.size() - kShown) + " more";
-  }
-  return stepsim::Status::Invalid("schedule: " + message);
+  return stepsim::Status::Invalid("schedule: " + JoinLines(problems, 20));
 }
 
 stepsim::Status CheckScheduleSize(const graph::Config& c) {

@@ -23,6 +23,13 @@ namespace stepsim::sim {
 
 using Bytes = std::array<int64_t, graph::kNumCategories>;
 
+// The sum over categories.
+inline int64_t Total(const Bytes& bytes) {
+  int64_t total = 0;
+  for (int64_t b : bytes) total += b;
+  return total;
+}
+
 struct Phase {
   int32_t op = -1;        // index into the stage DAG's ops
   double start = 0;       // seconds from the step's start

@@ -101,12 +101,6 @@ void SimulateInChild(const graph::Config& config, CompareEntry* entry) {
   }
 }
 
-std::string Fixed(double v, int decimals) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, v);
-  return buffer;
-}
-
 }  // namespace
 
 int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedules,
@@ -163,8 +157,8 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
         fits = fits && k.fits();
         peaks += (peaks.empty() ? "" : " ") + traces::Gib(k.peak_bytes());
       }
-      table.AddRow({e.schedule(), Fixed(r.step_time_us() / 1000, 3),
-                    Fixed(100 * bubble, 1) + "%", traces::Gib(max_peak), fits ? "yes" : "NO",
+      table.AddRow({e.schedule(), traces::Fixed(r.step_time_us() / 1000, 3),
+                    traces::Fixed(100 * bubble, 1) + "%", traces::Gib(max_peak), fits ? "yes" : "NO",
                     peaks});
     }
     std::cout << config->model.name << " (" << config->name << "): PP" << config->parallel.pp

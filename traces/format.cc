@@ -24,6 +24,12 @@ std::string Gib(int64_t bytes) {
   return buffer;
 }
 
+std::string Fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+
 std::string Ranges(const std::vector<int64_t>& sorted) {
   std::string out;
   for (size_t i = 0; i < sorted.size();) {

@@ -15,6 +15,9 @@ std::string Thousands(int64_t value);
 // Bytes in GiB (2^30) with two decimals: 12500729856 -> "11.64".
 std::string Gib(int64_t bytes);
 
+// `value` with `decimals` digits after the point: Fixed(3.14159, 2) -> "3.14".
+std::string Fixed(double value, int decimals);
+
 // Ascending numbers as ranges: {0, 2, 3, 4, 7} -> "0, 2-4, 7".
 std::string Ranges(const std::vector<int64_t>& sorted);
 

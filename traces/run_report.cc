@@ -11,21 +11,9 @@ namespace {
 
 using graph::Category;
 
-int64_t Sum(const sim::Bytes& b) {
-  int64_t total = 0;
-  for (int64_t x : b) total += x;
-  return total;
-}
-
 // Microseconds rounded to whole nanoseconds: reports do not carry the
 // floating-point noise of summed durations.
 double Us(double seconds) { return std::round(seconds * 1e9) / 1e3; }
-
-std::string Fixed(double value, int decimals) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
-  return buffer;
-}
 
 // (micro-batch, chunk) pairs whose forward started at or before `time` and
 // whose input gradient had not finished by then.
@@ -73,8 +61,8 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
       (*out->mutable_peak_breakdown())[graph::CategoryName(static_cast<Category>(k))] =
           peak.breakdown[k];
     }
-    out->set_static_bytes(Sum(run.static_bytes));
-    out->set_end_bytes(Sum(run.memory.end));
+    out->set_static_bytes(sim::Total(run.static_bytes));
+    out->set_end_bytes(sim::Total(run.memory.end));
     out->set_capacity_bytes(c.hardware.hbm_bytes);
     out->set_fits(peak.total <= c.hardware.hbm_bytes);
     out->set_busy_us(Us(run.busy));

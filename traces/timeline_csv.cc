@@ -22,12 +22,6 @@ void AppendRow(std::string& out, double time, int64_t rank, const sim::Bytes& li
   out += '\n';
 }
 
-int64_t Total(const sim::Bytes& b) {
-  int64_t t = 0;
-  for (int64_t x : b) t += x;
-  return t;
-}
-
 }  // namespace
 
 void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& sink) {
@@ -64,7 +58,7 @@ void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::o
         bucket = b;
         best_total = -1;
       }
-      const int64_t total = Total(live);
+      const int64_t total = sim::Total(live);
       if (total > best_total) {
         best_total = total;
         best_time = time;
