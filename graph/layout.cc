@@ -285,13 +285,30 @@ void SetPlacement(Layout* layout, std::vector<std::vector<Hop>> routes) {
 
 }  // namespace
 
-void PlaceRoundRobin(Layout* layout) {
+Routes RoundRobinRoutes(int64_t pp, int64_t chunks) {
   std::vector<Hop> route;
-  for (size_t s = 0; s < layout->stages.size(); ++s) {
-    const auto i = static_cast<int64_t>(s);
-    route.push_back({i % layout->pp, i / layout->pp});
+  for (int64_t s = 0; s < pp * chunks; ++s) route.push_back({s % pp, s / pp});
+  return {route};
+}
+
+Routes DualPipeRoutes(int64_t pp) {
+  std::vector<Hop> forward, backward;
+  for (int64_t s = 0; s < pp; ++s) {
+    forward.push_back({s, 0});
+    backward.push_back({pp - 1 - s, 1});
   }
-  SetPlacement(layout, {route});
+  return {forward, backward};
+}
+
+Routes DualPipeVRoutes(int64_t pp) {
+  std::vector<Hop> route;
+  for (int64_t s = 0; s < 2 * pp; ++s) route.push_back(s < pp ? Hop{s, 0} : Hop{2 * pp - 1 - s, 1});
+  return {route};
+}
+
+void PlaceRoundRobin(Layout* layout) {
+  const auto stages = static_cast<int64_t>(layout->stages.size());
+  SetPlacement(layout, RoundRobinRoutes(layout->pp, stages / layout->pp));
 }
 
 Status PlaceDualPipe(Layout* layout) {
@@ -306,13 +323,8 @@ Status PlaceDualPipe(Layout* layout) {
                            " stages for parallel.pp = " + std::to_string(p) +
                            " (give a layout of " + std::to_string(p) + " stages)");
   }
-  std::vector<Hop> forward, backward;
-  for (int64_t s = 0; s < p; ++s) {
-    forward.push_back({s, 0});
-    backward.push_back({p - 1 - s, 1});
-  }
   layout->vpp = 1;
-  SetPlacement(layout, {forward, backward});
+  SetPlacement(layout, DualPipeRoutes(p));
   return Status::Ok();
 }
 
@@ -324,9 +336,7 @@ Status PlaceDualPipeV(Layout* layout) {
                            " for parallel.pp = " + std::to_string(p) + " (give a layout of " +
                            std::to_string(2 * p) + " stages)");
   }
-  std::vector<Hop> route;
-  for (int64_t s = 0; s < 2 * p; ++s) route.push_back(s < p ? Hop{s, 0} : Hop{2 * p - 1 - s, 1});
-  SetPlacement(layout, {route});
+  SetPlacement(layout, DualPipeVRoutes(p));
   return Status::Ok();
 }
 

@@ -57,6 +57,13 @@ struct Layout {
   std::vector<std::vector<int64_t>> rank_stages;
 };
 
+// The routes of each placement; the Place* functions below and the
+// schedule generators share them.
+using Routes = std::vector<std::vector<Hop>>;
+Routes RoundRobinRoutes(int64_t pp, int64_t chunks);  // stage s: rank s % pp, chunk s / pp
+Routes DualPipeRoutes(int64_t pp);   // route 0: stage s on rank s; route 1: on pp-1-s
+Routes DualPipeVRoutes(int64_t pp);  // stage s on rank s, then 2pp-1-s (chunk 1)
+
 // Megatron's placement: stage s on rank s % pp as chunk s / pp.
 void PlaceRoundRobin(Layout* layout);
 // DualPipe: pp stages, each rank r holds stage r (route 0, chunk 0) and

@@ -22,19 +22,13 @@ std::string StepName(const Step& step, int64_t chunks) {
   return name;
 }
 
-std::vector<std::vector<graph::Hop>> RoundRobinRoutes(int64_t pp, int64_t chunks) {
-  std::vector<graph::Hop> route;
-  for (int64_t s = 0; s < pp * chunks; ++s) route.push_back({s % pp, s / pp});
-  return {route};
-}
-
 stepsim::Status ValidateSchedule(const Schedule& s) {
   std::vector<std::string> problems;
   if (static_cast<int64_t>(s.ranks.size()) != s.pp) {
     problems.push_back("schedule has " + std::to_string(s.ranks.size()) + " ranks, expected " +
                        std::to_string(s.pp));
   }
-  const auto routes = s.routes.empty() ? RoundRobinRoutes(s.pp, s.chunks) : s.routes;
+  const auto routes = s.routes.empty() ? graph::RoundRobinRoutes(s.pp, s.chunks) : s.routes;
   // What each rank must run: the (micro-batch, chunk) pairs its routes give it.
   std::vector<std::set<std::pair<int32_t, int32_t>>> owed(s.pp);
   for (int32_t m = 0; m < s.microbatches; ++m) {

@@ -48,10 +48,6 @@ struct Schedule {
   }
 };
 
-// Megatron's placement for pp ranks of `chunks` chunks: stage s on rank
-// s % pp as chunk s / pp.
-std::vector<std::vector<graph::Hop>> RoundRobinRoutes(int64_t pp, int64_t chunks);
-
 // Checks that every rank runs, for every (micro-batch, chunk) its routes
 // place on it, exactly one F and either one BW or one B and one W, with F
 // before B/BW and B before W on the rank, and nothing else. Cross-rank

@@ -64,12 +64,7 @@ Schedule DualPipe(int64_t pp, int64_t microbatches) {
   s.chunks = 2;
   s.microbatches = microbatches;
   const int64_t n = microbatches / 2;
-  std::vector<graph::Hop> forward, backward;
-  for (int64_t st = 0; st < pp; ++st) {
-    forward.push_back({st, 0});
-    backward.push_back({pp - 1 - st, 1});
-  }
-  s.routes = {forward, backward};
+  s.routes = graph::DualPipeRoutes(pp);
   for (int64_t m = 0; m < microbatches; ++m) s.route_of.push_back(m < n ? 0 : 1);
   s.ranks.resize(pp);
   for (int64_t r = 0; r < pp; ++r) {
@@ -94,11 +89,7 @@ Schedule DualPipeV(int64_t pp, int64_t microbatches) {
   s.pp = pp;
   s.chunks = 2;
   s.microbatches = microbatches;
-  std::vector<graph::Hop> route;
-  for (int64_t st = 0; st < 2 * pp; ++st) {
-    route.push_back(st < pp ? graph::Hop{st, 0} : graph::Hop{2 * pp - 1 - st, 1});
-  }
-  s.routes = {route};
+  s.routes = graph::DualPipeVRoutes(pp);
   s.ranks.resize(pp);
   for (int64_t r = 0; r < pp; ++r) {
     Generator g;

@@ -5,7 +5,7 @@ namespace stepsim::sim {
 Schedule GPipe(int64_t pp, int64_t chunks, int64_t microbatches) {
   Schedule s;
   s.name = "GPipe";
-  s.routes = RoundRobinRoutes(pp, chunks);
+  s.routes = graph::RoundRobinRoutes(pp, chunks);
   s.pp = pp;
   s.chunks = chunks;
   s.microbatches = microbatches;

@@ -11,7 +11,7 @@ Schedule Interleaved(int64_t pp, int64_t chunks, int64_t microbatches) {
   s.pp = pp;
   s.chunks = chunks;
   s.microbatches = microbatches;
-  s.routes = RoundRobinRoutes(pp, chunks);
+  s.routes = graph::RoundRobinRoutes(pp, chunks);
   s.ranks.resize(pp);
   // The order every rank runs its forwards in: groups of pp micro-batches,
   // each group through chunk 0, then chunk 1, ...

@@ -7,7 +7,7 @@ namespace stepsim::sim {
 Schedule OneFOneB(int64_t pp, int64_t microbatches) {
   Schedule s;
   s.name = "1F1B";
-  s.routes = RoundRobinRoutes(pp, 1);
+  s.routes = graph::RoundRobinRoutes(pp, 1);
   s.pp = pp;
   s.chunks = 1;
   s.microbatches = microbatches;

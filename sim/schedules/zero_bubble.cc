@@ -8,7 +8,7 @@ Schedule ZeroBubble(int64_t pp, int64_t microbatches, bool h2) {
   s.pp = pp;
   s.chunks = 1;
   s.microbatches = microbatches;
-  s.routes = RoundRobinRoutes(pp, 1);
+  s.routes = graph::RoundRobinRoutes(pp, 1);
   s.ranks.resize(pp);
   const int64_t factor = h2 ? 2 : 1;
   const int64_t lag_w = factor * (pp - 1);
