@@ -1,5 +1,6 @@
 #include "graph/config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "graph/checked.h"
@@ -71,6 +72,12 @@ void CheckDivides(Problems& p, const std::string& field, int64_t divisor,
 
 ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
   Model model;
+  if (scenario.model().has_hf_config()) {
+    // tools/ reads the file and merges it into the scenario before Resolve.
+    problems.Add("model.hf_config", "\"" + scenario.model().hf_config() +
+                                        "\" was not read (a stepsim bug)");
+    return {};
+  }
   if (scenario.model().has_preset()) {
     StatusOr<ModelPreset> preset = FindModelPreset(scenario.model().preset());
     if (!preset.ok()) {
@@ -82,6 +89,11 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
   }
   Model overrides = scenario.model();
   overrides.clear_preset();
+  if (overrides.moe_layer_pattern_size() > 0) {
+    model.clear_moe_layer_pattern();
+    model.clear_first_dense_layers();
+    model.clear_moe_layer_freq();
+  }
   model.MergeFrom(overrides);
 
   ModelSpec m;
@@ -94,7 +106,15 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
                      : model.mlp_activation();
   m.norm = model.norm() == NORM_KIND_UNSPECIFIED ? RMSNORM : model.norm();
   m.linear_bias = model.linear_bias();
+  m.qkv_bias = model.qkv_bias() || model.linear_bias();
   m.tie_embeddings = model.tie_embeddings();
+  m.qk_norm = model.qk_layernorm();
+  m.position = model.position_embedding() == POSITION_EMBEDDING_UNSPECIFIED
+                   ? ROPE
+                   : model.position_embedding();
+  m.router_score = model.router_score_function() == ROUTER_SCORE_UNSPECIFIED
+                       ? SOFTMAX
+                       : model.router_score_function();
 
   auto required = [&](bool has, int64_t value, const std::string& field) {
     if (!has) {
@@ -109,9 +129,6 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
                      "num_attention_heads");
   m.vocab = required(model.has_vocab_size(), model.vocab_size(), "vocab_size");
   m.experts = model.num_routed_experts();
-  m.first_dense = model.has_first_dense_layers() ? model.first_dense_layers()
-                                                 : (m.experts > 0 ? 0 : m.layers);
-  if (m.experts == 0) m.first_dense = m.layers;
   m.mtp_layers = model.mtp_num_layers();
   CheckPositive(problems, "model.hidden_size", m.hidden);
   CheckPositive(problems, "model.num_layers", m.layers);
@@ -121,12 +138,50 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
   CheckPositive(problems, "model.vocab_size", m.vocab);
   CheckNonNegative(problems, "model.num_routed_experts", m.experts);
   CheckNonNegative(problems, "model.mtp_num_layers", m.mtp_layers);
-  if (m.first_dense < 0 || m.first_dense > m.layers) {
-    problems.Add("model.first_dense_layers",
-                 Str(m.first_dense) + " is outside 0.." + Str(m.layers));
+  const int64_t pattern_layers = std::clamp<int64_t>(m.layers, 0, kMaxLayers);
+
+  // Which layers have routed experts.
+  if (model.moe_layer_pattern_size() > 0) {
+    if (model.moe_layer_pattern_size() != m.layers) {
+      problems.Add("model.moe_layer_pattern",
+                   "has " + Str(model.moe_layer_pattern_size()) +
+                       " entries; give one per layer (model.num_layers = " + Str(m.layers) + ")");
+    }
+    if (model.has_first_dense_layers() || model.has_moe_layer_freq()) {
+      problems.Add("model.moe_layer_pattern",
+                   "replaces model.first_dense_layers and model.moe_layer_freq; set only one");
+    }
+    for (int i = 0; i < model.moe_layer_pattern_size(); ++i) {
+      const int32_t v = model.moe_layer_pattern(i);
+      if (v != 0 && v != 1) {
+        problems.Add("model.moe_layer_pattern", "entry " + Str(i) + " is " + Str(v) +
+                                                    "; use 1 for an MoE layer, 0 for a dense one");
+        break;
+      }
+      m.moe_layers.push_back(v == 1 && m.experts > 0);
+    }
+    if (m.experts == 0) {
+      problems.Add("model.moe_layer_pattern", "needs model.num_routed_experts > 0");
+    }
+  } else {
+    const int64_t first_dense = model.has_first_dense_layers() ? model.first_dense_layers() : 0;
+    const int64_t freq = model.has_moe_layer_freq() ? model.moe_layer_freq() : 1;
+    if (first_dense < 0 || first_dense > m.layers) {
+      problems.Add("model.first_dense_layers",
+                   Str(first_dense) + " is outside 0.." + Str(m.layers));
+    }
+    if (freq < 1 || freq > m.layers) {
+      problems.Add("model.moe_layer_freq", Str(freq) + " is outside 1.." + Str(m.layers));
+    }
+    if (model.has_moe_layer_freq() && m.experts == 0) {
+      problems.Add("model.moe_layer_freq", "needs model.num_routed_experts > 0");
+    }
+    for (int64_t i = 0; i < pattern_layers; ++i) {
+      m.moe_layers.push_back(m.experts > 0 && i >= first_dense && freq >= 1 && i % freq == 0);
+    }
   }
-  const bool has_dense = m.first_dense > 0;
-  if (has_dense) {
+  const bool has_dense = m.DenseLayers() > 0;
+  if (has_dense || (m.experts == 0 && m.mtp_layers > 0)) {
     m.ffn = required(model.has_ffn_hidden_size(), model.ffn_hidden_size(), "ffn_hidden_size");
     CheckPositive(problems, "model.ffn_hidden_size", m.ffn);
   } else {
@@ -143,9 +198,24 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
       problems.Add("model.moe_top_k",
                    Str(m.top_k) + " is outside 1.." + Str(m.experts) + " (the routed experts)");
     }
-  } else if (m.mtp_layers > 0) {
-    // An MTP module of a dense model is a dense layer.
-    m.ffn = required(model.has_ffn_hidden_size(), model.ffn_hidden_size(), "ffn_hidden_size");
+    if (model.has_shared_expert_ffn_hidden_size()) {
+      m.shared_ffn = model.shared_expert_ffn_hidden_size();
+      if (m.shared_experts == 0) {
+        problems.Add("model.shared_expert_ffn_hidden_size", "needs model.num_shared_experts > 0");
+      }
+      CheckPositive(problems, "model.shared_expert_ffn_hidden_size", m.shared_ffn);
+    } else if (m.shared_experts >= 0 && m.shared_experts <= kMaxDimension && m.moe_ffn > 0) {
+      m.shared_ffn = m.shared_experts * m.moe_ffn;
+    }
+  } else {
+    for (const char* field : {"moe_ffn_hidden_size", "num_shared_experts", "moe_top_k",
+                              "shared_expert_ffn_hidden_size", "router_score_function"}) {
+      const auto* f = Model::descriptor()->FindFieldByName(field);
+      if (model.GetReflection()->HasField(model, f) && scenario.model().GetReflection()->HasField(
+                                                           scenario.model(), f)) {
+        problems.Add(std::string("model.") + field, "needs model.num_routed_experts > 0");
+      }
+    }
   }
   if (m.attention == MLA) {
     m.q_lora = model.q_lora_rank();
@@ -154,14 +224,58 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
                           "qk_nope_head_dim");
     m.rope_dim = required(model.has_qk_rope_head_dim(), model.qk_rope_head_dim(),
                           "qk_rope_head_dim");
+    m.v_dim = model.has_v_head_dim() ? model.v_head_dim() : m.nope_dim;
     CheckNonNegative(problems, "model.q_lora_rank", m.q_lora);
     CheckPositive(problems, "model.kv_lora_rank", m.kv_lora);
     CheckPositive(problems, "model.qk_nope_head_dim", m.nope_dim);
     CheckNonNegative(problems, "model.qk_rope_head_dim", m.rope_dim);
+    CheckPositive(problems, "model.v_head_dim", m.v_dim);
+    m.query_groups = m.heads;
+    for (const char* field : {"num_query_groups", "kv_channels", "qk_layernorm", "qkv_bias"}) {
+      const auto* f = Model::descriptor()->FindFieldByName(field);
+      if (scenario.model().GetReflection()->HasField(scenario.model(), f)) {
+        problems.Add(std::string("model.") + field, "applies to attention MHA, not MLA");
+      }
+    }
   } else if (m.heads >= 1) {
-    CheckDivides(problems, "model.num_attention_heads", m.heads, "model.hidden_size",
-                 m.hidden);
-    m.nope_dim = m.hidden / m.heads;
+    for (const char* field : {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
+                              "qk_rope_head_dim", "v_head_dim"}) {
+      const auto* f = Model::descriptor()->FindFieldByName(field);
+      if (scenario.model().GetReflection()->HasField(scenario.model(), f) &&
+          scenario.model().GetReflection()->GetInt64(scenario.model(), f) != 0) {
+        problems.Add(std::string("model.") + field, "applies to attention MLA, not MHA");
+      }
+    }
+    if (model.has_kv_channels()) {
+      m.head_dim = model.kv_channels();
+      CheckPositive(problems, "model.kv_channels", m.head_dim);
+    } else {
+      CheckDivides(problems, "model.num_attention_heads", m.heads, "model.hidden_size",
+                   m.hidden);
+      m.head_dim = m.hidden / m.heads;
+    }
+    m.query_groups = model.has_num_query_groups() ? model.num_query_groups() : m.heads;
+    CheckPositive(problems, "model.num_query_groups", m.query_groups);
+    if (m.query_groups >= 1) {
+      CheckDivides(problems, "model.num_query_groups", m.query_groups,
+                   "model.num_attention_heads", m.heads);
+    }
+    m.nope_dim = m.head_dim;
+    m.v_dim = m.head_dim;
+  }
+  if (m.position == LEARNED_ABSOLUTE) {
+    m.max_positions = required(model.has_max_position_embeddings(),
+                               model.max_position_embeddings(), "max_position_embeddings");
+    CheckPositive(problems, "model.max_position_embeddings", m.max_positions);
+  } else {
+    m.max_positions = model.max_position_embeddings();
+    CheckNonNegative(problems, "model.max_position_embeddings", m.max_positions);
+  }
+  if (model.has_make_vocab_size_divisible_by()) {
+    m.vocab_multiple = model.make_vocab_size_divisible_by();
+    CheckPositive(problems, "model.make_vocab_size_divisible_by", m.vocab_multiple);
+  } else {
+    m.vocab_multiple = 0;  // decided by the profile in Resolve
   }
   return m;
 }
@@ -188,7 +302,12 @@ ParallelSpec ResolveParallel(const Scenario& scenario, const ModelSpec& m,
   if (!problems.empty()) return p;
 
   CheckDivides(problems, "parallel.tp", p.tp, "model.num_attention_heads", m.heads);
-  if (m.first_dense > 0) CheckDivides(problems, "parallel.tp", p.tp, "model.ffn_hidden_size", m.ffn);
+  if (m.attention == MHA && m.query_groups != m.heads) {
+    CheckDivides(problems, "parallel.tp", p.tp, "model.num_query_groups", m.query_groups);
+  }
+  if (m.DenseLayers() > 0) {
+    CheckDivides(problems, "parallel.tp", p.tp, "model.ffn_hidden_size", m.ffn);
+  }
   if (m.experts > 0) {
     CheckDivides(problems, "parallel.ep", p.ep, "model.num_routed_experts", m.experts);
     CheckDivides(problems, "parallel.etp", p.etp, "model.moe_ffn_hidden_size", m.moe_ffn);
@@ -279,8 +398,25 @@ RecomputeSpec ResolveRecompute(const Recompute& in, Problems& problems) {
 ConventionSpec ResolveConventions(const Conventions& in, const ParallelSpec& p,
                                   Problems& problems) {
   ConventionSpec c;
+  if (in.profile() != FRAMEWORK_PROFILE_UNSPECIFIED) c.profile = in.profile();
+  switch (c.profile) {
+    case PAPER:
+      c.attention = EAGER;
+      c.dropout = true;
+      c.moe_tokens = LOCAL;
+      c.q_rope = REPLICATED;
+      c.shared_experts = WHOLE;
+      c.zero_expert_scope = MOE_BLOCK;
+      c.moe_activations = PAPER_WHOLE;
+      break;
+    case PYTORCH_EAGER:
+      c.attention = EAGER;
+      break;
+    default:  // MEGATRON_CORE: the defaults in config.h
+      break;
+  }
   if (in.attention() != ATTENTION_IMPL_UNSPECIFIED) c.attention = in.attention();
-  c.dropout = in.dropout();
+  if (in.has_dropout()) c.dropout = in.dropout();
   if (in.moe_tokens() != MOE_TOKENS_UNSPECIFIED) c.moe_tokens = in.moe_tokens();
   if (in.q_rope() != Q_ROPE_SHARDING_UNSPECIFIED) c.q_rope = in.q_rope();
   if (in.shared_experts() != SHARED_EXPERT_SHARDING_UNSPECIFIED) {
@@ -292,7 +428,7 @@ ConventionSpec ResolveConventions(const Conventions& in, const ParallelSpec& p,
   if (in.moe_activations() != MOE_ACTIVATION_SHARDING_UNSPECIFIED) {
     c.moe_activations = in.moe_activations();
   }
-  c.fused_loss = in.fused_loss();
+  if (in.has_fused_loss()) c.fused_loss = in.fused_loss();
   if (in.has_routing_imbalance()) {
     c.routing_imbalance = in.routing_imbalance();
     if (!(c.routing_imbalance >= 1.0) || c.routing_imbalance > static_cast<double>(p.ep)) {
@@ -438,6 +574,12 @@ void CheckEnums(const google::protobuf::Message& message, const std::string& pre
 
 }  // namespace
 
+int64_t ModelSpec::DenseLayers() const {
+  int64_t dense = 0;
+  for (int64_t l = 0; l < layers; ++l) dense += IsMoeLayer(l) ? 0 : 1;
+  return dense;
+}
+
 const std::vector<std::string>& SelectiveRecomputeModules() {
   static const std::vector<std::string> names = {
       "core_attn", "mla_up_proj", "moe_act", "layernorm", "mlp", "moe", "shared_experts"};
@@ -488,8 +630,19 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
   c.conventions = ResolveConventions(scenario.conventions(), c.parallel, problems);
   if (c.model.shared_experts > 0 && c.conventions.shared_experts == TP_SPLIT) {
     CheckDivides(problems, "parallel.tp", c.parallel.tp,
-                 "the shared experts' width N_s * moe_ffn_hidden_size",
-                 c.model.shared_experts * c.model.moe_ffn);
+                 "the shared experts' width (model.shared_expert_ffn_hidden_size)",
+                 c.model.shared_ffn);
+  }
+  if (c.model.vocab_multiple == 0) {
+    // Megatron pads the vocabulary to a multiple of 128 * TP
+    // (--make-vocab-size-divisible-by, default 128); the paper and Hugging
+    // Face models only split it over TP.
+    c.model.vocab_multiple = c.conventions.profile == MEGATRON_CORE ? 128 : 1;
+  }
+  if (c.model.position == LEARNED_ABSOLUTE && c.batch.seq_len > c.model.max_positions) {
+    problems.Add("batch.seq_len", Str(c.batch.seq_len) + " is longer than the " +
+                                      Str(c.model.max_positions) +
+                                      " learned positions (model.max_position_embeddings)");
   }
   c.schedule = scenario.schedule().kind() == SCHEDULE_KIND_UNSPECIFIED
                    ? ONE_F_ONE_B

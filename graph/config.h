@@ -30,15 +30,32 @@ struct ModelSpec {
   int64_t experts = 0;         // N
   int64_t shared_experts = 0;  // N_s
   int64_t top_k = 0;           // N_r
-  int64_t heads = 0;           // n_h
+  int64_t heads = 0;           // n_h, query heads
+  int64_t query_groups = 0;    // g, key/value heads (= heads for MHA)
+  int64_t head_dim = 0;        // MHA/GQA per-head dimension
+  bool qk_norm = false;        // per-head norms of Q and K
+  bool qkv_bias = false;       // biases on Q, K, V (also when linear_bias)
   int64_t q_lora = 0;          // d_cq (0: no query compression)
   int64_t kv_lora = 0;         // d_c
   int64_t nope_dim = 0;        // d_h
   int64_t rope_dim = 0;        // d_hr
-  int64_t vocab = 0;           // v
+  int64_t v_dim = 0;           // MLA value head dim (d_h unless set)
+  int64_t vocab = 0;           // v, before padding
+  int64_t vocab_multiple = 1;  // make_vocab_size_divisible_by
+  PositionEmbedding position = ROPE;
+  int64_t max_positions = 0;   // LEARNED_ABSOLUTE table rows
+  int64_t shared_ffn = 0;      // total width of the shared experts
+  RouterScore router_score = SOFTMAX;
   int64_t mtp_layers = 0;
+  std::vector<bool> moe_layers;  // per decoder layer: routed experts or a dense MLP
 
-  bool IsMoeLayer(int64_t layer) const { return experts > 0 && layer >= first_dense; }
+  bool IsMoeLayer(int64_t layer) const {
+    if (experts == 0) return false;
+    if (layer >= 0 && layer < static_cast<int64_t>(moe_layers.size())) return moe_layers[layer];
+    return true;  // MTP modules of an MoE model use an MoE layer
+  }
+  // Layers with a dense MLP (some MoE models have none, e.g. Mixtral).
+  int64_t DenseLayers() const;
 };
 
 struct ParallelSpec {
@@ -73,6 +90,7 @@ struct RecomputeSpec {
 };
 
 struct ConventionSpec {
+  FrameworkProfile profile = MEGATRON_CORE;
   AttentionImpl attention = FLASH;
   bool dropout = false;
   MoeTokens moe_tokens = DISPATCHED;

@@ -5,6 +5,8 @@
 #include <iterator>
 
 #include "graph/checked.h"
+#include "graph/params.h"
+#include "graph/profile.h"
 
 namespace stepsim::graph {
 namespace {
@@ -17,6 +19,7 @@ struct Dims {
   int64_t sp = 1;  // sequence divisor outside TP regions: t with SP, else 1
   int64_t a = 2;   // bytes per activation element
   int64_t bs() const { return Mul(b, s); }
+  int64_t tokens_sp() const { return bs() / sp; }  // tokens outside TP regions
 };
 
 Dims MakeDims(const Config& c) {
@@ -31,25 +34,28 @@ Dims MakeDims(const Config& c) {
 
 double Matmul(double m, double n, double k) { return 2.0 * m * n * k; }
 
-// Collects the ops of one slot with a common name prefix.
+// Collects the ops of one slot with a common name prefix, and resolves what
+// each keeps through the profile.
 class Builder {
  public:
   Builder(const Config& c, std::string prefix, std::string module, int64_t layer)
-      : c_(c), d_(MakeDims(c)), prefix_(std::move(prefix)), module_(std::move(module)),
-        layer_(layer) {}
+      : c_(c), d_(MakeDims(c)), profile_(GetProfile(c.conventions.profile)),
+        prefix_(std::move(prefix)), module_(std::move(module)), layer_(layer) {}
 
   const Dims& d() const { return d_; }
   const Config& c() const { return c_; }
   void SetModule(std::string module) { module_ = std::move(module); }
+  const std::string& module() const { return module_; }
   void SetUnit(std::string unit) { unit_ = std::move(unit); }
-
   // Reports every op under `group` (MTP) instead of its own module.
   void SetGroup(std::string group) { group_ = std::move(group); }
 
-  // Starts a new op; returns it for filling in.
-  OpSpec& Op(const std::string& name, bool has_weights) {
+  // Starts a new op; returns it for filling in. Its profile key is
+  // "<module>.<name>" unless `kind` is given.
+  OpSpec& Op(const std::string& name, bool has_weights, const std::string& kind = "") {
     OpSpec op;
     op.name = prefix_ + module_ + "." + name;
+    op.kind = kind.empty() ? module_ + "." + name : kind;
     op.module = group_.empty() ? module_ : group_;
     op.layer = layer_;
     op.unit = unit_;
@@ -58,32 +64,74 @@ class Builder {
     return ops_.back();
   }
 
-  std::vector<OpSpec> Take() { return {std::make_move_iterator(ops_.begin()),
-                                       std::make_move_iterator(ops_.end())}; }
+  static void Offer(OpSpec& op, const std::string& tensor, int64_t elements) {
+    op.offers.emplace_back(tensor, elements);
+  }
+
+  // Every op with its keeps resolved by the profile.
+  std::vector<OpSpec> Take() {
+    for (OpSpec& op : ops_) Resolve(op);
+    return {std::make_move_iterator(ops_.begin()), std::make_move_iterator(ops_.end())};
+  }
 
  private:
+  void Resolve(OpSpec& op) const {
+    const OpKeeps* rule = profile_.Find(op.kind);
+    if (rule == nullptr) return;
+    for (const KeptTensor& k : rule->keep()) {
+      const auto it = std::find_if(op.offers.begin(), op.offers.end(),
+                                   [&](const auto& offer) { return offer.first == k.name(); });
+      if (it == op.offers.end()) {
+        throw ProfileError("profile " + FrameworkProfile_Name(profile_.table().profile()) +
+                           ": op " + op.kind + " keeps \"" + k.name() +
+                           "\", which the op does not offer (a stepsim bug)");
+      }
+      if (it->second == 0) continue;
+      Keep keep;
+      keep.name = k.name();
+      keep.elements = it->second;
+      keep.type = k.type() == ELEMENT_TYPE_UNSPECIFIED ? ACTIVATION : k.type();
+      keep.bytes = Mul(it->second, ElementBytes(keep.type, d_.a));
+      keep.linear_input = k.linear_input();
+      keep.weight_grad = k.weight_grad();
+      keep.checkpoint = k.checkpoint();
+      keep.selective.assign(k.recompute().begin(), k.recompute().end());
+      op.keeps.push_back(std::move(keep));
+    }
+  }
+
   const Config& c_;
   Dims d_;
+  const Profile& profile_;
   std::string prefix_, module_, unit_, group_;
   int64_t layer_;
   std::deque<OpSpec> ops_;  // a deque: references to earlier ops stay valid
 };
 
-Keep K(std::string name, int64_t bytes, bool weight_grad = false,
-       std::vector<std::string> selective = {}, bool checkpoint = false) {
-  return Keep{std::move(name), bytes, weight_grad, checkpoint, std::move(selective)};
+// A norm over `rows` rows of `width`. Offers its input, the FP32 upcast of
+// it (eager RMSNorm), the per-row statistics, the normalised tensor before
+// the scale (eager) and its output.
+OpSpec& AddNorm(Builder& bld, const std::string& name, int64_t rows, int64_t width,
+                const std::string& kind = "") {
+  const int64_t x = Mul(rows, width);
+  const bool layernorm = bld.c().model.norm == LAYERNORM;
+  OpSpec& op = bld.Op(name, true, kind);
+  Builder::Offer(op, "input", x);
+  Builder::Offer(op, "input_fp32", x);
+  Builder::Offer(op, "rstd", rows);
+  Builder::Offer(op, "mean", layernorm ? rows : 0);
+  Builder::Offer(op, "normalized", x);
+  Builder::Offer(op, "output", x);
+  op.output_bytes = Mul(bld.d().a, x);
+  op.input_grad_bytes = op.output_bytes;
+  op.flops = 4.0 * static_cast<double>(x);
+  op.backward_flops = op.flops;
+  return op;
 }
 
-// A norm: keeps its input (the block checkpoint when `checkpoint`).
-void AddNorm(Builder& bld, const std::string& name, bool checkpoint) {
-  const Dims& d = bld.d();
-  const int64_t x = Mul(d.a, d.bs(), bld.c().model.hidden) / d.sp;
-  OpSpec& op = bld.Op(name, true);
-  op.keeps.push_back(K("input", x, false, {}, checkpoint));
-  op.output_bytes = x;
-  op.input_grad_bytes = x;
-  op.flops = 4.0 * static_cast<double>(d.bs()) * bld.c().model.hidden / d.sp;
-  op.backward_flops = op.flops;
+// The hidden-state norm of a block: over the tokens outside TP regions.
+OpSpec& AddHiddenNorm(Builder& bld, const std::string& name, const std::string& kind = "") {
+  return AddNorm(bld, name, bld.d().tokens_sp(), bld.c().model.hidden, kind);
 }
 
 // The sequence-parallel all-gather before a column-parallel linear (and the
@@ -92,68 +140,80 @@ int64_t GatherBuffer(const Dims& d, int64_t width) {
   return d.sp > 1 ? Mul(d.a, d.bs(), width) : 0;
 }
 
-void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t qk_dim, int64_t v_dim,
-                      const std::vector<std::string>& qkv_tags) {
+// Core attention over heads_local query heads and groups_local key/value
+// heads: flash (one fused kernel) or eager (QK^T, softmax, dropout, x V).
+void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, int64_t qk_dim,
+                      int64_t v_dim) {
   const Config& c = bld.c();
   const Dims& d = bld.d();
-  const int64_t b = d.b, s = d.s;
+  const int64_t b = d.b, s = d.s, bs = d.bs();
   const double causal = 0.5;  // causal masking: half the score matrix is computed
   const double qk_flops = Matmul(static_cast<double>(b) * heads_local * s, s, qk_dim) * causal;
   const double av_flops = Matmul(static_cast<double>(b) * heads_local * s, s, v_dim) * causal;
-  const int64_t q_k = Mul(2, d.a, d.bs(), qk_dim, heads_local);
-  const int64_t v = Mul(d.a, d.bs(), v_dim, heads_local);
-  const int64_t scores = Mul(d.a, b, heads_local, s, s);
+  const int64_t q = Mul(bs, heads_local, qk_dim);
+  const int64_t k = Mul(bs, groups_local, qk_dim);
+  const int64_t k_expanded = groups_local == heads_local ? 0 : Mul(bs, heads_local, qk_dim);
+  const int64_t v = Mul(bs, groups_local, v_dim);
+  const int64_t v_expanded = groups_local == heads_local ? 0 : Mul(bs, heads_local, v_dim);
+  const int64_t out = Mul(bs, heads_local, v_dim);
+  const int64_t scores = Mul(b, heads_local, s, s);
+  const int64_t qkv_bytes = Mul(d.a, Add(q, k, v));
   if (c.conventions.attention == FLASH) {
-    // One fused kernel: Q, K, V and the FP32 log-sum-exp kept; its output is
-    // the input of the output projection, which keeps it.
+    // One fused kernel; its output is the input of the output projection.
     OpSpec& op = bld.Op("core_attn", false);
-    op.keeps.push_back(K("q_k", q_k, false, qkv_tags));
-    op.keeps.push_back(K("v", v, false, qkv_tags));
-    op.keeps.push_back(K("lse", Mul(4, b, heads_local, s), false, {"core_attn"}));
-    op.output_bytes = Mul(d.a, d.bs(), v_dim, heads_local);
-    op.input_grad_bytes = q_k + v;
+    Builder::Offer(op, "q", q);
+    Builder::Offer(op, "k", k);
+    Builder::Offer(op, "v", v);
+    Builder::Offer(op, "out", out);
+    Builder::Offer(op, "lse", Mul(b, heads_local, s));
+    op.output_bytes = Mul(d.a, out);
+    op.input_grad_bytes = qkv_bytes;
     op.flops = qk_flops + av_flops;
     op.backward_flops = 2.5 * op.flops;  // includes the kernel's own recomputation
     return;
   }
   OpSpec& qk = bld.Op("qk", false);
-  qk.keeps.push_back(K("q_k", q_k, false, qkv_tags));
-  qk.output_bytes = scores;
-  qk.input_grad_bytes = q_k;
+  Builder::Offer(qk, "q", q);
+  Builder::Offer(qk, "k", k);
+  Builder::Offer(qk, "k_expanded", k_expanded);
+  qk.output_bytes = Mul(d.a, scores);
+  qk.input_grad_bytes = Mul(d.a, Add(q, k));
   qk.flops = qk_flops;
   qk.backward_flops = 2 * qk_flops;
 
   OpSpec& softmax = bld.Op("softmax", false);
-  softmax.keeps.push_back(K("softmax_out", scores, false, {"core_attn"}));
-  softmax.output_bytes = scores;
-  softmax.input_grad_bytes = scores;
-  softmax.flops = 5.0 * static_cast<double>(b) * heads_local * s * s * causal;
+  Builder::Offer(softmax, "output", scores);
+  softmax.output_bytes = Mul(d.a, scores);
+  softmax.input_grad_bytes = Mul(d.a, scores);
+  softmax.flops = 5.0 * static_cast<double>(scores) * causal;
   softmax.backward_flops = softmax.flops;
 
   if (c.conventions.dropout) {
     OpSpec& drop = bld.Op("attn_dropout", false);
-    drop.keeps.push_back(K("mask", Mul(b, heads_local, s, s), false, {"core_attn"}));
-    drop.keeps.push_back(K("output", scores, false, {"core_attn"}));
-    drop.output_bytes = scores;
-    drop.input_grad_bytes = scores;
-    drop.flops = static_cast<double>(b) * heads_local * s * s;
+    Builder::Offer(drop, "mask", scores);
+    Builder::Offer(drop, "output", scores);
+    drop.output_bytes = Mul(d.a, scores);
+    drop.input_grad_bytes = Mul(d.a, scores);
+    drop.flops = static_cast<double>(scores);
     drop.backward_flops = drop.flops;
   }
 
   OpSpec& av = bld.Op("attn_v", false);
-  av.keeps.push_back(K("v", v, false, qkv_tags));
-  av.output_bytes = Mul(d.a, d.bs(), v_dim, heads_local);
-  av.input_grad_bytes = Add(scores, v);
+  Builder::Offer(av, "probs", scores);
+  Builder::Offer(av, "v", v);
+  Builder::Offer(av, "v_expanded", v_expanded);
+  av.output_bytes = Mul(d.a, out);
+  av.input_grad_bytes = Mul(d.a, Add(scores, v));
   av.flops = av_flops;
   av.backward_flops = 2 * av_flops;
 }
 
-void AddOutputDropout(Builder& bld, const std::vector<std::string>& tags) {
+void AddOutputDropout(Builder& bld) {
   if (!bld.c().conventions.dropout) return;
   const Dims& d = bld.d();
-  const int64_t x = Mul(d.bs(), bld.c().model.hidden) / d.sp;
+  const int64_t x = Mul(d.tokens_sp(), bld.c().model.hidden);
   OpSpec& op = bld.Op("dropout", false);
-  op.keeps.push_back(K("mask", x, false, tags));
+  Builder::Offer(op, "mask", x);
   op.output_bytes = Mul(d.a, x);
   op.input_grad_bytes = Mul(d.a, x);
   op.flops = static_cast<double>(x);
@@ -166,15 +226,15 @@ void AddOutputProjection(Builder& bld, int64_t heads_local, int64_t head_dim) {
   const Dims& d = bld.d();
   const int64_t h = bld.c().model.hidden;
   OpSpec& o = bld.Op("o_proj", true);
-  const int64_t o_in = Mul(d.a, d.bs(), heads_local, head_dim);
-  o.keeps.push_back(K("input", o_in, true));
+  const int64_t o_in = Mul(d.bs(), heads_local, head_dim);
+  Builder::Offer(o, "input", o_in);
   o.flops = Matmul(static_cast<double>(d.bs()), heads_local * head_dim, h);
   o.backward_flops = o.flops;
   o.weight_flops = o.flops;
-  o.output_bytes = Mul(d.a, d.bs(), h) / d.sp;
-  o.input_grad_bytes = o_in;
+  o.output_bytes = Mul(d.a, d.tokens_sp(), h);
+  o.input_grad_bytes = Mul(d.a, o_in);
   o.comm_buffer_bytes = GatherBuffer(d, h);
-  AddOutputDropout(bld, {});
+  AddOutputDropout(bld);
 }
 
 // The MLA block (paper's table in memory-model.md section 4).
@@ -182,125 +242,127 @@ void AddMla(Builder& bld) {
   const Config& c = bld.c();
   const ModelSpec& m = c.model;
   const Dims& d = bld.d();
-  const int64_t nh = m.heads / d.t, h = m.hidden;
-  const double bs = static_cast<double>(d.bs());
-  AddNorm(bld, "attn_norm", true);
+  const int64_t nh = m.heads / d.t, h = m.hidden, bs = d.bs();
+  const double bsd = static_cast<double>(bs);
+  AddHiddenNorm(bld, "attn_norm");
 
   // q/kv down-projections share the normed input (sequence-gathered).
   OpSpec& down = bld.Op("down_proj", true);
-  const int64_t normed = Mul(d.a, d.bs(), h) / d.sp;
-  down.keeps.push_back(K("input", normed, true, {"layernorm"}));
+  Builder::Offer(down, "input", Mul(d.tokens_sp(), h));
   const int64_t down_width = m.q_lora > 0 ? Add(m.q_lora, m.kv_lora, m.rope_dim)
                                           : Add(m.kv_lora, m.rope_dim);
-  down.flops = Matmul(bs, h, down_width);
-  if (m.q_lora == 0) down.flops += Matmul(bs, h, nh * (m.nope_dim + m.rope_dim));
+  down.flops = Matmul(bsd, h, down_width);
+  if (m.q_lora == 0) down.flops += Matmul(bsd, h, nh * (m.nope_dim + m.rope_dim));
   down.backward_flops = down.flops;
   down.weight_flops = down.flops;
-  down.output_bytes = Mul(d.a, d.bs(), down_width);
-  down.input_grad_bytes = normed;
+  down.output_bytes = Mul(d.a, bs, down_width);
+  down.input_grad_bytes = Mul(d.a, d.tokens_sp(), h);
   down.comm_buffer_bytes = GatherBuffer(d, h);
 
-  // Latent norms and up-projections keep the latents c_Q, c_KV (not split).
+  // The latent norms (replicated weights: the whole sequence).
+  if (m.q_lora > 0) AddNorm(bld, "q_norm", bs, m.q_lora);
+  AddNorm(bld, "kv_norm", bs, m.kv_lora);
+
+  // Up-projections from the latents c_Q, c_KV (not split over TP).
   OpSpec& up = bld.Op("up_proj", true);
-  const int64_t latents = Mul(d.a, d.bs(), Add(m.q_lora, m.kv_lora));
-  up.keeps.push_back(K("latents", latents, true));
+  Builder::Offer(up, "q_latent", Mul(bs, m.q_lora));
+  Builder::Offer(up, "kv_latent", Mul(bs, m.kv_lora));
+  Builder::Offer(up, "k_rope", Mul(bs, m.rope_dim));
   const int64_t rope_heads = c.conventions.q_rope == SPLIT ? nh : m.heads;
-  up.flops = Matmul(bs, m.q_lora, nh * m.nope_dim) + Matmul(bs, m.q_lora, rope_heads * m.rope_dim) +
-             Matmul(bs, m.kv_lora, 2 * nh * m.nope_dim);
+  up.flops = Matmul(bsd, m.q_lora, nh * m.nope_dim) + Matmul(bsd, m.q_lora, rope_heads * m.rope_dim) +
+             Matmul(bsd, m.kv_lora, nh * (m.nope_dim + m.v_dim));
   up.backward_flops = up.flops;
   up.weight_flops = up.flops;
-  up.output_bytes = Mul(d.a, d.bs(), nh, Add(Mul(2, Add(m.nope_dim, m.rope_dim)), m.nope_dim));
-  up.input_grad_bytes = latents;
+  up.output_bytes = Mul(d.a, bs, nh, Add(Mul(2, Add(m.nope_dim, m.rope_dim)), m.v_dim));
+  up.input_grad_bytes = Mul(d.a, bs, Add(m.q_lora, m.kv_lora));
 
-  AddAttentionCore(bld, nh, m.nope_dim + m.rope_dim, m.nope_dim, {"mla_up_proj"});
-  AddOutputProjection(bld, nh, m.nope_dim);
+  AddAttentionCore(bld, nh, nh, m.nope_dim + m.rope_dim, m.v_dim);
+  AddOutputProjection(bld, nh, m.v_dim);
 }
 
-// Classic multi-head attention (GPT): fused QKV, core attention, projection.
+// Multi-head attention with grouped query heads (GPT, Llama, Qwen): fused
+// QKV, optional per-head Q/K norms, core attention, projection.
 void AddMha(Builder& bld) {
   const ModelSpec& m = bld.c().model;
   const Dims& d = bld.d();
-  const int64_t nh = m.heads / d.t, hd = m.hidden / m.heads, h = m.hidden;
-  const double bs = static_cast<double>(d.bs());
-  AddNorm(bld, "attn_norm", true);
+  const int64_t nh = m.heads / d.t, hd = m.head_dim, h = m.hidden, bs = d.bs();
+  const int64_t ng = std::max<int64_t>(1, m.query_groups / d.t);
+  const double bsd = static_cast<double>(bs);
+  AddHiddenNorm(bld, "attn_norm");
   OpSpec& qkv = bld.Op("qkv_proj", true);
-  const int64_t normed = Mul(d.a, d.bs(), h) / d.sp;
-  qkv.keeps.push_back(K("input", normed, true, {"layernorm"}));
-  qkv.flops = Matmul(bs, h, 3 * nh * hd);
+  Builder::Offer(qkv, "input", Mul(d.tokens_sp(), h));
+  qkv.flops = Matmul(bsd, h, (nh + 2 * ng) * hd);
   qkv.backward_flops = qkv.flops;
   qkv.weight_flops = qkv.flops;
-  qkv.output_bytes = Mul(3, d.a, d.bs(), nh, hd);
-  qkv.input_grad_bytes = normed;
+  qkv.output_bytes = Mul(d.a, bs, Add(nh, Mul(2, ng)), hd);
+  qkv.input_grad_bytes = Mul(d.a, d.tokens_sp(), h);
   qkv.comm_buffer_bytes = GatherBuffer(d, h);
-  AddAttentionCore(bld, nh, hd, hd, {});
+  if (m.qk_norm) {
+    AddNorm(bld, "q_norm", Mul(bs, nh), hd);
+    AddNorm(bld, "k_norm", Mul(bs, ng), hd);
+  }
+  AddAttentionCore(bld, nh, ng, hd, hd);
   AddOutputProjection(bld, nh, hd);
 }
 
-// An MLP over `tokens` tokens: fc1 (gate and up for SwiGLU), activation,
-// fc2, output dropout. `input` is the fc1 input kept; widths are per device.
+// An MLP over `tokens` tokens: fc1 (gate and up when gated), activation,
+// fc2, output dropout. Widths are per device.
 struct MlpShape {
-  std::string prefix;      // "mlp_", "experts_", "shared_"
-  double tokens = 0;       // tokens (or token copies) processed
-  int64_t input_bytes = 0; // fc1 input kept
-  std::vector<std::string> input_tags;  // extra selective tags of the fc1 input
-  int64_t width = 0;       // intermediate width on the device
-  int64_t mask_bytes = 0;  // output dropout mask (0: no dropout)
-  std::vector<std::string> tags, act_tags;
-  int64_t gather = 0;      // TP/SP gather buffer
+  std::string prefix;       // "", "experts_", "shared_"
+  int64_t tokens = 0;       // tokens (or token copies) processed
+  int64_t input_tokens = 0; // rows of the fc1 input this op owns (0: another op keeps it)
+  int64_t width = 0;        // intermediate width on the device
+  int64_t mask = 0;         // output dropout mask elements (0: no dropout)
+  int64_t gather = 0;       // TP/SP gather buffer
 };
 
 void AddMlpOps(Builder& bld, const MlpShape& s) {
   const ModelSpec& m = bld.c().model;
   const Dims& d = bld.d();
-  const bool swiglu = m.activation == SWIGLU;
-  const int64_t inter = Mul(d.a, static_cast<int64_t>(s.tokens), s.width);
-  const int64_t in_width = swiglu ? 2 * s.width : s.width;
+  const bool gated = m.activation == SWIGLU;
+  const int64_t inter = Mul(s.tokens, s.width);
+  const double tokens = static_cast<double>(s.tokens);
 
   OpSpec& fc1 = bld.Op(s.prefix + "fc1", true);
-  std::vector<std::string> input_tags = s.tags;
-  input_tags.insert(input_tags.end(), s.input_tags.begin(), s.input_tags.end());
-  if (s.input_bytes > 0) fc1.keeps.push_back(K("input", s.input_bytes, true, input_tags));
-  fc1.flops = Matmul(s.tokens, m.hidden, in_width);
+  Builder::Offer(fc1, "input", Mul(s.input_tokens, m.hidden));
+  fc1.flops = Matmul(tokens, m.hidden, (gated ? 2 : 1) * s.width);
   fc1.backward_flops = fc1.flops;
   fc1.weight_flops = fc1.flops;
-  fc1.output_bytes = swiglu ? 2 * inter : inter;
-  fc1.input_grad_bytes = s.input_bytes > 0 ? s.input_bytes : Mul(d.a, d.bs(), m.hidden) / d.sp;
+  fc1.output_bytes = Mul(d.a, gated ? 2 : 1, inter);
+  fc1.input_grad_bytes =
+      Mul(d.a, s.input_tokens > 0 ? s.input_tokens : d.tokens_sp(), m.hidden);
   fc1.comm_buffer_bytes = s.gather;
 
-  OpSpec& act = bld.Op(s.prefix + "act", false);
-  if (swiglu) {
-    // gate and up outputs, and silu(gate): with fc2's input, 8*h_E bytes a token.
-    act.keeps.push_back(K("gate", inter, false, s.tags));
-    act.keeps.push_back(K("up", inter, false, s.tags));
-    std::vector<std::string> silu_tags = s.tags;
-    silu_tags.insert(silu_tags.end(), s.act_tags.begin(), s.act_tags.end());
-    act.keeps.push_back(K("silu", inter, false, silu_tags));
-  } else {
-    // GeLU keeps its input (4h wide in GPT: 8 bytes a token per h).
-    act.keeps.push_back(K("input", inter, false, s.tags));
+  // The activation's profile key names its function: "mlp.swiglu",
+  // "moe.experts_gelu", ... Its input is fc1's output ([tokens, 2w] gated).
+  const char* function = gated ? "swiglu" : (m.activation == GELU ? "gelu" : "squared_relu");
+  OpSpec& act = bld.Op(s.prefix + "act", false, bld.module() + "." + s.prefix + function);
+  Builder::Offer(act, "input", Mul(gated ? 2 : 1, inter));
+  if (gated) {
+    Builder::Offer(act, "gate", inter);
+    Builder::Offer(act, "up", inter);
+    Builder::Offer(act, "silu", inter);
   }
-  act.output_bytes = inter;
-  act.input_grad_bytes = swiglu ? 2 * inter : inter;
-  act.flops = 8.0 * s.tokens * s.width;
+  act.output_bytes = Mul(d.a, inter);
+  act.input_grad_bytes = Mul(d.a, gated ? 2 : 1, inter);
+  act.flops = 8.0 * static_cast<double>(inter);
   act.backward_flops = act.flops;
 
   OpSpec& fc2 = bld.Op(s.prefix + "fc2", true);
-  std::vector<std::string> fc2_tags = s.tags;
-  fc2_tags.insert(fc2_tags.end(), s.act_tags.begin(), s.act_tags.end());
-  fc2.keeps.push_back(K("input", inter, true, fc2_tags));
-  fc2.flops = Matmul(s.tokens, s.width, m.hidden);
+  Builder::Offer(fc2, "input", inter);
+  fc2.flops = Matmul(tokens, s.width, m.hidden);
   fc2.backward_flops = fc2.flops;
   fc2.weight_flops = fc2.flops;
-  fc2.output_bytes = Mul(d.a, static_cast<int64_t>(s.tokens), m.hidden);
-  fc2.input_grad_bytes = inter;
+  fc2.output_bytes = Mul(d.a, s.tokens, m.hidden);
+  fc2.input_grad_bytes = Mul(d.a, inter);
   fc2.comm_buffer_bytes = s.gather;
 
-  if (s.mask_bytes > 0) {
+  if (s.mask > 0) {
     OpSpec& drop = bld.Op(s.prefix + "dropout", false);
-    drop.keeps.push_back(K("mask", s.mask_bytes, false, s.tags));
+    Builder::Offer(drop, "mask", s.mask);
     drop.output_bytes = fc2.output_bytes;
     drop.input_grad_bytes = fc2.output_bytes;
-    drop.flops = static_cast<double>(s.mask_bytes);
+    drop.flops = static_cast<double>(s.mask);
     drop.backward_flops = drop.flops;
   }
 }
@@ -308,16 +370,13 @@ void AddMlpOps(Builder& bld, const MlpShape& s) {
 void AddDenseMlp(Builder& bld) {
   const ModelSpec& m = bld.c().model;
   const Dims& d = bld.d();
-  AddNorm(bld, "mlp_norm", true);
+  AddHiddenNorm(bld, "mlp_norm");
   MlpShape s;
-  s.prefix = "";
-  s.tokens = static_cast<double>(d.bs());
-  s.input_bytes = Mul(d.a, d.bs(), m.hidden) / d.sp;
+  s.tokens = d.bs();
+  s.input_tokens = d.tokens_sp();
   s.width = m.ffn / d.t;
-  s.mask_bytes = bld.c().conventions.dropout ? Mul(d.bs(), m.hidden) / d.sp : 0;
-  s.tags = {"mlp"};
+  s.mask = bld.c().conventions.dropout ? Mul(d.tokens_sp(), m.hidden) : 0;
   s.gather = GatherBuffer(d, m.hidden);
-  s.input_tags = {"layernorm"};  // the fc1 input is the norm's output
   AddMlpOps(bld, s);
 }
 
@@ -328,24 +387,21 @@ void AddMoe(Builder& bld) {
   const bool paper = c.conventions.moe_activations == PAPER_WHOLE;
   // Tokens this rank's MoE terms are counted over: the paper keeps them
   // whole; physically each rank holds its sequence-parallel shard.
-  const int64_t held = paper ? d.bs() : d.bs() / d.sp;
+  const int64_t held = paper ? d.bs() : d.tokens_sp();
   const int64_t h = m.hidden;
 
-  // Norm: input (the block checkpoint) and output, 4bsh (/TP with SP).
-  {
-    const int64_t x = Mul(d.a, d.bs(), h) / d.sp;
-    OpSpec& norm = bld.Op("moe_norm", true);
-    norm.keeps.push_back(K("input", x, false, {}, true));
-    norm.keeps.push_back(K("output", x, false, {"layernorm"}));
-    norm.output_bytes = x;
-    norm.input_grad_bytes = x;
-    norm.flops = 4.0 * static_cast<double>(d.bs()) * h / d.sp;
-    norm.backward_flops = norm.flops;
-  }
-  // Router: logits and probabilities, 4bsN.
+  // Norm: its input is the block checkpoint.
+  AddHiddenNorm(bld, "moe_norm");
+  // Router: a linear to the N experts, scores, top-k.
   {
     OpSpec& router = bld.Op("router", true);
-    router.keeps.push_back(K("logits_probs", Mul(2, d.a, held, m.experts), false, {"moe"}));
+    Builder::Offer(router, "input", Mul(held, h));
+    Builder::Offer(router, "weight_fp32", Mul(m.experts, h));
+    Builder::Offer(router, "logits", Mul(held, m.experts));
+    Builder::Offer(router, "probs", Mul(held, m.experts));
+    Builder::Offer(router, "topk_indices", Mul(held, m.top_k));
+    Builder::Offer(router, "topk_weights", Mul(held, m.top_k));
+    Builder::Offer(router, "topk_sum", held);
     router.flops = Matmul(static_cast<double>(held), h, m.experts);
     router.backward_flops = router.flops;
     router.weight_flops = router.flops;
@@ -360,15 +416,18 @@ void AddMoe(Builder& bld) {
   } else {
     copies = static_cast<double>(local_copies) * c.conventions.routing_imbalance;
   }
-  copies = std::floor(copies);
-  const int64_t copies_i = static_cast<int64_t>(copies);
+  const int64_t copies_i = static_cast<int64_t>(std::floor(copies));
   // Top-k and permutation keep the dispatch map; the all-to-all sends the
   // permuted tokens to their experts' ranks.
   {
     OpSpec& dispatch = bld.Op("dispatch", false);
     dispatch.collective = c.parallel.ep > 1;
     dispatch.ep_buffer = true;
-    dispatch.keeps.push_back(K("dispatch_map", Mul(d.a, held, m.top_k), false, {}, true));
+    Builder::Offer(dispatch, "dispatch_map", Mul(held, m.top_k));
+    Builder::Offer(dispatch, "routing_map", Mul(held, m.experts));
+    Builder::Offer(dispatch, "probs", Mul(held, m.experts));
+    Builder::Offer(dispatch, "permuted_probs", copies_i);
+    Builder::Offer(dispatch, "token_indices", copies_i);
     const int64_t send = Mul(d.a, local_copies, h);
     dispatch.comm_buffer_bytes = Add(send, Mul(d.a, copies_i, h));
     dispatch.comm_bytes = static_cast<double>(send) * (c.parallel.ep - 1) / c.parallel.ep;
@@ -377,31 +436,28 @@ void AddMoe(Builder& bld) {
   }
   MlpShape routed;
   routed.prefix = "experts_";
-  routed.tokens = copies;
-  routed.input_bytes = Mul(d.a, copies_i, h);
+  routed.tokens = copies_i;
+  routed.input_tokens = copies_i;
   routed.width = m.moe_ffn / c.parallel.etp;
-  routed.mask_bytes = c.conventions.dropout ? Mul(copies_i, h) : 0;
-  routed.tags = {"moe"};
-  routed.act_tags = {"moe_act"};
+  routed.mask = c.conventions.dropout ? Mul(copies_i, h) : 0;
   AddMlpOps(bld, routed);
 
   if (m.shared_experts > 0) {
     MlpShape shared;
     shared.prefix = "shared_";
-    shared.tags = {"moe", "shared_experts"};
     if (c.conventions.shared_experts == WHOLE) {
       // The paper: N_s whole experts over the held tokens, 3h + 8h_E each.
-      shared.tokens = static_cast<double>(Mul(held, m.shared_experts));
-      shared.input_bytes = Mul(d.a, held, h, m.shared_experts);
+      shared.tokens = Mul(held, m.shared_experts);
+      shared.input_tokens = shared.tokens;
       shared.width = m.moe_ffn;
-      shared.mask_bytes = c.conventions.dropout ? Mul(held, h, m.shared_experts) : 0;
+      shared.mask = c.conventions.dropout ? Mul(held, h, m.shared_experts) : 0;
     } else {
-      // Split over TP like a dense MLP of width N_s * h_E. Its input is the
-      // norm's output, which the norm already keeps: not counted twice.
-      shared.tokens = static_cast<double>(d.bs());
-      shared.input_bytes = 0;
-      shared.width = Mul(m.shared_experts, m.moe_ffn) / d.t;
-      shared.mask_bytes = c.conventions.dropout ? Mul(d.bs(), h) / d.sp : 0;
+      // Split over TP like a dense MLP of the shared width. Its input is the
+      // norm's output, which the router keeps: not offered twice.
+      shared.tokens = d.bs();
+      shared.input_tokens = 0;
+      shared.width = m.shared_ffn / d.t;
+      shared.mask = c.conventions.dropout ? Mul(d.tokens_sp(), h) : 0;
       shared.gather = GatherBuffer(d, h);
     }
     AddMlpOps(bld, shared);
@@ -410,17 +466,23 @@ void AddMoe(Builder& bld) {
     OpSpec& combine = bld.Op("combine", false);
     combine.collective = c.parallel.ep > 1;
     combine.ep_buffer = true;
+    Builder::Offer(combine, "expert_outputs", Mul(copies_i, h));
+    Builder::Offer(combine, "weights", copies_i);
+    Builder::Offer(combine, "token_indices", copies_i);
+    Builder::Offer(combine, "weight_indices", copies_i);
     const int64_t back = Mul(d.a, copies_i, h);
     combine.comm_buffer_bytes = Add(back, Mul(d.a, local_copies, h));
     combine.comm_bytes = static_cast<double>(back) * (c.parallel.ep - 1) / c.parallel.ep;
-    combine.output_bytes = Mul(d.a, d.bs(), h) / d.sp;
+    combine.output_bytes = Mul(d.a, d.tokens_sp(), h);
     combine.input_grad_bytes = back;
   }
 }
 
 void AddDecoder(Builder& bld, int64_t layer, bool moe, const std::string& unit_prefix) {
   const Config& c = bld.c();
-  bld.SetUnit(unit_prefix + std::to_string(layer) + ".attn");
+  const std::string layer_unit = unit_prefix + std::to_string(layer);
+  const bool per_layer = GetProfile(c.conventions.profile).table().full_recompute_per_layer();
+  bld.SetUnit(per_layer ? layer_unit : layer_unit + ".attn");
   if (c.model.attention == MHA) {
     bld.SetModule("attention");
     AddMha(bld);
@@ -428,7 +490,7 @@ void AddDecoder(Builder& bld, int64_t layer, bool moe, const std::string& unit_p
     bld.SetModule("mla");
     AddMla(bld);
   }
-  bld.SetUnit(unit_prefix + std::to_string(layer) + (moe ? ".moe" : ".mlp"));
+  bld.SetUnit(per_layer ? layer_unit : layer_unit + (moe ? ".moe" : ".mlp"));
   if (moe) {
     bld.SetModule("moe");
     AddMoe(bld);
@@ -442,41 +504,41 @@ void AddDecoder(Builder& bld, int64_t layer, bool moe, const std::string& unit_p
 void AddEmbedding(Builder& bld, const std::string& name) {
   const Dims& d = bld.d();
   const ModelSpec& m = bld.c().model;
-  OpSpec& op = bld.Op(name, true);
-  op.keeps.push_back(K("token_ids", Mul(8, d.bs())));  // int64 ids
-  op.output_bytes = Mul(d.a, d.bs(), m.hidden) / d.sp;
+  OpSpec& op = bld.Op(name, true, "embedding.lookup");
+  Builder::Offer(op, "token_ids", d.bs());
+  Builder::Offer(op, "position_ids", m.position == LEARNED_ABSOLUTE ? d.bs() : 0);
+  Builder::Offer(op, "dropout_mask",
+                 bld.c().conventions.dropout ? Mul(d.tokens_sp(), m.hidden) : 0);
+  op.output_bytes = Mul(d.a, d.tokens_sp(), m.hidden);
   op.flops = static_cast<double>(d.bs()) * m.hidden;
   op.weight_flops = op.flops;
-  if (bld.c().conventions.dropout) {
-    op.keeps.push_back(K("dropout_mask", Mul(d.bs(), m.hidden) / d.sp));
-  }
 }
 
 // Final norm, output head and cross-entropy.
-void AddLoss(Builder& bld, const std::string& prefix) {
+void AddLoss(Builder& bld) {
   const Config& c = bld.c();
   const Dims& d = bld.d();
   const ModelSpec& m = c.model;
-  const int64_t vocab_local = CeilDiv(m.vocab, d.t);
-  AddNorm(bld, prefix + "final_norm", false);
-  OpSpec& head = bld.Op(prefix + "head", true);
-  const int64_t x = Mul(d.a, d.bs(), m.hidden) / d.sp;
-  head.keeps.push_back(K("input", x, true));
+  const int64_t vocab_local = PaddedVocab(c) / d.t;
+  const int64_t logits = Mul(d.bs(), vocab_local);
+  AddHiddenNorm(bld, "final_norm", "loss.final_norm");
+  OpSpec& head = bld.Op("head", true, "loss.head");
+  Builder::Offer(head, "input", Mul(d.tokens_sp(), m.hidden));
   head.flops = Matmul(static_cast<double>(d.bs()), m.hidden, vocab_local);
   head.backward_flops = head.flops;
   head.weight_flops = head.flops;
-  head.output_bytes = Mul(d.a, d.bs(), vocab_local);
-  head.input_grad_bytes = x;
+  head.output_bytes = Mul(d.a, logits);
+  head.input_grad_bytes = Mul(d.a, d.tokens_sp(), m.hidden);
   head.comm_buffer_bytes = GatherBuffer(d, m.hidden);
-  OpSpec& loss = bld.Op(prefix + "cross_entropy", false);
-  if (c.conventions.fused_loss) {
-    loss.keeps.push_back(K("lse", Mul(4, d.bs())));
-  } else {
-    loss.keeps.push_back(K("logits_fp32", Mul(4, d.bs(), vocab_local)));
-  }
+  OpSpec& loss = bld.Op("cross_entropy", false, "loss.cross_entropy");
+  const bool fused = c.conventions.fused_loss;
+  Builder::Offer(loss, "logits_fp32", fused ? 0 : logits);
+  Builder::Offer(loss, "softmax", fused ? 0 : logits);
+  Builder::Offer(loss, "lse", fused ? d.bs() : 0);
+  Builder::Offer(loss, "labels", d.bs());
   loss.output_bytes = Mul(4, d.bs());
-  loss.input_grad_bytes = Mul(d.a, d.bs(), vocab_local);
-  loss.flops = 5.0 * static_cast<double>(d.bs()) * vocab_local;
+  loss.input_grad_bytes = Mul(d.a, logits);
+  loss.flops = 5.0 * static_cast<double>(logits);
   loss.backward_flops = loss.flops;
 }
 
@@ -500,29 +562,29 @@ std::vector<OpSpec> SlotOps(const Config& c, const Stage& /*stage*/, const Slot&
       Builder bld(c, prefix, "mtp", layer);
       bld.SetGroup("mtp");
       AddEmbedding(bld, "lookup");
-      AddNorm(bld, "enorm", false);
-      AddNorm(bld, "hnorm", false);
+      AddHiddenNorm(bld, "enorm");
+      AddHiddenNorm(bld, "hnorm");
       {
         const Dims& d = bld.d();
         OpSpec& proj = bld.Op("eh_proj", true);
-        const int64_t in = Mul(2, d.a, d.bs(), c.model.hidden) / d.sp;
-        proj.keeps.push_back(K("input", in, true));
+        const int64_t in = Mul(2, d.tokens_sp(), c.model.hidden);
+        Builder::Offer(proj, "input", in);
         proj.flops = Matmul(static_cast<double>(d.bs()), 2 * c.model.hidden,
                             c.model.hidden / d.t);
         proj.backward_flops = proj.flops;
         proj.weight_flops = proj.flops;
-        proj.output_bytes = Mul(d.a, d.bs(), c.model.hidden) / d.sp;
-        proj.input_grad_bytes = in;
+        proj.output_bytes = Mul(d.a, d.tokens_sp(), c.model.hidden);
+        proj.input_grad_bytes = Mul(d.a, in);
         proj.comm_buffer_bytes = GatherBuffer(d, 2 * c.model.hidden);
       }
       AddDecoder(bld, slot.index, c.model.experts > 0, "M");
       bld.SetModule("mtp");
-      AddLoss(bld, "");
+      AddLoss(bld);
       return bld.Take();
     }
     case SlotKind::kLoss: {
       Builder bld(c, "", "loss", -1);
-      AddLoss(bld, "");
+      AddLoss(bld);
       return bld.Take();
     }
   }

@@ -42,18 +42,28 @@ void AddAttention(const Config& c, EntryList& out) {
   const ModelSpec& m = c.model;
   const int64_t tp = c.parallel.tp, h = m.hidden, nh = m.heads;
   if (m.attention == MHA) {
+    // Q of n_h heads, K and V of g query groups, fused column-parallel;
+    // the output projection row-parallel.
     out.SetModule("attention", ShardGroup::kDense);
-    const int64_t qkv = Mul(3, h, h), o = Mul(h, h);
+    const int64_t qkv_width = Mul(Add(nh, Mul(2, m.query_groups)), m.head_dim);
+    const int64_t qkv = Mul(qkv_width, h), o = Mul(h, nh, m.head_dim);
     out.Add("w_qkv", qkv, qkv / tp);
     out.Add("w_o", o, o / tp);
-    if (m.linear_bias) {
-      out.Add("b_qkv", Mul(3, h), Mul(3, h) / tp);
-      out.Add("b_o", h, h);
+    if (m.qkv_bias) out.Add("b_qkv", qkv_width, qkv_width / tp);
+    if (m.linear_bias) out.Add("b_o", h, h);
+    if (m.qk_norm) {
+      // One norm of the head dimension for Q and one for K, shared by all
+      // heads and replicated over TP.
+      out.AddTo("norms", "q_head", NormParams(m, m.head_dim), NormParams(m, m.head_dim),
+                ShardGroup::kDense);
+      out.AddTo("norms", "k_head", NormParams(m, m.head_dim), NormParams(m, m.head_dim),
+                ShardGroup::kDense);
     }
     return;
   }
   out.SetModule("mla", ShardGroup::kDense);
-  const int64_t dh = m.nope_dim, dhr = m.rope_dim, dcq = m.q_lora, dc = m.kv_lora;
+  const int64_t dh = m.nope_dim, dhr = m.rope_dim, dcq = m.q_lora, dc = m.kv_lora,
+                dv = m.v_dim;
   const bool split_rope = c.conventions.q_rope == SPLIT;
   if (dcq > 0) {
     const int64_t w_dq = Mul(dcq, h), w_uq = Mul(nh, dh, dcq), w_qr = Mul(nh, dhr, dcq);
@@ -66,32 +76,36 @@ void AddAttention(const Config& c, EntryList& out) {
     out.Add("w_q", w_q, w_q / tp);
   }
   const int64_t w_dkv = Mul(dc, h), w_kr = Mul(dhr, h), w_uk = Mul(nh, dh, dc),
-                w_uv = Mul(nh, dh, dc), w_o = Mul(h, nh, dh);
+                w_uv = Mul(nh, dv, dc), w_o = Mul(h, nh, dv);
   out.Add("w_dkv", w_dkv, w_dkv);
   out.Add("w_kr", w_kr, w_kr);
   out.Add("w_uk", w_uk, w_uk / tp);
   out.Add("w_uv", w_uv, w_uv / tp);
   out.Add("w_o", w_o, w_o / tp);
+  if (m.linear_bias) out.Add("b_o", h, h);
   if (dcq > 0) {
     out.AddTo("norms", "q_latent", NormParams(m, dcq), NormParams(m, dcq), ShardGroup::kDense);
   }
   out.AddTo("norms", "kv_latent", NormParams(m, dc), NormParams(m, dc), ShardGroup::kDense);
 }
 
-// A dense MLP of width `ffn`, split over `split` ranks.
+bool Gated(const ModelSpec& m) { return m.activation == SWIGLU; }
+
+// Weights of one MLP of width `ffn`: fc1 (gate and up when gated) and fc2.
+int64_t MlpWeights(const ModelSpec& m, int64_t ffn) {
+  return Mul(Gated(m) ? 3 : 2, m.hidden, ffn);
+}
+
+// A dense MLP of width `ffn`, split over `split` ranks; with linear biases,
+// fc1's (2 * ffn when gated, split) and fc2's (h, replicated).
 void AddMlp(const ModelSpec& m, int64_t ffn, int64_t split, const std::string& name,
             EntryList& out) {
-  const int64_t h = m.hidden;
-  if (m.activation == SWIGLU) {
-    const int64_t w = Mul(3, h, ffn);
-    out.Add(name, w, w / split);
-  } else {
-    const int64_t w = Mul(2, h, ffn);
-    out.Add(name, w, w / split);
-  }
+  const int64_t w = MlpWeights(m, ffn);
+  out.Add(name, w, w / split);
   if (m.linear_bias) {
-    out.Add(name + "_bias_in", ffn, ffn / split);
-    out.Add(name + "_bias_out", h, h);
+    const int64_t in = Mul(Gated(m) ? 2 : 1, ffn);
+    out.Add(name + "_bias_in", in, in / split);
+    out.Add(name + "_bias_out", m.hidden, m.hidden);
   }
 }
 
@@ -103,15 +117,19 @@ void AddMoe(const Config& c, EntryList& out) {
   out.SetModule("moe", shared_group);
   const int64_t router = Mul(m.experts, m.hidden);
   out.Add("router", router, router);
-  const int64_t one_expert = Mul(3, m.hidden, m.moe_ffn);
   if (m.shared_experts > 0) {
-    const int64_t shared = Mul(m.shared_experts, one_expert);
-    out.Add("shared_experts", shared,
-            c.conventions.shared_experts == TP_SPLIT ? shared / p.tp : shared);
+    const int64_t split = c.conventions.shared_experts == TP_SPLIT ? p.tp : 1;
+    AddMlp(m, m.shared_ffn, split, "shared_experts", out);
   }
   out.SetModule("moe", ShardGroup::kExpert);
+  const int64_t one_expert = MlpWeights(m, m.moe_ffn);
   out.Add("routed_experts", Mul(m.experts, one_expert),
           Mul(m.experts / p.ep, one_expert / p.etp));
+  if (m.linear_bias) {
+    const int64_t in = Mul(Gated(m) ? 2 : 1, m.moe_ffn);
+    out.Add("routed_experts_bias", Mul(m.experts, Add(in, m.hidden)),
+            Mul(m.experts / p.ep, Add(in / p.etp, m.hidden)));
+  }
 }
 
 void AddDecoderLayer(const Config& c, bool moe, EntryList& out, const std::string& norm_module) {
@@ -129,7 +147,29 @@ void AddDecoderLayer(const Config& c, bool moe, EntryList& out, const std::strin
   }
 }
 
-int64_t PaddedVocabPerRank(const Config& c) { return CeilDiv(c.model.vocab, c.parallel.tp); }
+}  // namespace
+
+int64_t PaddedVocab(const Config& c) {
+  const int64_t multiple = Mul(c.model.vocab_multiple, c.parallel.tp);
+  return Mul(CeilDiv(c.model.vocab, multiple), multiple);
+}
+
+namespace {
+
+int64_t PaddedVocabPerRank(const Config& c) { return PaddedVocab(c) / c.parallel.tp; }
+
+// The embedding's tables on one device: the word table (vocabulary split
+// over TP) and a learned position table (replicated).
+void AddEmbeddingTables(const Config& c, const std::string& word, EntryList& out) {
+  const ModelSpec& m = c.model;
+  out.AddTo("embedding", word, Mul(m.vocab, m.hidden), Mul(PaddedVocabPerRank(c), m.hidden),
+            ShardGroup::kDense);
+  if (m.position == LEARNED_ABSOLUTE) {
+    const int64_t table = Mul(m.max_positions, m.hidden);
+    out.AddTo("embedding", word == "word" ? "position" : word + "_position", table, table,
+              ShardGroup::kDense);
+  }
+}
 
 // True when every rank that runs `stage` also runs a stage holding `kind`:
 // such a rank has that matrix already and needs no copy.
@@ -145,6 +185,13 @@ bool EveryRankHolds(const Config& c, const Stage& stage, SlotKind kind) {
   return placed ? true : stage.Has(kind);
 }
 
+// A stage's copy of matrices another stage owns (the embedding an MTP stage
+// keeps, a tied head's copy of the embedding): on the device, but not new
+// parameters of the model.
+bool IsSharedCopy(const ParamEntry& e) {
+  return e.matrix.starts_with("embedding.mtp_copy") || e.matrix == "head.tied_copy";
+}
+
 }  // namespace
 
 std::vector<ParamEntry> SlotParams(const Config& c, const Stage& stage, const Slot& slot) {
@@ -153,7 +200,7 @@ std::vector<ParamEntry> SlotParams(const Config& c, const Stage& stage, const Sl
   EntryList out("embedding", ShardGroup::kDense);
   switch (slot.kind) {
     case SlotKind::kEmbedding:
-      out.Add("word", Mul(m.vocab, m.hidden), vocab_device);
+      AddEmbeddingTables(c, "word", out);
       break;
     case SlotKind::kDecoder:
       AddDecoderLayer(c, m.IsMoeLayer(slot.index), out, "norms");
@@ -183,8 +230,7 @@ std::vector<ParamEntry> SlotParams(const Config& c, const Stage& stage, const Sl
       const bool shared_with_head = m.tie_embeddings && EveryRankHolds(c, stage, SlotKind::kLoss);
       if (slot.index == 0 && !EveryRankHolds(c, stage, SlotKind::kEmbedding) &&
           !shared_with_head) {
-        out.AddTo("embedding", "mtp_copy", Mul(m.vocab, m.hidden), vocab_device,
-                  ShardGroup::kDense);
+        AddEmbeddingTables(c, "mtp_copy", out);
       }
       break;
     }
@@ -224,8 +270,7 @@ StatusOr<ModelParams> CountParams(const Config& c) {
         }
         int64_t slot_whole = 0;
         for (const ParamEntry& e : SlotParams(c, stage, slot)) {
-          const bool shared_copy =
-              e.matrix == "embedding.mtp_copy" || e.matrix == "head.tied_copy";
+          const bool shared_copy = IsSharedCopy(e);
           if (!shared_copy) slot_whole = Add(slot_whole, e.whole);
         }
         result.per_slot_kind.try_emplace(kind, slot_whole);
@@ -237,8 +282,7 @@ StatusOr<ModelParams> CountParams(const Config& c) {
                   e.device);
           sp.modules[e.module] = Add(sp.modules[e.module], e.device);
           sp.matrices[e.matrix] = Add(sp.matrices[e.matrix], e.device);
-          const bool copy = e.matrix == "embedding.mtp_copy" || e.matrix == "head.tied_copy";
-          if (copy) continue;
+          if (IsSharedCopy(e)) continue;
           if (slot.kind == SlotKind::kMtp) {
             result.mtp = Add(result.mtp, e.whole);
           } else {

@@ -53,6 +53,10 @@ struct ModelParams {
   std::map<std::string, int64_t> per_slot_kind;
 };
 
+// The vocabulary padded to a multiple of make_vocab_size_divisible_by * TP
+// (Megatron's rule; a multiple of TP when the multiple is 1). Throws Overflow.
+int64_t PaddedVocab(const Config& config);
+
 // Counts everything. kInvalidInput if a count would overflow int64.
 StatusOr<ModelParams> CountParams(const Config& config);
 

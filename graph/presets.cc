@@ -2,17 +2,14 @@
 
 #include <algorithm>
 
+#include "graph/embedded_text.h"
 #include "graph/scenario_text.h"
 
 namespace stepsim::graph {
 
 // Defined in the generated presets_data.cc: the text of every preset file.
-struct PresetSource {
-  const char* filename;
-  const char* text;
-};
-extern const PresetSource kPresetSources[];
-extern const int kPresetSourceCount;
+extern const EmbeddedText kPresetSources[];
+extern const int kPresetSourcesCount;
 
 namespace {
 
@@ -21,7 +18,7 @@ namespace {
 const std::vector<ModelPreset>& AllPresets() {
   static const std::vector<ModelPreset> presets = [] {
     std::vector<ModelPreset> out;
-    for (int i = 0; i < kPresetSourceCount; ++i) {
+    for (int i = 0; i < kPresetSourcesCount; ++i) {
       ModelPreset preset;
       if (ParseTextMessage(kPresetSources[i].text, kPresetSources[i].filename, &preset)
               .ok()) {

@@ -240,6 +240,8 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
     }
   } catch (const Overflow&) {
     return Status::Invalid("model: activation sizes overflow 64-bit byte counts");
+  } catch (const ProfileError& e) {
+    return Status::Failed(e.what());
   }
   Status valid = ValidateDag(dag);
   if (!valid.ok()) return Status::Failed("stage " + std::to_string(stage.stage) +

@@ -79,8 +79,8 @@ TEST(ConfigTest, EveryParallelProblemIsListed) {
             "size EDP is not whole\n"
             "parallel.tp: 3 does not divide the sequence per context-parallel rank (sequence "
             "parallelism) (4096)\n"
-            "parallel.tp: 3 does not divide the shared experts' width N_s * "
-            "moe_ffn_hidden_size (2048)");
+            "parallel.tp: 3 does not divide the shared experts' width "
+            "(model.shared_expert_ffn_hidden_size) (2048)");
 }
 
 TEST(ConfigTest, ZeroAndNegativeSizes) {

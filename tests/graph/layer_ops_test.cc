@@ -15,7 +15,7 @@ namespace {
 using testing::LoadScenario;
 
 // Kept bytes of every op of one decoder layer, by op name without the
-// "L<n>." prefix, and keep name: {"mla.qk": {"q_k": bytes}}.
+// "L<n>." prefix, and keep name: {"mla.qk": {"q": bytes, "k": bytes}}.
 std::map<std::string, std::map<std::string, int64_t>> LayerKeeps(const Config& c, int64_t layer) {
   Stage stage;
   stage.slots.push_back({SlotKind::kDecoder, layer});
@@ -44,11 +44,13 @@ TEST(LayerOpsTest, MlaTermsOfThePaper) {
   // down-projections: their shared input, 2bsh / t
   EXPECT_EQ(keeps.at("mla.down_proj").at("input"), 2 * b * s * h / t);
   // up-projections: the latents, 2bs(d_cq + d_c) = 16,777,216, not divided by TP
-  EXPECT_EQ(keeps.at("mla.up_proj").at("latents"), 2 * b * s * (1536 + 512));
+  EXPECT_EQ(keeps.at("mla.up_proj").at("q_latent") + keeps.at("mla.up_proj").at("kv_latent"),
+            2 * b * s * (1536 + 512));
   // QK^T: Q and K, 2*2bs(d_h + d_hr)n_h / t = 201,326,592
-  EXPECT_EQ(keeps.at("mla.qk").at("q_k"), 2 * 2 * b * s * (128 + 64) * nh / t);
+  EXPECT_EQ(keeps.at("mla.qk").at("q") + keeps.at("mla.qk").at("k"),
+            2 * 2 * b * s * (128 + 64) * nh / t);
   // softmax: its output, 2b n_h s^2 / t = 2,147,483,648
-  EXPECT_EQ(keeps.at("mla.softmax").at("softmax_out"), 2 * b * nh * s * s / t);
+  EXPECT_EQ(keeps.at("mla.softmax").at("output"), 2 * b * nh * s * s / t);
   // attention dropout: mask b n_h s^2 / t and output 2b n_h s^2 / t
   EXPECT_EQ(keeps.at("mla.attn_dropout").at("mask"), b * nh * s * s / t);
   EXPECT_EQ(keeps.at("mla.attn_dropout").at("output"), 2 * b * nh * s * s / t);
@@ -66,7 +68,8 @@ TEST(LayerOpsTest, MoeTermsOfThePaper) {
   EXPECT_EQ(keeps.at("moe.moe_norm").at("input") + keeps.at("moe.moe_norm").at("output"),
             4 * b * s * h / t);
   // router: logits and probabilities, 4bsN = 4,194,304 (whole)
-  EXPECT_EQ(keeps.at("moe.router").at("logits_probs"), 4 * b * s * 256);
+  EXPECT_EQ(keeps.at("moe.router").at("logits") + keeps.at("moe.router").at("probs"),
+            4 * b * s * 256);
   // top-k dispatch map: 2bs N_r = 65,536 (whole)
   EXPECT_EQ(keeps.at("moe.dispatch").at("dispatch_map"), 2 * b * s * 8);
   // routed experts, LOCAL: N/EP = 32 experts on the device, each with
