@@ -110,8 +110,9 @@ TEST(ConfigTest, LayoutMustMatchTheModel) {
 
 TEST(ConfigTest, UnknownPresetAndRecomputeModules) {
   EXPECT_EQ(ErrorOf("model { preset: 'deepseek-v4' }\nbatch { seq_len: 1 }\n"),
-            "model.preset: unknown preset \"deepseek-v4\" (known: deepseek-v2, deepseek-v3, "
-            "gpt-22b)");
+            "model.preset: unknown preset \"deepseek-v4\" (known: deepseek-v2, deepseek-v2-lite, "
+            "deepseek-v3, gpt-22b, llama-3-8b, llama-3.1-405b, llama-3.1-70b, mixtral-8x22b, "
+            "mixtral-8x7b, moonlight-16b-a3b, qwen3-30b-a3b)");
   EXPECT_EQ(ErrorOf(std::string(kTiny) +
                     "recompute { policy: SELECTIVE modules: 'attention' modules: 'moe' }\n"),
             "recompute.modules: unknown module \"attention\" (expected one of core_attn, "
