@@ -5,6 +5,7 @@
 
 #include "graph/checked.h"
 #include "graph/presets.h"
+#include "graph/profile.h"
 
 namespace stepsim::graph {
 namespace {
@@ -72,6 +73,11 @@ void CheckDivides(Problems& p, const std::string& field, int64_t divisor,
 
 ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
   Model model;
+  if (scenario.model().has_preset() && scenario.model().has_hf_config()) {
+    problems.Add("model.hf_config", "a model comes from a preset or a config.json, not both "
+                                    "(model.preset is set too)");
+    return {};
+  }
   if (scenario.model().has_hf_config()) {
     // tools/ reads the file and merges it into the scenario before Resolve.
     problems.Add("model.hf_config", "\"" + scenario.model().hf_config() +
@@ -112,6 +118,7 @@ ModelSpec ResolveModel(const Scenario& scenario, Problems& problems) {
   m.position = model.position_embedding() == POSITION_EMBEDDING_UNSPECIFIED
                    ? ROPE
                    : model.position_embedding();
+  m.router_normalize_topk = model.router_normalize_topk();
   m.router_score = model.router_score_function() == ROUTER_SCORE_UNSPECIFIED
                        ? SOFTMAX
                        : model.router_score_function();
@@ -429,6 +436,16 @@ ConventionSpec ResolveConventions(const Conventions& in, const ParallelSpec& p,
     c.moe_activations = in.moe_activations();
   }
   if (in.has_fused_loss()) c.fused_loss = in.fused_loss();
+  if (in.has_rope_fusion()) c.rope_fusion = in.rope_fusion();
+  c.moe_router_fp32 = in.moe_router_fp32();
+  c.moe_aux_loss = in.moe_aux_loss();
+  c.moe_permute_fusion = in.moe_permute_fusion();
+  c.moe_shared_expert_overlap = in.moe_shared_expert_overlap();
+  if (in.has_gradient_accumulation_fusion()) {
+    c.gradient_accumulation_fusion = in.gradient_accumulation_fusion();
+  }
+  c.dataloader_attention_mask = in.dataloader_attention_mask();
+  c.retain_batches = in.retain_batches();
   if (in.has_routing_imbalance()) {
     c.routing_imbalance = in.routing_imbalance();
     if (!(c.routing_imbalance >= 1.0) || c.routing_imbalance > static_cast<double>(p.ep)) {
@@ -451,21 +468,21 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
   constexpr int64_t kMiB = int64_t{1} << 20;
   switch (h.gpu) {
     case H100:
-      h = {H100, 81559 * kMiB, 989.4e12, 3.35e12, 450e9, 50e9, 0, 0, 8, 0};
+      h = {H100, 81559 * kMiB, 989.4e12, 3.35e12, 450e9, 50e9, 0, 0, 8, 0, 90};
       break;
     case H200:
-      h = {H200, 143771 * kMiB, 989.4e12, 4.8e12, 450e9, 50e9, 0, 0, 8, 0};
+      h = {H200, 143771 * kMiB, 989.4e12, 4.8e12, 450e9, 50e9, 0, 0, 8, 0, 90};
       break;
     case A100:
-      h = {A100, 81920 * kMiB, 312e12, 2.039e12, 300e9, 25e9, 0, 0, 8, 0};
+      h = {A100, 81920 * kMiB, 312e12, 2.039e12, 300e9, 25e9, 0, 0, 8, 0, 80};
       break;
     default:  // H800: H100 compute and memory, NVLink cut to 400 GB/s
-      h = {H800, 81559 * kMiB, 989.4e12, 3.35e12, 200e9, 50e9, 0, 0, 8, 0};
+      h = {H800, 81559 * kMiB, 989.4e12, 3.35e12, 200e9, 50e9, 0, 0, 8, 0, 90};
       break;
   }
   h.latency_us = 5.0;
   h.efficiency = 0.5;
-  h.comm_workspace_bytes = int64_t{1} << 30;
+  h.comm_workspace_bytes = -1;  // the profile's default, decided in Resolve
   // Rates between 1e3 and 1e21 per second: outside that a step's times
   // would overflow or vanish.
   auto positive = [&](bool has, double value, double& target, const std::string& field) {
@@ -632,6 +649,13 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
     CheckDivides(problems, "parallel.tp", c.parallel.tp,
                  "the shared experts' width (model.shared_expert_ffn_hidden_size)",
                  c.model.shared_ffn);
+  }
+  if (c.hardware.comm_workspace_bytes < 0) {
+    // The paper counts a communication-library workspace of 0.8-2 GB per
+    // device (1 GiB here); NCCL allocates its buffers outside PyTorch's
+    // allocator, so frameworks' allocated bytes do not hold it.
+    c.hardware.comm_workspace_bytes =
+        GetProfile(c.conventions.profile).table().comm_workspace_allocated() ? int64_t{1} << 30 : 0;
   }
   if (c.model.vocab_multiple == 0) {
     // Megatron pads the vocabulary to a multiple of 128 * TP

@@ -46,6 +46,7 @@ struct ModelSpec {
   int64_t max_positions = 0;   // LEARNED_ABSOLUTE table rows
   int64_t shared_ffn = 0;      // total width of the shared experts
   RouterScore router_score = SOFTMAX;
+  bool router_normalize_topk = false;  // top-k weights renormalised
   int64_t mtp_layers = 0;
   std::vector<bool> moe_layers;  // per decoder layer: routed experts or a dense MLP
 
@@ -100,6 +101,14 @@ struct ConventionSpec {
   MoeActivationSharding moe_activations = TOKENS_HELD;
   double routing_imbalance = 1.0;
   bool fused_loss = false;
+  bool rope_fusion = true;
+  bool moe_router_fp32 = false;
+  bool moe_aux_loss = false;
+  bool moe_permute_fusion = false;
+  bool moe_shared_expert_overlap = false;
+  bool gradient_accumulation_fusion = true;
+  bool dataloader_attention_mask = false;
+  bool retain_batches = false;
 };
 
 struct HardwareSpec {
@@ -109,6 +118,7 @@ struct HardwareSpec {
   double latency_us = 0, efficiency = 0;
   int64_t gpus_per_node = 8;
   int64_t comm_workspace_bytes = 0;
+  int compute_capability = 90;  // major*10 + minor: 90 Hopper, 80 Ampere
 };
 
 struct Config {

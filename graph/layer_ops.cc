@@ -91,7 +91,8 @@ class Builder {
       keep.name = k.name();
       keep.elements = it->second;
       keep.type = k.type() == ELEMENT_TYPE_UNSPECIFIED ? ACTIVATION : k.type();
-      keep.bytes = Mul(it->second, ElementBytes(keep.type, d_.a));
+      keep.bytes = Mul(it->second,
+                       ElementBytes(keep.type, d_.a, c_.conventions.moe_router_fp32 ? 4 : d_.a));
       keep.linear_input = k.linear_input();
       keep.weight_grad = k.weight_grad();
       keep.checkpoint = k.checkpoint();
@@ -166,6 +167,7 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
     Builder::Offer(op, "v", v);
     Builder::Offer(op, "out", out);
     Builder::Offer(op, "lse", Mul(b, heads_local, s));
+    Builder::Offer(op, "rng_state", 2);  // the Philox seed and offset, int64
     op.output_bytes = Mul(d.a, out);
     op.input_grad_bytes = qkv_bytes;
     op.flops = qk_flops + av_flops;
@@ -206,6 +208,21 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
   av.input_grad_bytes = Mul(d.a, Add(scores, v));
   av.flops = av_flops;
   av.backward_flops = 2 * av_flops;
+}
+
+// Rotary position embedding of Q and K. A fused kernel keeps nothing per
+// layer; unfused, each of the two calls (Q, K) keeps its own cos and sin of
+// [s, rot_dim] (Megatron's _apply_rotary_pos_emb_bshd).
+void AddRope(Builder& bld, int64_t q_elements, int64_t k_elements, int64_t rot_dim) {
+  const Config& c = bld.c();
+  if (c.model.position != ROPE || rot_dim == 0) return;
+  const Dims& d = bld.d();
+  OpSpec& op = bld.Op("rope", false);
+  Builder::Offer(op, "cos_sin", c.conventions.rope_fusion ? 0 : Mul(4, d.s, rot_dim));
+  op.output_bytes = Mul(d.a, Add(q_elements, k_elements));
+  op.input_grad_bytes = op.output_bytes;
+  op.flops = 3.0 * static_cast<double>(q_elements + k_elements);
+  op.backward_flops = op.flops;
 }
 
 void AddOutputDropout(Builder& bld) {
@@ -259,23 +276,29 @@ void AddMla(Builder& bld) {
   down.input_grad_bytes = Mul(d.a, d.tokens_sp(), h);
   down.comm_buffer_bytes = GatherBuffer(d, h);
 
-  // The latent norms (replicated weights: the whole sequence).
-  if (m.q_lora > 0) AddNorm(bld, "q_norm", bs, m.q_lora);
-  AddNorm(bld, "kv_norm", bs, m.kv_lora);
+  // The latent norms (replicated weights). Megatron runs the
+  // down-projections on the sequence-parallel tokens, so the latents are
+  // split over TP; the paper counts them whole.
+  const int64_t latent_rows =
+      GetProfile(c.conventions.profile).table().latents_sequence_parallel() ? d.tokens_sp() : bs;
+  if (m.q_lora > 0) AddNorm(bld, "q_norm", latent_rows, m.q_lora);
+  AddNorm(bld, "kv_norm", latent_rows, m.kv_lora);
 
-  // Up-projections from the latents c_Q, c_KV (not split over TP).
+  // Up-projections from the latents c_Q, c_KV (column-parallel over heads).
   OpSpec& up = bld.Op("up_proj", true);
-  Builder::Offer(up, "q_latent", Mul(bs, m.q_lora));
-  Builder::Offer(up, "kv_latent", Mul(bs, m.kv_lora));
-  Builder::Offer(up, "k_rope", Mul(bs, m.rope_dim));
+  Builder::Offer(up, "q_latent", Mul(latent_rows, m.q_lora));
+  Builder::Offer(up, "kv_latent", Mul(latent_rows, m.kv_lora));
+  Builder::Offer(up, "k_rope", Mul(latent_rows, m.rope_dim));
   const int64_t rope_heads = c.conventions.q_rope == SPLIT ? nh : m.heads;
   up.flops = Matmul(bsd, m.q_lora, nh * m.nope_dim) + Matmul(bsd, m.q_lora, rope_heads * m.rope_dim) +
              Matmul(bsd, m.kv_lora, nh * (m.nope_dim + m.v_dim));
   up.backward_flops = up.flops;
   up.weight_flops = up.flops;
   up.output_bytes = Mul(d.a, bs, nh, Add(Mul(2, Add(m.nope_dim, m.rope_dim)), m.v_dim));
-  up.input_grad_bytes = Mul(d.a, bs, Add(m.q_lora, m.kv_lora));
+  up.input_grad_bytes = Mul(d.a, latent_rows, Add(m.q_lora, m.kv_lora));
+  up.comm_buffer_bytes = GatherBuffer(d, Add(m.q_lora, m.kv_lora));
 
+  AddRope(bld, Mul(bs, nh, m.rope_dim), Mul(bs, m.rope_dim), m.rope_dim);
   AddAttentionCore(bld, nh, nh, m.nope_dim + m.rope_dim, m.v_dim);
   AddOutputProjection(bld, nh, m.v_dim);
 }
@@ -301,6 +324,7 @@ void AddMha(Builder& bld) {
     AddNorm(bld, "q_norm", Mul(bs, nh), hd);
     AddNorm(bld, "k_norm", Mul(bs, ng), hd);
   }
+  AddRope(bld, Mul(bs, nh, hd), Mul(bs, ng, hd), hd);
   AddAttentionCore(bld, nh, ng, hd, hd);
   AddOutputProjection(bld, nh, hd);
 }
@@ -314,6 +338,8 @@ struct MlpShape {
   int64_t width = 0;        // intermediate width on the device
   int64_t mask = 0;         // output dropout mask elements (0: no dropout)
   int64_t gather = 0;       // TP/SP gather buffer
+  int64_t gathered_input = 0;  // rows of a sequence-gathered fc1 input kept (shared-expert overlap)
+  int64_t probs = 0;        // routing weights the activation applies (routed experts)
 };
 
 void AddMlpOps(Builder& bld, const MlpShape& s) {
@@ -325,6 +351,7 @@ void AddMlpOps(Builder& bld, const MlpShape& s) {
 
   OpSpec& fc1 = bld.Op(s.prefix + "fc1", true);
   Builder::Offer(fc1, "input", Mul(s.input_tokens, m.hidden));
+  Builder::Offer(fc1, "input_gathered", Mul(s.gathered_input, m.hidden));
   fc1.flops = Matmul(tokens, m.hidden, (gated ? 2 : 1) * s.width);
   fc1.backward_flops = fc1.flops;
   fc1.weight_flops = fc1.flops;
@@ -338,6 +365,7 @@ void AddMlpOps(Builder& bld, const MlpShape& s) {
   const char* function = gated ? "swiglu" : (m.activation == GELU ? "gelu" : "squared_relu");
   OpSpec& act = bld.Op(s.prefix + "act", false, bld.module() + "." + s.prefix + function);
   Builder::Offer(act, "input", Mul(gated ? 2 : 1, inter));
+  Builder::Offer(act, "probs", s.probs);
   if (gated) {
     Builder::Offer(act, "gate", inter);
     Builder::Offer(act, "up", inter);
@@ -392,21 +420,32 @@ void AddMoe(Builder& bld) {
 
   // Norm: its input is the block checkpoint.
   AddHiddenNorm(bld, "moe_norm");
-  // Router: a linear to the N experts, scores, top-k.
+  // Router: a linear to the N experts, scores, top-k. Its profile key names
+  // the score function: "moe.router_softmax", "moe.router_sigmoid".
   {
-    OpSpec& router = bld.Op("router", true);
+    const char* kind =
+        m.router_score == SIGMOID ? "moe.router_sigmoid" : "moe.router_softmax";
+    OpSpec& router = bld.Op("router", true, kind);
     Builder::Offer(router, "input", Mul(held, h));
     Builder::Offer(router, "weight_fp32", Mul(m.experts, h));
     Builder::Offer(router, "logits", Mul(held, m.experts));
     Builder::Offer(router, "probs", Mul(held, m.experts));
     Builder::Offer(router, "topk_indices", Mul(held, m.top_k));
     Builder::Offer(router, "topk_weights", Mul(held, m.top_k));
-    Builder::Offer(router, "topk_sum", held);
+    Builder::Offer(router, "topk_sum", m.router_normalize_topk || m.router_score == SIGMOID ? held : 0);
     router.flops = Matmul(static_cast<double>(held), h, m.experts);
     router.backward_flops = router.flops;
     router.weight_flops = router.flops;
     router.output_bytes = Mul(d.a, held, m.experts);
     router.input_grad_bytes = Mul(d.a, held, h);
+  }
+  if (c.conventions.moe_aux_loss) {
+    // The load-balancing loss recomputes the scores over all experts in FP32.
+    OpSpec& aux = bld.Op("aux_loss", false);
+    Builder::Offer(aux, "scores", Mul(held, m.experts));
+    Builder::Offer(aux, "sum", m.router_score == SIGMOID ? held : 0);
+    aux.flops = 4.0 * static_cast<double>(held) * m.experts;
+    aux.backward_flops = aux.flops;
   }
   // Token copies the routed experts of this rank process.
   const int64_t local_copies = Mul(held, m.top_k);
@@ -428,6 +467,16 @@ void AddMoe(Builder& bld) {
     Builder::Offer(dispatch, "probs", Mul(held, m.experts));
     Builder::Offer(dispatch, "permuted_probs", copies_i);
     Builder::Offer(dispatch, "token_indices", copies_i);
+    // Megatron's permutation: unfused, the whole int64 argsort of the
+    // [N, tokens] routing map stays alive (a slice of it is kept) with the
+    // int64 sorted indices; fused, an int32 row map of [tokens, 2N + 1]; the
+    // fused sort by local expert keeps an int32 map of the received rows.
+    const bool fused = c.conventions.moe_permute_fusion;
+    const bool sort = fused && m.experts / c.parallel.ep > 1;
+    Builder::Offer(dispatch, "argsort", fused ? 0 : Mul(held, m.experts));
+    Builder::Offer(dispatch, "sorted_indices", fused ? 0 : Mul(held, m.top_k));
+    Builder::Offer(dispatch, "row_id_map", fused ? Mul(held, Add(Mul(2, m.experts), 1)) : 0);
+    Builder::Offer(dispatch, "sort_map", sort ? copies_i : 0);
     const int64_t send = Mul(d.a, local_copies, h);
     dispatch.comm_buffer_bytes = Add(send, Mul(d.a, copies_i, h));
     dispatch.comm_bytes = static_cast<double>(send) * (c.parallel.ep - 1) / c.parallel.ep;
@@ -440,6 +489,7 @@ void AddMoe(Builder& bld) {
   routed.input_tokens = copies_i;
   routed.width = m.moe_ffn / c.parallel.etp;
   routed.mask = c.conventions.dropout ? Mul(copies_i, h) : 0;
+  routed.probs = copies_i;
   AddMlpOps(bld, routed);
 
   if (m.shared_experts > 0) {
@@ -459,6 +509,9 @@ void AddMoe(Builder& bld) {
       shared.width = m.shared_ffn / d.t;
       shared.mask = c.conventions.dropout ? Mul(d.tokens_sp(), h) : 0;
       shared.gather = GatherBuffer(d, h);
+      // Overlapped with the all-to-all, Megatron gathers the sequence itself
+      // and fc1 keeps the gathered input.
+      shared.gathered_input = c.conventions.moe_shared_expert_overlap && d.sp > 1 ? d.bs() : 0;
     }
     AddMlpOps(bld, shared);
   }
@@ -470,6 +523,8 @@ void AddMoe(Builder& bld) {
     Builder::Offer(combine, "weights", copies_i);
     Builder::Offer(combine, "token_indices", copies_i);
     Builder::Offer(combine, "weight_indices", copies_i);
+    Builder::Offer(combine, "sort_map",
+                   c.conventions.moe_permute_fusion && m.experts / c.parallel.ep > 1 ? copies_i : 0);
     const int64_t back = Mul(d.a, copies_i, h);
     combine.comm_buffer_bytes = Add(back, Mul(d.a, local_copies, h));
     combine.comm_bytes = static_cast<double>(back) * (c.parallel.ep - 1) / c.parallel.ep;
@@ -507,6 +562,8 @@ void AddEmbedding(Builder& bld, const std::string& name) {
   OpSpec& op = bld.Op(name, true, "embedding.lookup");
   Builder::Offer(op, "token_ids", d.bs());
   Builder::Offer(op, "position_ids", m.position == LEARNED_ABSOLUTE ? d.bs() : 0);
+  // Vocabulary-parallel lookup: the bool mask of ids outside this rank's rows.
+  Builder::Offer(op, "input_mask", d.t > 1 ? d.bs() : 0);
   Builder::Offer(op, "dropout_mask",
                  bld.c().conventions.dropout ? Mul(d.tokens_sp(), m.hidden) : 0);
   op.output_bytes = Mul(d.a, d.tokens_sp(), m.hidden);
@@ -536,6 +593,7 @@ void AddLoss(Builder& bld) {
   Builder::Offer(loss, "softmax", fused ? 0 : logits);
   Builder::Offer(loss, "lse", fused ? d.bs() : 0);
   Builder::Offer(loss, "labels", d.bs());
+  Builder::Offer(loss, "target_mask", d.bs());
   loss.output_bytes = Mul(4, d.bs());
   loss.input_grad_bytes = Mul(d.a, logits);
   loss.flops = 5.0 * static_cast<double>(logits);

@@ -73,8 +73,9 @@ const Profile& GetProfile(FrameworkProfile profile) {
 
 std::vector<std::string> ProfileTableProblems() { return All().problems; }
 
-int64_t ElementBytes(ElementType type, int64_t activation_bytes) {
+int64_t ElementBytes(ElementType type, int64_t activation_bytes, int64_t router_bytes) {
   switch (type) {
+    case ROUTER: return router_bytes;
     case FP32: return 4;
     case INT64: return 8;
     case INT32: return 4;

@@ -35,8 +35,9 @@ const Profile& GetProfile(FrameworkProfile profile);
 // profile missing): empty when they are sound.
 std::vector<std::string> ProfileTableProblems();
 
-// Bytes of one element of `type` given the activation precision.
-int64_t ElementBytes(ElementType type, int64_t activation_bytes);
+// Bytes of one element of `type` given the activation precision and the
+// router's element size.
+int64_t ElementBytes(ElementType type, int64_t activation_bytes, int64_t router_bytes);
 
 }  // namespace stepsim::graph
 

@@ -8,6 +8,7 @@
 
 #include "graph/checked.h"
 #include "graph/layer_ops.h"
+#include "graph/profile.h"
 
 namespace stepsim::graph {
 namespace {
@@ -124,6 +125,9 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       if (!specs[i].unit.empty()) unit_last[specs[i].unit] = i;
     }
     std::vector<std::vector<KeptTensor>> kept(n);
+    const bool outputs_live =
+        GetProfile(c.conventions.profile).table().outputs_live_until_consumed();
+    int pending_out = -1;
     std::vector<int> fwd(n), bwd(n), wgt(n, -1), dy(n, -1);
 
     // Forward.
@@ -165,7 +169,17 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       if (comm >= 0) b.Alloc(fwd[i], comm);
       if (out >= 0) b.Alloc(fwd[i], out);
       if (comm >= 0) b.Free(fwd[i], comm);
-      if (out >= 0) b.Free(fwd[i], out);
+      // The previous op's output is this op's input: under the profile's
+      // rule it lives until this op has run.
+      if (pending_out >= 0) b.Free(fwd[i], pending_out);
+      pending_out = -1;
+      if (out >= 0) {
+        if (outputs_live && i + 1 < n) {
+          pending_out = out;
+        } else {
+          b.Free(fwd[i], out);
+        }
+      }
       if (i > 0) b.Edge(fwd[i - 1], fwd[i]);
       dag.forward.push_back(fwd[i]);
     }

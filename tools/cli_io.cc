@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "graph/hf_config.h"
 #include "graph/overrides.h"
 #include "graph/scenario_text.h"
 
@@ -77,6 +78,17 @@ StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
   for (const std::string& set : args.sets) {
     Status s = graph::ApplyOverride(set, &*scenario);
     if (!s.ok()) return s;
+  }
+  if (scenario->model().has_hf_config()) {
+    // A Hugging Face config.json, relative to the scenario's folder.
+    const std::filesystem::path file(scenario->model().hf_config());
+    const std::string path =
+        file.is_absolute() ? file.string()
+                           : (std::filesystem::path(args.path).parent_path() / file).string();
+    StatusOr<std::string> json = ReadFile(path);
+    if (!json.ok()) return Status::Invalid("model.hf_config: " + json.status().message());
+    Status applied = graph::ApplyHfConfig(*json, path, &*scenario);
+    if (!applied.ok()) return applied;
   }
   if (scenario->name().empty()) {
     scenario->set_name(std::filesystem::path(args.path).stem().string());

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake ninja-build g++ pkg-config
   libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
-  libspdlog-dev libgtest-dev libcli11-dev
+  libspdlog-dev libgtest-dev libcli11-dev nlohmann-json3-dev
 )
 missing=()
 for p in "${packages[@]}"; do
