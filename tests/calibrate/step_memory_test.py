@@ -95,7 +95,7 @@ class StepMemoryTest(unittest.TestCase):
         expected = max(2 * b + (sizes[i - 1] if i else 0) for i, b in enumerate(sizes)) + 10
         phase = next(p for p in self.summary["phases"] if p["phase"] == "optimizer.step")
         self.assertEqual(phase["peak_bytes"] - phase["start_bytes"], expected)
-        self.assertEqual(phase["peak_where"]["op"], "aten::div")
+        self.assertEqual(phase["peak"]["op"], "aten::div")
 
 
 class MoeStepTest(unittest.TestCase):

@@ -164,8 +164,8 @@ def main(argv=None) -> int:
         return 2
     try:
         doc = measure(config, args)
-    except RuntimeError as e:  # torch's errors, e.g. out of memory
-        print(f"measure.py: the run failed: {e}", file=sys.stderr)
+    except (RuntimeError, MemoryError) as e:  # torch's errors, out of memory
+        print(f"measure.py: the run failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     try:
         write_json(doc, args.out)

@@ -13,7 +13,7 @@ to phase, micro-batch, pass, module, autograd node and the outermost aten op.
 import re
 from typing import Dict, List
 
-from step_memory import Allocation, StepProfile
+from step_memory import StepProfile
 
 _PHASE = re.compile(r"^mb(\d+)\.(forward|backward)$")
 _NODE = "autograd::engine::evaluate_function: "
@@ -78,7 +78,7 @@ def summarize(step: StepProfile, kept_bytes: int, kept_input_bytes: int) -> dict
         "before_bytes": base,
         "before": dict(step.before),
         "peak_bytes": peak_bytes,
-        "peak": _peak(step, peak_i, base) if peak_i >= 0 else {},
+        "peak": _at(step, peak_i, base) if peak_i >= 0 else {},
         "after_bytes": after_bytes,
         "phases": _phases(step, values, base),
         "forward_retained": retained,
@@ -91,29 +91,33 @@ def summarize(step: StepProfile, kept_bytes: int, kept_input_bytes: int) -> dict
 
 
 def _phases(step: StepProfile, values: List[int], base: int) -> List[dict]:
+    """Contiguous stretches of events with the same outermost range, in order: each
+    phase's bytes at its start, its peak and its end, and the peak's place. Events
+    between ranges (freeing the previous loss) form phases named ""."""
     out: List[dict] = []
+    peaks: List[int] = []
     for i, a in enumerate(step.events):
         phase = a.stack[0] if a.stack else ""
         if not out or out[-1]["phase"] != phase:
             start = values[i - 1] if i else base
             out.append({"phase": phase, "start_bytes": start, "peak_bytes": start,
-                        "peak_event": -1, "peak_where": {}, "end_bytes": start})
+                        "end_bytes": start, "peak": {}})
+            peaks.append(-1)
         cur = out[-1]
         cur["end_bytes"] = values[i]
         if values[i] > cur["peak_bytes"]:
-            cur["peak_bytes"], cur["peak_event"] = values[i], i
-    for cur in out:
-        if cur["peak_event"] >= 0:
-            cur["peak_where"] = where(step.events[cur["peak_event"]].stack)
-    # Phases are contiguous stretches; a name can recur only for the events between
-    # ranges (phase ""), such as freeing the previous loss.
+            cur["peak_bytes"], peaks[-1] = values[i], i
+    for cur, i in zip(out, peaks):
+        if i >= 0:
+            cur["peak"] = _at(step, i, base)
     return out
 
 
-def _peak(step: StepProfile, peak_i: int, base: int) -> dict:
-    """The peak's place and composition: static state, gradients, this micro-batch's
-    forward (what autograd keeps plus forward outputs still alive), the current phase's
-    transients, and the largest live allocations with where they were made."""
+def _at(step: StepProfile, peak_i: int, base: int) -> dict:
+    """Where allocation event `peak_i` happened and what was alive then: static state,
+    gradients, this micro-batch's forward (what autograd keeps plus forward outputs still
+    alive), the current phase's transients, other, and the largest live allocations with
+    where they were made."""
     peak = step.events[peak_i]
     at = where(peak.stack)
     live: Dict[int, int] = {}
@@ -146,7 +150,3 @@ def _peak(step: StepProfile, peak_i: int, base: int) -> dict:
                for size, i, kind, a in listed[:TOP_ALLOCATIONS]]
     return dict(at, event=peak_i, alloc_bytes=peak.size, stack=list(peak.stack),
                 composition=parts, largest_live=largest)
-
-
-def allocation_json(a: Allocation) -> dict:
-    return dict(where(a.stack), bytes=a.size)
