@@ -178,54 +178,43 @@ class MLAttention(nn.Module):
 
     def __init__(self, c: ModelConfig):
         super().__init__()
-        self.num_heads = c.num_attention_heads
-        self.q_lora_rank = c.q_lora_rank
-        self.kv_lora_rank = c.kv_lora_rank
-        self.qk_nope_head_dim = c.qk_nope_head_dim
-        self.qk_rope_head_dim = c.qk_rope_head_dim
-        self.v_head_dim = c.v_head_dim
-        self.qk_head_dim = c.qk_nope_head_dim + c.qk_rope_head_dim
-        self.rope_interleave = c.rope_interleave
-        self.num_key_value_groups = c.num_attention_heads // c.num_key_value_heads
-        bias = c.attention_bias
-        h = c.hidden_size
+        self.c = c
+        heads, bias, h = c.num_attention_heads, c.attention_bias, c.hidden_size
+        qk_head_dim = c.qk_nope_head_dim + c.qk_rope_head_dim
         if c.q_lora_rank is None:
-            self.q_proj = nn.Linear(h, self.num_heads * self.qk_head_dim, bias=False)
+            self.q_proj = nn.Linear(h, heads * qk_head_dim, bias=False)
         else:
             self.q_a_proj = nn.Linear(h, c.q_lora_rank, bias=bias)
             self.q_a_layernorm = RMSNorm(c.q_lora_rank, 1e-6)
-            self.q_b_proj = nn.Linear(c.q_lora_rank, self.num_heads * self.qk_head_dim,
-                                      bias=False)
+            self.q_b_proj = nn.Linear(c.q_lora_rank, heads * qk_head_dim, bias=False)
         self.kv_a_proj_with_mqa = nn.Linear(h, c.kv_lora_rank + c.qk_rope_head_dim, bias=bias)
         self.kv_a_layernorm = RMSNorm(c.kv_lora_rank, 1e-6)
         self.kv_b_proj = nn.Linear(
-            c.kv_lora_rank, self.num_heads * (c.qk_nope_head_dim + c.v_head_dim), bias=False)
-        self.o_proj = nn.Linear(self.num_heads * c.v_head_dim, h, bias=bias)
-        self.scaling = self.qk_head_dim ** -0.5  # no yarn mscale: rope_scaling is refused
+            c.kv_lora_rank, heads * (c.qk_nope_head_dim + c.v_head_dim), bias=False)
+        self.o_proj = nn.Linear(heads * c.v_head_dim, h, bias=bias)
+        self.scaling = qk_head_dim ** -0.5  # no yarn mscale: rope_scaling is refused
 
     def forward(self, hidden_states, position_embeddings, attention_mask):
+        c = self.c
         batch, seq = hidden_states.shape[:-1]
-        query_shape = (batch, seq, -1, self.qk_head_dim)
-        key_shape = (batch, seq, -1, self.qk_nope_head_dim + self.v_head_dim)
+        query_shape = (batch, seq, -1, c.qk_nope_head_dim + c.qk_rope_head_dim)
+        key_shape = (batch, seq, -1, c.qk_nope_head_dim + c.v_head_dim)
 
-        if self.q_lora_rank is None:
+        if c.q_lora_rank is None:
             q_states = self.q_proj(hidden_states)
         else:
             q_states = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(hidden_states)))
         q_states = q_states.view(query_shape).transpose(1, 2)
-        q_pass, q_rot = torch.split(q_states, [self.qk_nope_head_dim, self.qk_rope_head_dim],
-                                    dim=-1)
+        q_pass, q_rot = torch.split(q_states, [c.qk_nope_head_dim, c.qk_rope_head_dim], dim=-1)
 
         compressed_kv = self.kv_a_proj_with_mqa(hidden_states)
-        k_pass, k_rot = torch.split(compressed_kv, [self.kv_lora_rank, self.qk_rope_head_dim],
-                                    dim=-1)
+        k_pass, k_rot = torch.split(compressed_kv, [c.kv_lora_rank, c.qk_rope_head_dim], dim=-1)
         k_pass = self.kv_b_proj(self.kv_a_layernorm(k_pass)).view(key_shape).transpose(1, 2)
-        k_pass, value_states = torch.split(k_pass, [self.qk_nope_head_dim, self.v_head_dim],
-                                           dim=-1)
-        k_rot = k_rot.view(batch, 1, seq, self.qk_rope_head_dim)
+        k_pass, value_states = torch.split(k_pass, [c.qk_nope_head_dim, c.v_head_dim], dim=-1)
+        k_rot = k_rot.view(batch, 1, seq, c.qk_rope_head_dim)
 
         cos, sin = position_embeddings
-        if self.rope_interleave:
+        if c.rope_interleave:
             q_rot, k_rot = apply_rotary_pos_emb_interleave(q_rot, k_rot, cos, sin)
         else:
             q_rot, k_rot = apply_rotary_pos_emb(q_rot, k_rot, cos, sin)
@@ -235,7 +224,7 @@ class MLAttention(nn.Module):
         key_states = torch.cat((k_pass, k_rot), dim=-1)
         attn_output, attn_weights = eager_attention(
             query_states, key_states, value_states, attention_mask, self.scaling,
-            self.num_key_value_groups)
+            c.num_attention_heads // c.num_key_value_heads)
         attn_output = attn_output.reshape(batch, seq, -1).contiguous()
         return self.o_proj(attn_output), attn_weights
 
@@ -265,45 +254,38 @@ class TopkRouter(nn.Module):
 
     def __init__(self, c: ModelConfig):
         super().__init__()
-        self.top_k = c.num_experts_per_tok
-        self.n_routed_experts = c.num_experts
-        self.routed_scaling_factor = c.routed_scaling_factor
-        self.n_group = c.n_group
-        self.topk_group = c.topk_group
-        self.norm_topk_prob = c.norm_topk_prob
-        self.hidden_size = c.hidden_size
+        self.c = c
         self.weight = nn.Parameter(torch.empty((c.num_experts, c.hidden_size)))
         self.register_buffer("e_score_correction_bias", torch.zeros(c.num_experts))
         self.balanced = False
 
     @torch.no_grad()
     def get_topk_indices(self, scores):
-        n = self.n_routed_experts
+        n, groups = self.c.num_experts, self.c.n_group
         choice = scores.view(-1, n) + self.e_score_correction_bias.unsqueeze(0)
-        group_scores = choice.view(-1, self.n_group, n // self.n_group).topk(2, dim=-1)[0]
-        group_scores = group_scores.sum(dim=-1)
-        group_idx = torch.topk(group_scores, k=self.topk_group, dim=-1, sorted=False)[1]
+        group_scores = choice.view(-1, groups, n // groups).topk(2, dim=-1)[0].sum(dim=-1)
+        group_idx = torch.topk(group_scores, k=self.c.topk_group, dim=-1, sorted=False)[1]
         group_mask = torch.zeros_like(group_scores)
         group_mask.scatter_(1, group_idx, 1)
-        score_mask = (group_mask.unsqueeze(-1)
-                      .expand(-1, self.n_group, n // self.n_group).reshape(-1, n))
+        score_mask = group_mask.unsqueeze(-1).expand(-1, groups, n // groups).reshape(-1, n)
         choice = choice.masked_fill(~score_mask.bool(), 0.0)
-        return torch.topk(choice, k=self.top_k, dim=-1, sorted=False)[1]
+        return torch.topk(choice, k=self.c.num_experts_per_tok, dim=-1, sorted=False)[1]
 
     def forward(self, hidden_states):
-        hidden_states = hidden_states.view(-1, self.hidden_size)
+        c = self.c
+        hidden_states = hidden_states.view(-1, c.hidden_size)
         router_logits = F.linear(hidden_states.type(torch.float32),
                                  self.weight.type(torch.float32))
         scores = router_logits.sigmoid()
         topk_indices = self.get_topk_indices(scores)
         if self.balanced:
-            topk_indices = balanced_indices(scores.shape[0], self.top_k,
-                                            self.n_routed_experts, scores.device)
+            topk_indices = balanced_indices(scores.shape[0], c.num_experts_per_tok,
+                                            c.num_experts, scores.device)
         topk_weights = scores.gather(1, topk_indices)
-        if self.norm_topk_prob:
+        if c.norm_topk_prob:
             denominator = topk_weights.sum(dim=-1, keepdim=True) + 1e-20
             topk_weights /= denominator
-        topk_weights = topk_weights * self.routed_scaling_factor
+        topk_weights = topk_weights * c.routed_scaling_factor
         return topk_indices, topk_weights
 
 
