@@ -7,6 +7,7 @@ T = b*s tokens; h hidden; H heads, KV kv heads, d head_dim; v vocabulary; BF16 =
 FP32 = 4, int64 = 8. Attribution: a storage belongs to the first module that saves it.
 """
 
+import dataclasses
 import os
 import unittest
 
@@ -142,8 +143,10 @@ def measure(c, b, s, balanced=False):
 
 
 class KeptBytesTest(unittest.TestCase):
-    def check(self, name, b, s, balanced=False):
+    def check(self, name, b, s, balanced=False, **changes):
         c = hf_config.load(os.path.join(calibrate_env.DATA, name))
+        if changes:
+            c = dataclasses.replace(c, **changes)
         kept = measure(c, b, s, balanced)
         per_module = kept.module_total_bytes()
         first_attention = ("model.layers.0.self_attn", rope_tables(c, s))
@@ -167,6 +170,16 @@ class KeptBytesTest(unittest.TestCase):
         self.check("qwen3_moe_a.json", 2, 16)
         self.check("qwen3_moe_b.json", 1, 24)  # layer 0 dense (mlp_only_layers)
         self.check("qwen3_moe_b.json", 1, 24, balanced=True)
+
+    def test_variants_that_keep_the_same_formulas(self):
+        # Biases add nothing kept (addmm keeps its matrices); MHA keeps K and V as GQA
+        # does after repeat_kv; without norm_topk_prob the divide's terms go.
+        self.check("llama_a.json", 2, 16, attention_bias=True, mlp_bias=True)
+        self.check("llama_a.json", 2, 16, num_key_value_heads=32)
+        self.check("llama_b.json", 1, 24, num_key_value_heads=32)  # MHA at b = 1
+        self.check("qwen3_moe_a.json", 2, 16, norm_topk_prob=False)
+        self.check("deepseek_v3_a.json", 2, 16, rope_interleave=False, norm_topk_prob=False,
+                   n_shared_experts=0)
 
     def test_deepseek_v3(self):
         self.check("deepseek_v3_a.json", 2, 16)  # q_lora_rank, 8 groups of 8 experts

@@ -6,19 +6,23 @@ same order and dtypes, as transformers' eager code: RMSNorm's FP32 upcast, RoPE 
 and sin computed in FP32 then cast, repeat_kv, eager attention with an FP32 softmax then
 `.to(dtype)`, SwiGLU, the MoE dispatch loop over experts with index_add_, and the loss
 `logits.float()` + cross_entropy on labels shifted by padding. The code is our own; the op
-sequence follows transformers 4.56 (the modeling files generated from the modular sources,
-with the per-expert MoE loop that v5 later fused), read from huggingface/transformers:
-  models/llama/modeling_llama.py        LlamaRMSNorm, LlamaRotaryEmbedding, LlamaAttention,
-                                        eager_attention_forward, repeat_kv, LlamaMLP
-  models/qwen3/modeling_qwen3.py        q_norm/k_norm over head_dim before the transpose
-  models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (softmax router, top-k,
-                                        norm_topk_prob, loop over hit experts),
-                                        decoder_sparse_step and mlp_only_layers
-  models/deepseek_v3/modeling_deepseek_v3.py  DeepseekV3Attention (MLA, q_lora_rank null =
-                                        q_proj, rope_interleave), DeepseekV3TopkRouter,
-                                        DeepseekV3MoE (FP32 combine), first_k_dense_replace
-  masking_utils.py eager_mask            a [b, 1, s, s] mask in the model dtype
-  loss/loss_utils.py ForCausalLMLoss     FP32 logits, labels padded with -100 and shifted
+sequence is transformers 4.5x's (mid-2025, the modeling files generated from the modular
+sources, with the per-expert MoE loop that v5 later fused; these ops are the same from
+4.48 to 4.57), read from huggingface/transformers src/transformers/ at the commits noted:
+  models/llama/modeling_llama.py (5dd4a635)  LlamaRMSNorm, LlamaRotaryEmbedding,
+      LlamaAttention, eager_attention_forward, repeat_kv, LlamaMLP
+  models/qwen3/modeling_qwen3.py (000c33fd)  q_norm/k_norm over head_dim, before the
+      transpose
+  models/qwen3_moe/modeling_qwen3_moe.py (00d4b3d2)  Qwen3MoeSparseMoeBlock (softmax
+      router, top-k, norm_topk_prob, loop over hit experts), decoder_sparse_step,
+      mlp_only_layers
+  models/deepseek_v3/modeling_deepseek_v3.py (00b676f8)  DeepseekV3Attention (MLA,
+      q_lora_rank null = q_proj, rope_interleave), DeepseekV3TopkRouter, DeepseekV3MoE
+      (FP32 combine), first_k_dense_replace; moe_layer_freq as DeepSeek's own modeling
+      code applies it (HF's port ignores it; the same when it is 1)
+  masking_utils.py eager_mask (00c4411c)  a [b, 1, s, s] mask in the model dtype
+  loss/loss_utils.py ForCausalLMLoss (0114da07)  FP32 logits, labels padded with -100
+      and shifted
 Module names are HF's state-dict paths (model.layers.3.mlp.experts.5.down_proj).
 
 Not modelled (refused by hf_config): RoPE scaling, sliding windows, dropout > 0, the router
