@@ -10,6 +10,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libgtest-dev libcli11-dev nlohmann-json3-dev
+  python3-torch
 )
 missing=()
 for p in "${packages[@]}"; do
