@@ -78,27 +78,33 @@ class Builder {
   void Resolve(OpSpec& op) const {
     const OpKeeps* rule = profile_.Find(op.kind);
     if (rule == nullptr) return;
-    for (const KeptTensor& k : rule->keep()) {
-      const auto it = std::find_if(op.offers.begin(), op.offers.end(),
-                                   [&](const auto& offer) { return offer.first == k.name(); });
-      if (it == op.offers.end()) {
-        throw ProfileError("profile " + FrameworkProfile_Name(profile_.table().profile()) +
-                           ": op " + op.kind + " keeps \"" + k.name() +
-                           "\", which the op does not offer (a stepsim bug)");
-      }
-      if (it->second == 0) continue;
-      Keep keep;
-      keep.name = k.name();
-      keep.elements = it->second;
-      keep.type = k.type() == ELEMENT_TYPE_UNSPECIFIED ? ACTIVATION : k.type();
-      keep.bytes = Mul(it->second,
-                       ElementBytes(keep.type, d_.a, c_.conventions.moe_router_fp32 ? 4 : d_.a));
-      keep.linear_input = k.linear_input();
-      keep.weight_grad = k.weight_grad();
-      keep.checkpoint = k.checkpoint();
-      keep.selective.assign(k.recompute().begin(), k.recompute().end());
-      op.keeps.push_back(std::move(keep));
+    for (const KeptTensor& k : rule->keep()) Pick(op, k, &op.keeps);
+    for (const KeptTensor& k : rule->forward_workspace()) Pick(op, k, &op.forward_workspace);
+    for (const KeptTensor& k : rule->backward_workspace()) Pick(op, k, &op.backward_workspace);
+  }
+
+  // The offered tensor `k` names, typed and sized, appended to `out`.
+  void Pick(const OpSpec& op, const KeptTensor& k, std::vector<Keep>* out) const {
+    const auto it = std::find_if(op.offers.begin(), op.offers.end(),
+                                 [&](const auto& offer) { return offer.first == k.name(); });
+    if (it == op.offers.end()) {
+      throw ProfileError("profile " + FrameworkProfile_Name(profile_.table().profile()) +
+                         ": op " + op.kind + " keeps \"" + k.name() +
+                         "\", which the op does not offer (a stepsim bug)");
     }
+    if (it->second == 0) return;
+    Keep keep;
+    keep.name = k.name();
+    keep.elements = Mul(it->second, k.copies() > 0 ? k.copies() : 1);
+    keep.type = k.type() == ELEMENT_TYPE_UNSPECIFIED ? ACTIVATION : k.type();
+    keep.bytes = Mul(keep.elements,
+                     ElementBytes(keep.type, d_.a, c_.conventions.moe_router_fp32 ? 4 : d_.a));
+    keep.linear_input = k.linear_input();
+    keep.weight_grad = k.weight_grad();
+    keep.checkpoint = k.checkpoint();
+    keep.until_forward_end = k.until_forward_end();
+    keep.selective.assign(k.recompute().begin(), k.recompute().end());
+    out->push_back(std::move(keep));
   }
 
   const Config& c_;
@@ -119,6 +125,7 @@ OpSpec& AddNorm(Builder& bld, const std::string& name, int64_t rows, int64_t wid
   OpSpec& op = bld.Op(name, true, kind);
   Builder::Offer(op, "input", x);
   Builder::Offer(op, "input_fp32", x);
+  Builder::Offer(op, "squared_fp32", x);  // x^2, which torch 1.13's mean keeps
   Builder::Offer(op, "rstd", rows);
   Builder::Offer(op, "mean", layernorm ? rows : 0);
   Builder::Offer(op, "normalized", x);
@@ -143,8 +150,10 @@ int64_t GatherBuffer(const Dims& d, int64_t width) {
 
 // Core attention over heads_local query heads and groups_local key/value
 // heads: flash (one fused kernel) or eager (QK^T, softmax, dropout, x V).
+// `v_storage` is the storage an eager x V matmul keeps of V (a view of a
+// wider projection output may keep all of it).
 void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, int64_t qk_dim,
-                      int64_t v_dim) {
+                      int64_t v_dim, int64_t v_storage) {
   const Config& c = bld.c();
   const Dims& d = bld.d();
   const int64_t b = d.b, s = d.s, bs = d.bs();
@@ -178,6 +187,8 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
   Builder::Offer(qk, "q", q);
   Builder::Offer(qk, "k", k);
   Builder::Offer(qk, "k_expanded", k_expanded);
+  Builder::Offer(qk, "k_matmul", Mul(bs, heads_local, qk_dim));  // K as the matmul reads it
+  Builder::Offer(qk, "scale", 1);  // the softmax scale, a float64 scalar
   qk.output_bytes = Mul(d.a, scores);
   qk.input_grad_bytes = Mul(d.a, Add(q, k));
   qk.flops = qk_flops;
@@ -185,6 +196,7 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
 
   OpSpec& softmax = bld.Op("softmax", false);
   Builder::Offer(softmax, "output", scores);
+  Builder::Offer(softmax, "input_fp32", scores);
   softmax.output_bytes = Mul(d.a, scores);
   softmax.input_grad_bytes = Mul(d.a, scores);
   softmax.flops = 5.0 * static_cast<double>(scores) * causal;
@@ -204,6 +216,8 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
   Builder::Offer(av, "probs", scores);
   Builder::Offer(av, "v", v);
   Builder::Offer(av, "v_expanded", v_expanded);
+  Builder::Offer(av, "v_storage", v_storage);
+  Builder::Offer(av, "out", out);  // the context, the output projection's input
   av.output_bytes = Mul(d.a, out);
   av.input_grad_bytes = Mul(d.a, Add(scores, v));
   av.flops = av_flops;
@@ -299,7 +313,11 @@ void AddMla(Builder& bld) {
   up.comm_buffer_bytes = GatherBuffer(d, Add(m.q_lora, m.kv_lora));
 
   AddRope(bld, Mul(bs, nh, m.rope_dim), Mul(bs, m.rope_dim), m.rope_dim);
-  AddAttentionCore(bld, nh, nh, m.nope_dim + m.rope_dim, m.v_dim);
+  // Eager V is a view of the up-projection's K/V output; at b = 1 the
+  // matmul's reshape stays a view and keeps all of it (nope + v per head).
+  const int64_t v_storage =
+      d.b == 1 ? Mul(bs, nh, Add(m.nope_dim, m.v_dim)) : Mul(bs, nh, m.v_dim);
+  AddAttentionCore(bld, nh, nh, m.nope_dim + m.rope_dim, m.v_dim, v_storage);
   AddOutputProjection(bld, nh, m.v_dim);
 }
 
@@ -325,7 +343,7 @@ void AddMha(Builder& bld) {
     AddNorm(bld, "k_norm", Mul(bs, ng), hd);
   }
   AddRope(bld, Mul(bs, nh, hd), Mul(bs, ng, hd), hd);
-  AddAttentionCore(bld, nh, ng, hd, hd);
+  AddAttentionCore(bld, nh, ng, hd, hd, Mul(bs, nh, hd));
   AddOutputProjection(bld, nh, hd);
 }
 
@@ -340,6 +358,7 @@ struct MlpShape {
   int64_t gather = 0;       // TP/SP gather buffer
   int64_t gathered_input = 0;  // rows of a sequence-gathered fc1 input kept (shared-expert overlap)
   int64_t probs = 0;        // routing weights the activation applies (routed experts)
+  int64_t norm_output = 0;  // rows of the block's norm output fc1 reads (shared experts)
 };
 
 void AddMlpOps(Builder& bld, const MlpShape& s) {
@@ -352,6 +371,7 @@ void AddMlpOps(Builder& bld, const MlpShape& s) {
   OpSpec& fc1 = bld.Op(s.prefix + "fc1", true);
   Builder::Offer(fc1, "input", Mul(s.input_tokens, m.hidden));
   Builder::Offer(fc1, "input_gathered", Mul(s.gathered_input, m.hidden));
+  Builder::Offer(fc1, "norm_output", Mul(s.norm_output, m.hidden));
   fc1.flops = Matmul(tokens, m.hidden, (gated ? 2 : 1) * s.width);
   fc1.backward_flops = fc1.flops;
   fc1.weight_flops = fc1.flops;
@@ -432,7 +452,8 @@ void AddMoe(Builder& bld) {
     Builder::Offer(router, "probs", Mul(held, m.experts));
     Builder::Offer(router, "topk_indices", Mul(held, m.top_k));
     Builder::Offer(router, "topk_weights", Mul(held, m.top_k));
-    Builder::Offer(router, "topk_sum", m.router_normalize_topk || m.router_score == SIGMOID ? held : 0);
+    Builder::Offer(router, "topk_sum", m.router_normalize_topk ? held : 0);
+    Builder::Offer(router, "scale", 1);  // a float64 scaling factor
     router.flops = Matmul(static_cast<double>(held), h, m.experts);
     router.backward_flops = router.flops;
     router.weight_flops = router.flops;
@@ -477,6 +498,7 @@ void AddMoe(Builder& bld) {
     Builder::Offer(dispatch, "sorted_indices", fused ? 0 : Mul(held, m.top_k));
     Builder::Offer(dispatch, "row_id_map", fused ? Mul(held, Add(Mul(2, m.experts), 1)) : 0);
     Builder::Offer(dispatch, "sort_map", sort ? copies_i : 0);
+    Builder::Offer(dispatch, "one_hot", Mul(held, m.top_k, m.experts));  // eager expert mask
     const int64_t send = Mul(d.a, local_copies, h);
     dispatch.comm_buffer_bytes = Add(send, Mul(d.a, copies_i, h));
     dispatch.comm_bytes = static_cast<double>(send) * (c.parallel.ep - 1) / c.parallel.ep;
@@ -512,14 +534,21 @@ void AddMoe(Builder& bld) {
       // Overlapped with the all-to-all, Megatron gathers the sequence itself
       // and fc1 keeps the gathered input.
       shared.gathered_input = c.conventions.moe_shared_expert_overlap && d.sp > 1 ? d.bs() : 0;
+      shared.norm_output = d.tokens_sp();
     }
     AddMlpOps(bld, shared);
   }
   {
-    OpSpec& combine = bld.Op("combine", false);
+    // Its profile key names the router's score function: eager softmax
+    // routers (Mixtral, Qwen) weight expert outputs in BF16, DeepSeek-V3's
+    // sigmoid router in FP32.
+    OpSpec& combine = bld.Op("combine", false,
+                             m.router_score == SIGMOID ? "moe.combine_sigmoid"
+                                                       : "moe.combine_softmax");
     combine.collective = c.parallel.ep > 1;
     combine.ep_buffer = true;
     Builder::Offer(combine, "expert_outputs", Mul(copies_i, h));
+    Builder::Offer(combine, "weighted_outputs", Mul(copies_i, h));
     Builder::Offer(combine, "weights", copies_i);
     Builder::Offer(combine, "token_indices", copies_i);
     Builder::Offer(combine, "weight_indices", copies_i);
@@ -564,6 +593,10 @@ void AddEmbedding(Builder& bld, const std::string& name) {
   Builder::Offer(op, "position_ids", m.position == LEARNED_ABSOLUTE ? d.bs() : 0);
   // Vocabulary-parallel lookup: the bool mask of ids outside this rank's rows.
   Builder::Offer(op, "input_mask", d.t > 1 ? d.bs() : 0);
+  // The rotary cos and sin tables of one forward, [s, rot_dim] each.
+  const int64_t rot = m.attention == MLA ? m.rope_dim : m.head_dim;
+  Builder::Offer(op, "rope_cache", m.position == ROPE ? Mul(2, d.s, rot) : 0);
+  Builder::Offer(op, "causal_mask", Mul(d.b, d.s, d.s));
   Builder::Offer(op, "dropout_mask",
                  bld.c().conventions.dropout ? Mul(d.tokens_sp(), m.hidden) : 0);
   op.output_bytes = Mul(d.a, d.tokens_sp(), m.hidden);
@@ -581,6 +614,7 @@ void AddLoss(Builder& bld) {
   AddHiddenNorm(bld, "final_norm", "loss.final_norm");
   OpSpec& head = bld.Op("head", true, "loss.head");
   Builder::Offer(head, "input", Mul(d.tokens_sp(), m.hidden));
+  Builder::Offer(head, "input_grad_copy", Mul(d.tokens_sp(), m.hidden));
   head.flops = Matmul(static_cast<double>(d.bs()), m.hidden, vocab_local);
   head.backward_flops = head.flops;
   head.weight_flops = head.flops;
@@ -594,6 +628,14 @@ void AddLoss(Builder& bld) {
   Builder::Offer(loss, "lse", fused ? d.bs() : 0);
   Builder::Offer(loss, "labels", d.bs());
   Builder::Offer(loss, "target_mask", d.bs());
+  Builder::Offer(loss, "log_probs", logits);
+  Builder::Offer(loss, "grad_fp32", logits);
+  // Hugging Face shifts the labels by padding them: at b = 1 the shifted
+  // labels are a view of the padded [s + 1] tensor, else a [b, s] copy.
+  Builder::Offer(loss, "labels_storage", d.b == 1 ? d.s + 1 : d.bs());
+  Builder::Offer(loss, "padded_labels", d.b == 1 ? 0 : Mul(d.b, d.s + 1));
+  Builder::Offer(loss, "total_weight", 1);
+  Builder::Offer(loss, "loss_scale", 1);
   loss.output_bytes = Mul(4, d.bs());
   loss.input_grad_bytes = Mul(d.a, logits);
   loss.flops = 5.0 * static_cast<double>(logits);

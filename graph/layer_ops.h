@@ -35,6 +35,7 @@ struct Keep {
   bool checkpoint = false;    // kept even under full recomputation (block input, dispatch map)
   // Selective-recompute modules (Megatron names) that discard and recompute it.
   std::vector<std::string> selective;
+  bool until_forward_end = false;  // a forward workspace the whole stage forward reads
 };
 
 // One forward op and the shape of its backward.
@@ -53,6 +54,7 @@ struct OpSpec {
   // What the op could keep: (tensor name, elements). The profile picks.
   std::vector<std::pair<std::string, int64_t>> offers;
   std::vector<Keep> keeps;       // what the profile keeps of the offers
+  std::vector<Keep> forward_workspace, backward_workspace;  // the profile's transients
   int64_t output_bytes = 0;      // the forward output, transient
   int64_t input_grad_bytes = 0;  // the input gradient B produces
   int64_t comm_buffer_bytes = 0; // TP/SP gather or EP send/receive buffer, transient

@@ -78,6 +78,7 @@ int64_t ElementBytes(ElementType type, int64_t activation_bytes, int64_t router_
     case ROUTER: return router_bytes;
     case FP32: return 4;
     case INT64: return 8;
+    case FP64: return 8;
     case INT32: return 4;
     case BYTE: return 1;
     default: return activation_bytes;

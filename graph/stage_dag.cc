@@ -128,6 +128,7 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
     const bool outputs_live =
         GetProfile(c.conventions.profile).table().outputs_live_until_consumed();
     int pending_out = -1;
+    std::vector<int> until_end;  // forward workspaces freed after the last forward op
     std::vector<int> fwd(n), bwd(n), wgt(n, -1), dy(n, -1);
 
     // Forward.
@@ -168,6 +169,18 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
                           : -1;
       if (comm >= 0) b.Alloc(fwd[i], comm);
       if (out >= 0) b.Alloc(fwd[i], out);
+      // The profile's forward workspaces: freed with the op, or after the
+      // stage's last forward op (a mask every layer reads).
+      std::vector<int> scratch;
+      for (const Keep& w : s.forward_workspace) {
+        const int t = b.NewTensor(s.name + "." + w.name, w.bytes, Category::kWorkspace);
+        b.Alloc(fwd[i], t);
+        (w.until_forward_end ? until_end : scratch).push_back(t);
+      }
+      for (int t : scratch) b.Free(fwd[i], t);
+      if (i + 1 == n) {
+        for (int t : until_end) b.Free(fwd[i], t);
+      }
       if (comm >= 0) b.Free(fwd[i], comm);
       // The previous op's output is this op's input: under the profile's
       // rule it lives until this op has run.
@@ -209,6 +222,24 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         dag.backward.push_back(r);
         dag.backward_fused.push_back(r);
       }
+      if (!s.backward_workspace.empty()) {
+        // The profile's backward workspaces (e.g. an eager loss's FP32
+        // gradients) exist before the input gradient is produced: an op of
+        // their own, ahead of the B op, so the two never add up.
+        const int w = b.NewOp(s.name, s, OpKind::kBackwardInput);
+        std::vector<int> scratch;
+        for (const Keep& k : s.backward_workspace) {
+          scratch.push_back(b.NewTensor(s.name + ".grad_" + k.name, k.bytes, Category::kWorkspace));
+          b.Alloc(w, scratch.back());
+          dag.ops[w].bytes_moved += static_cast<double>(k.bytes);
+        }
+        for (int t : scratch) b.Free(w, t);
+        b.Edge(previous, w);
+        b.Edge(fwd[i], w);
+        previous = w;
+        dag.backward.push_back(w);
+        dag.backward_fused.push_back(w);
+      }
       bwd[i] = b.NewOp(s.name, s, OpKind::kBackwardInput);
       Op& bop = dag.ops[bwd[i]];
       bop.flops = s.backward_flops;
@@ -229,6 +260,7 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         b.Alloc(bwd[i], t);
         b.Free(bwd[i], t);
       }
+
       for (const KeptTensor& k : kept[i]) {
         if (!k.weight_grad || !s.has_weights) b.Free(bwd[i], k.tensor);
       }

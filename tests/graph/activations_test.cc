@@ -70,13 +70,15 @@ TEST_P(NoRecomputeTest, PaperStageOfFourMoeLayers) {
 INSTANTIATE_TEST_SUITE_P(MicroBatch, NoRecomputeTest, ::testing::Values(1, 2, 4));
 
 // GPT (Korthikanti et al.): stage 0 of "Et|tL" holds the embedding and
-// layer 0; the layer is the attention and mlp modules.
-int64_t GptLayerKept(int64_t tp, const std::string& recompute) {
+// layer 0; the layer is the attention and mlp modules. `conventions` picks
+// the profile and attention.
+int64_t GptLayerKept(int64_t tp, const std::string& recompute,
+                     const std::string& conventions = "profile: PAPER attention: EAGER") {
   StatusOr<Config> c = testing::ResolveText(
       "model { preset: 'gpt-22b' num_layers: 2 }\n"
       "parallel { pp: 2 tp: " + std::to_string(tp) + " layout: 'Et|tL' }\n"
       "batch { seq_len: 2048 micro_batch_size: 1 }\n"
-      "conventions { attention: EAGER dropout: true }\n" + recompute);
+      "conventions { " + conventions + " dropout: true }\n" + recompute);
   EXPECT_TRUE(c.ok()) << c.status().message();
   if (!c.ok()) return -1;
   StatusOr<std::vector<StageActivations>> a = ComputeActivations(*c);
@@ -94,6 +96,62 @@ TEST(ActivationsTest, KorthikantiSequenceParallelSelectiveCoreAttention) {
   // 34 s b h / t with t = 8.
   EXPECT_EQ(GptLayerKept(8, "recompute { policy: SELECTIVE modules: 'core_attn' }\n"),
             34 * int64_t{2048} * 6144 / 8);
+}
+
+// Megatron-Core with Transformer Engine (graph/profiles/megatron_core.textproto)
+// on the same layer, t = 8 with SP, s = 2048, b = 1, h = 6144, a = 64 heads,
+// cuDNN fused attention, selective recomputation of core_attn, dropout on.
+// Per layer, in units of sbh/t bytes:
+//   fused LayerNorm + QKV: the norm input 2 and its output (ln_out) 2;
+//   attention: Q 2, K 2, V 2 (MHA: 64 key/value heads), O 2 (linear_proj's
+//     input, the same storage); the stats 4*b*a/t*s and rng are recomputed;
+//   residual dropout mask 1 (bool);
+//   fused LayerNorm + fc1: input 2 and ln_out 2; bias-GeLU input 2*4h = 8;
+//   fc2 input 8; residual dropout mask 1                         -> 34.
+// TE also keeps each LayerNorm's FP32 mean and rstd, 4 + 4 bytes a token:
+// two norms, 16*sb/t.
+TEST(ActivationsTest, MegatronCoreKorthikantiLayerWithSelectiveCoreAttention) {
+  const int64_t s = 2048, h = 6144, t = 8;
+  EXPECT_EQ(GptLayerKept(t, "recompute { policy: SELECTIVE modules: 'core_attn' }\n",
+                         "profile: MEGATRON_CORE attention: FLASH"),
+            34 * s * h / t + 16 * s / t);
+  // Without the recomputation the stats 4*b*(a/t)*s = 65,536 and the rng
+  // state (two int64) stay as well.
+  EXPECT_EQ(GptLayerKept(t, "", "profile: MEGATRON_CORE attention: FLASH"),
+            34 * s * h / t + 16 * s / t + 4 * (64 / t) * s + 16);
+}
+
+TEST(ActivationsTest, MegatronCoreFullRecomputeKeepsOneInputPerLayer) {
+  // recompute_granularity full: each layer keeps its input [s/t, b, h]
+  // BF16, 2*s*b*h/t, and nothing else (recompute.py checkpointed_forward);
+  // the embedding stage still keeps the int64 token ids 8*s*b, its TP mask
+  // s*b and, with dropout, the embedding dropout mask s*b*h/t.
+  const int64_t s = 2048, h = 6144, t = 8;
+  StatusOr<Config> c = testing::ResolveText(
+      "model { preset: 'gpt-22b' num_layers: 3 }\n"
+      "parallel { pp: 2 tp: 8 layout: 'Ett|tL' }\n"
+      "batch { seq_len: 2048 micro_batch_size: 1 }\n"
+      "conventions { profile: MEGATRON_CORE dropout: true }\n"
+      "recompute { policy: FULL }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  StatusOr<std::vector<StageActivations>> a = ComputeActivations(*c);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ((*a)[0].per_microbatch_bytes, 2 * (2 * s * h / t) + 8 * s + s + s * h / t);
+}
+
+TEST(ActivationsTest, MegatronCoreFusedSwiGluKeepsItsInputOnly) {
+  // Llama 3 8B, TP 1: fused bias-SwiGLU keeps [t, 2f] BF16, 4f bytes a token
+  // (fused_bias_swiglu.py SwiGLUFunction); fc2 keeps the [t, f] output, 2f.
+  const int64_t tokens = 4096, f = 14336;
+  StatusOr<Config> c = testing::ResolveText(
+      "model { preset: 'llama-3-8b' num_layers: 2 }\n"
+      "parallel { pp: 2 layout: 'Et|tL' }\n"
+      "batch { seq_len: 4096 micro_batch_size: 1 }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  StatusOr<std::vector<StageActivations>> a = ComputeActivations(*c);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ((*a)[0].ops.at("L0.mlp.act"), 4 * f * tokens);
+  EXPECT_EQ((*a)[0].ops.at("L0.mlp.fc2"), 2 * f * tokens);
 }
 
 TEST(ActivationsTest, RecomputeBuffersAppearOnlyInBackward) {

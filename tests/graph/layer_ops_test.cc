@@ -146,7 +146,7 @@ StatusOr<Config> Gpt(int64_t tp, const std::string& recompute) {
       "model { preset: 'gpt-22b' }\n"
       "parallel { tp: " + std::to_string(tp) + " }\n"
       "batch { seq_len: 2048 micro_batch_size: 1 }\n"
-      "conventions { attention: EAGER dropout: true }\n" + recompute);
+      "conventions { profile: PAPER attention: EAGER dropout: true }\n" + recompute);
 }
 
 TEST(LayerOpsTest, KorthikantiDenseLayer) {

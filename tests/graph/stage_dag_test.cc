@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "tests/test_util.h"
 
 namespace stepsim::graph {
@@ -56,15 +58,21 @@ TEST(StageDagTest, DeferredWeightGradientsHoldTheirTensors) {
 }
 
 TEST(StageDagTest, RecomputeOpsComeBeforeTheirBackward) {
-  const Config c = LoadScenario("pp4_tiny.textproto", {"recompute.policy=FULL"});
-  StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[1]);
-  ASSERT_TRUE(dag.ok());
-  // The first backward op is the recompute of the last block (layer 3's MoE).
-  EXPECT_EQ(dag->ops[dag->backward.front()].kind, OpKind::kRecompute);
-  EXPECT_EQ(dag->ops[dag->backward.front()].name, "R:L3.moe");
-  int recomputes = 0;
-  for (const Op& op : dag->ops) recomputes += op.kind == OpKind::kRecompute;
-  EXPECT_EQ(recomputes, 4);  // two layers, two blocks each
+  // The paper recomputes block by block, Megatron layer by layer.
+  for (const auto& [profile, first, count] :
+       std::vector<std::tuple<std::string, std::string, int>>{
+           {"PAPER", "R:L3.moe", 4}, {"MEGATRON_CORE", "R:L3", 2}}) {
+    const Config c = LoadScenario("pp4_tiny.textproto",
+                                  {"recompute.policy=FULL", "conventions.profile=" + profile});
+    StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[1]);
+    ASSERT_TRUE(dag.ok());
+    // The first backward op is the recompute of the last unit (layer 3).
+    EXPECT_EQ(dag->ops[dag->backward.front()].kind, OpKind::kRecompute);
+    EXPECT_EQ(dag->ops[dag->backward.front()].name, first) << profile;
+    int recomputes = 0;
+    for (const Op& op : dag->ops) recomputes += op.kind == OpKind::kRecompute;
+    EXPECT_EQ(recomputes, count) << profile;  // two layers
+  }
 }
 
 TEST(StageDagTest, ValidationNamesACycle) {
