@@ -346,20 +346,37 @@ ParallelSpec ResolveParallel(const Scenario& scenario, const ModelSpec& m,
 
 PrecisionSpec ResolvePrecision(const Precision& in, Problems& problems) {
   PrecisionSpec p;
-  if (in.preset() == MIXED_ADAM_2_4_12) p.optimizer = 12;
-  auto get = [&](bool has, int64_t value, int64_t fallback, const std::string& field) {
+  if (in.preset() == MIXED_ADAM_2_4_12) {
+    p.optimizer = 12;
+    p.moment = 4;
+  }
+  auto get = [&](bool has, int64_t value, int64_t fallback, const std::string& field,
+                 int64_t min = 1) {
     if (!has) return fallback;
-    if (value < 1 || value > 64) {
-      problems.Add("precision." + field, Str(value) + " is outside 1..64 bytes");
+    if (value < min || value > 64) {
+      problems.Add("precision." + field,
+                   Str(value) + " is outside " + Str(min) + "..64 bytes");
     }
     return value;
   };
   p.weight = get(in.has_weight_bytes(), in.weight_bytes(), p.weight, "weight_bytes");
   p.gradient = get(in.has_gradient_bytes(), in.gradient_bytes(), p.gradient, "gradient_bytes");
-  p.optimizer =
-      get(in.has_optimizer_bytes(), in.optimizer_bytes(), p.optimizer, "optimizer_bytes");
   p.activation =
       get(in.has_activation_bytes(), in.activation_bytes(), p.activation, "activation_bytes");
+  if (in.has_master_weight_bytes() || in.has_moment_bytes()) {
+    p.master = get(in.has_master_weight_bytes(), in.master_weight_bytes(), p.master,
+                   "master_weight_bytes", 0);
+    p.moment = get(in.has_moment_bytes(), in.moment_bytes(), p.moment, "moment_bytes", 0);
+    p.optimizer = p.master + 2 * p.moment;
+    if (in.has_optimizer_bytes() && in.optimizer_bytes() != p.optimizer) {
+      problems.Add("precision.optimizer_bytes",
+                   Str(in.optimizer_bytes()) + " is not master_weight_bytes + 2 * moment_bytes = " +
+                       Str(p.optimizer) + "; give the total or its parts");
+    }
+  } else if (in.has_optimizer_bytes()) {
+    p.optimizer = get(true, in.optimizer_bytes(), p.optimizer, "optimizer_bytes", 0);
+    p.master = p.moment = -1;  // only the total is known
+  }
   return p;
 }
 
@@ -446,6 +463,7 @@ ConventionSpec ResolveConventions(const Conventions& in, const ParallelSpec& p,
   }
   c.dataloader_attention_mask = in.dataloader_attention_mask();
   c.retain_batches = in.retain_batches();
+  c.moe_grouped_gemm = in.moe_grouped_gemm();
   if (in.has_routing_imbalance()) {
     c.routing_imbalance = in.routing_imbalance();
     if (!(c.routing_imbalance >= 1.0) || c.routing_imbalance > static_cast<double>(p.ep)) {
@@ -475,6 +493,11 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
       break;
     case A100:
       h = {A100, 81920 * kMiB, 312e12, 2.039e12, 300e9, 25e9, 0, 0, 8, 0, 80};
+      break;
+    case CPU:
+      // The calibration harness's host: memory and rates are nominal (a
+      // large host, slow compute), no CUDA library workspaces.
+      h = {CPU, int64_t{1} << 40, 1e12, 100e9, 100e9, 10e9, 0, 0, 8, 0, 0};
       break;
     default:  // H800: H100 compute and memory, NVLink cut to 400 GB/s
       h = {H800, 81559 * kMiB, 989.4e12, 3.35e12, 200e9, 50e9, 0, 0, 8, 0, 90};

@@ -77,6 +77,9 @@ struct BatchSpec {
 
 struct PrecisionSpec {
   int64_t weight = 2, gradient = 4, optimizer = 8, activation = 2;
+  // The optimizer's parts when known (-1: only the total is): the master
+  // weights and each of Adam's two moments; optimizer = master + 2 * moment.
+  int64_t master = 4, moment = 2;
 };
 
 struct RecomputeSpec {
@@ -109,6 +112,7 @@ struct ConventionSpec {
   bool gradient_accumulation_fusion = true;
   bool dataloader_attention_mask = false;
   bool retain_batches = false;
+  bool moe_grouped_gemm = false;
 };
 
 struct HardwareSpec {

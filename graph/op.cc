@@ -11,6 +11,7 @@ const char* CategoryName(Category c) {
     case Category::kRecompute: return "recompute";
     case Category::kComm: return "comm";
     case Category::kWorkspace: return "workspace";
+    case Category::kFramework: return "framework";
   }
   return "?";
 }

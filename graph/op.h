@@ -20,8 +20,9 @@ enum class Category {
   kRecompute,    // materialised by a recompute op, freed by the backward
   kComm,         // pipeline, EP dispatch/combine, TP/SP gathers, DP buckets, workspace
   kWorkspace,    // transient op outputs and activation gradients
+  kFramework,    // persistent framework buffers: GEMM-library workspaces, retained input batches
 };
-inline constexpr int kNumCategories = 7;
+inline constexpr int kNumCategories = 8;
 const char* CategoryName(Category c);  // "weights", "activations", ...
 
 enum class OpKind {

@@ -20,6 +20,21 @@ StaticMemory ComputeStaticMemory(const Config& c, int64_t dense_params,
   return s;
 }
 
+std::vector<std::pair<std::string, int64_t>> StaticBufferNames(const Config& c,
+                                                               const StaticMemory& m) {
+  std::vector<std::pair<std::string, int64_t>> out = {{"weights", m.weights_bytes},
+                                                      {"gradients", m.gradients_bytes}};
+  const PrecisionSpec& p = c.precision;
+  if (p.master >= 0 && p.optimizer > 0 && m.optimizer_bytes % p.optimizer == 0) {
+    const int64_t elements = m.optimizer_bytes / p.optimizer;
+    out.emplace_back("master_weights", elements * p.master);
+    out.emplace_back("optimizer_moments", elements * 2 * p.moment);
+  } else {
+    out.emplace_back("optimizer", m.optimizer_bytes);
+  }
+  return out;
+}
+
 StatusOr<std::vector<RankStatic>> StaticMemoryPerRank(const Config& c,
                                                       const ModelParams& params) {
   try {

@@ -6,6 +6,8 @@
 #define STEPSIM_GRAPH_STATIC_MEMORY_H_
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "graph/config.h"
@@ -28,6 +30,12 @@ struct StaticMemory {
 // Throws Overflow.
 StaticMemory ComputeStaticMemory(const Config& config, int64_t dense_params,
                                  int64_t expert_params);
+
+// The named parts of `memory`: "weights", "gradients", and the optimizer's
+// "master_weights" and "optimizer_moments" when the precision gives them,
+// else "optimizer".
+std::vector<std::pair<std::string, int64_t>> StaticBufferNames(const Config& config,
+                                                               const StaticMemory& memory);
 
 // Per pipeline rank: the sum over the stages the rank holds (its virtual
 // chunks; both directions' copies under DualPipe).

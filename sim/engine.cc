@@ -43,6 +43,10 @@ struct World {
   std::vector<std::vector<int64_t>> stage_of{};  // [rank][chunk] -> stage
   // Hand-offs between two chunks of one rank (DualPipeV's turn): no wire.
   std::map<std::pair<int64_t, int32_t>, int> local{};  // (receiving stage, mb) -> transfer
+  // Input batches the training loop keeps (conventions.retain_batches).
+  int64_t batch_bytes = 0;
+  std::vector<bool> loads_batches{};
+  std::vector<std::set<int32_t>> batches_loaded{};
 };
 
 std::string MailboxName(bool gradient, int64_t stage, int32_t microbatch) {
@@ -96,6 +100,14 @@ void RunRank(World& w, int64_t rank) {
     }
     const StepProfile& p = profile.For(step.kind);
     const double start = sg4::Engine::get_clock();
+    if (forward && w.batch_bytes > 0 && w.loads_batches[rank] &&
+        w.batches_loaded[rank].insert(step.microbatch).second) {
+      // The training loop keeps this micro-batch's input batch until the
+      // next iteration (conventions.retain_batches).
+      run.ledger.AddDelta({start, Category::kFramework, w.batch_bytes,
+                           "input batch " + std::to_string(step.microbatch), step.microbatch, 1});
+      run.retained_bytes += w.batch_bytes;
+    }
     run.ledger.AddStep({start, &profile, step, chunks});
     if (w.verbose) {
       spdlog::info("[{:.3f} us] rank {} runs {} on stage {} for {:.3f} us", Micros(start), rank,
@@ -240,14 +252,22 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
     initial[static_cast<int>(Category::kGradients)] = m.gradients_bytes;
     initial[static_cast<int>(Category::kOptimizer)] = m.optimizer_bytes;
     initial[kComm] = c.hardware.comm_workspace_bytes;
+    std::vector<std::pair<std::string, int64_t>> buffers = graph::StaticBufferNames(c, m);
+    if (c.hardware.comm_workspace_bytes > 0) {
+      buffers.emplace_back("comm_workspace", c.hardware.comm_workspace_bytes);
+    }
+    for (const graph::NamedBytes& b : graph::FrameworkBuffers(c, stage_of[r])) {
+      initial[static_cast<int>(Category::kFramework)] += b.bytes;
+      buffers.emplace_back(b.name, b.bytes);
+    }
     try {
       Add(m.total_bytes(), c.hardware.comm_workspace_bytes);
     } catch (const Overflow&) {
       return stepsim::Status::Invalid("hardware.comm_workspace_bytes: static memory plus the "
                                       "workspace overflows 64-bit byte counts");
     }
-    RankRun run{r, Ledger(initial), initial, m.dense_params, m.expert_params,
-                0, 0, 0, 0, LedgerResult{}};
+    RankRun run{r, Ledger(initial), initial, std::move(buffers), 0, m.dense_params,
+                m.expert_params, 0, 0, 0, 0, LedgerResult{}};
     result.ranks.push_back(std::move(run));
   }
 
@@ -318,6 +338,15 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
   world.num_stages = num_stages;
   world.stage_of = stage_of;
   world.transfers.reserve(static_cast<size_t>(2 * num_stages * schedule.microbatches));
+  try {
+    world.batch_bytes = graph::RetainedBatchBytes(c);
+  } catch (const Overflow&) {
+    return stepsim::Status::Invalid("batch: the input batch's bytes overflow 64-bit counts");
+  }
+  world.batches_loaded.resize(schedule.pp);
+  for (int64_t r = 0; r < schedule.pp; ++r) {
+    world.loads_batches.push_back(graph::LoadsBatches(c, stage_of[r]));
+  }
 
   std::vector<sg4::ActorPtr> actors;
   for (int64_t r = 0; r < schedule.pp; ++r) {
@@ -393,6 +422,9 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
     run.memory = run.ledger.Replay();
     Bytes diff{};
     for (int k = 0; k < graph::kNumCategories; ++k) diff[k] = run.memory.end[k] - run.static_bytes[k];
+    // What the step leaves behind on purpose: the retained input batches.
+    diff[static_cast<int>(Category::kFramework)] -= run.retained_bytes;
+    if (run.retained_bytes > 0) run.buffers.emplace_back("retained_batches", run.retained_bytes);
     if (diff != Bytes{}) {
       leaks += "\n  rank " + std::to_string(run.rank) + ": " + Describe(diff);
     }

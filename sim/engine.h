@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "graph/config.h"
+#include "graph/framework_memory.h"
 #include "graph/status.h"
 #include "sim/ledger.h"
 #include "sim/schedule.h"
@@ -35,7 +36,12 @@ struct Transfer {
 struct RankRun {
   int64_t rank = 0;
   Ledger ledger;
-  Bytes static_bytes{};  // weights, gradients, optimizer, communication workspace
+  Bytes static_bytes{};  // weights, gradients, optimizer, workspaces: live before the step
+  // The named parts of static_bytes and, after the step, the input batches
+  // the training loop keeps ("retained_batches"): what is allocated after
+  // the step, by name.
+  std::vector<std::pair<std::string, int64_t>> buffers;
+  int64_t retained_bytes = 0;  // input batches still held after the step
   int64_t dense_params = 0, expert_params = 0;  // held, before ZeRO sharding
   double busy = 0;             // seconds running steps
   double compute_end = 0;      // end of the rank's last step

@@ -62,6 +62,7 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
           peak.breakdown[k];
     }
     out->set_static_bytes(sim::Total(run.static_bytes));
+    for (const auto& [name, bytes] : run.buffers) (*out->mutable_static_breakdown())[name] += bytes;
     out->set_end_bytes(sim::Total(run.memory.end));
     out->set_capacity_bytes(c.hardware.hbm_bytes);
     out->set_fits(peak.total <= c.hardware.hbm_bytes);
@@ -90,7 +91,7 @@ std::string FormatRunSummary(const RunReport& r) {
   out += "step time " + Fixed(r.step_time_us() / 1000, 3) + " ms (last step ends at " +
          Fixed(r.compute_time_us() / 1000, 3) + " ms, then the DP gradient reduction)\n\n";
   Table table({"rank", "peak GiB", "fits", "at ms", "<during", "mb", "weights", "grads", "optim",
-               "activ", "recomp", "comm", "work", "in flight", "bubble"});
+               "activ", "recomp", "comm", "work", "frame", "in flight", "bubble"});
   for (const RankReport& k : r.ranks()) {
     auto gib = [&](const char* cat) { return Gib(k.peak_breakdown().at(cat)); };
     table.AddRow({std::to_string(k.pp_rank()), Gib(k.peak_bytes()),
@@ -99,7 +100,7 @@ std::string FormatRunSummary(const RunReport& r) {
                   k.peak_step().empty() ? k.peak_op() : k.peak_step() + " " + k.peak_op(),
                   k.peak_microbatch() < 0 ? "-" : std::to_string(k.peak_microbatch()),
                   gib("weights"), gib("gradients"), gib("optimizer"), gib("activations"),
-                  gib("recompute"), gib("comm"), gib("workspace"),
+                  gib("recompute"), gib("comm"), gib("workspace"), gib("framework"),
                   Fixed(k.inflight_stage_equivalents(), 1),
                   Fixed(100 * k.bubble_fraction(), 1) + "%"});
   }

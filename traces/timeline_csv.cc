@@ -26,7 +26,7 @@ void AppendRow(std::string& out, double time, int64_t rank, const sim::Bytes& li
 
 void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& sink) {
   std::string out =
-      "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,total\n";
+      "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,framework,total\n";
   auto flush_if_big = [&] {
     if (out.size() > (1 << 20)) {
       sink.write(out.data(), static_cast<std::streamsize>(out.size()));

@@ -1,5 +1,5 @@
 // The CSV timeline of `stepsim run --timeline FILE`:
-//   time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,total
+//   time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,framework,total
 // one row per change of a rank's live bytes (after the change), rank by
 // rank, starting with the static state at time 0. With a resolution, each
 // rank keeps one row per window: the one with the highest total, so the

@@ -7,7 +7,8 @@ allocated bytes on CPU; stepsim predicts both from the same config.json through
 `model { hf_config }` under `conventions { profile: PYTORCH_EAGER }`. Goals (issue 9):
 kept bytes within 2%, step peak within 5%. Routing is balanced in both (the harness's
 --balanced-routing; stepsim assumes balanced routing). Pure BF16 training: BF16
-weights and gradients, AdamW's two moments in BF16 (4 bytes a parameter).
+weights and gradients, AdamW's two moments in BF16 (4 bytes a parameter). The harness
+runs on the CPU, so the scenario's hardware is CPU (no cuBLAS workspaces).
 
 The stepsim binary comes from STEPSIM_BINARY (tests/CMakeLists.txt sets it).
 """
@@ -45,6 +46,7 @@ def scenario(config_path, b, s, m):
         f"batch {{ micro_batch_size: {b} seq_len: {s} num_microbatches: {m} }}\n"
         "precision { weight_bytes: 2 gradient_bytes: 2 optimizer_bytes: 4 }\n"
         "conventions { profile: PYTORCH_EAGER }\n"
+        "hardware { gpu: CPU }\n"  # the harness runs on the host: no CUDA workspaces
     )
 
 

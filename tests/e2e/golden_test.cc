@@ -87,18 +87,18 @@ TEST(GoldenTest, CsvMaximumIsTheReportedPeak) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,"
-                  "workspace,total");
+                  "workspace,framework,total");
   int64_t max_total[4] = {0, 0, 0, 0}, last_total[4] = {0, 0, 0, 0};
   int rows = 0;
   while (std::getline(in, line)) {
     std::vector<std::string> cells;
     std::stringstream row(line);
     for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
-    ASSERT_EQ(cells.size(), 10u) << line;
+    ASSERT_EQ(cells.size(), 11u) << line;
     const int rank = std::stoi(cells[1]);
     int64_t sum = 0;
-    for (int k = 2; k < 9; ++k) sum += std::stoll(cells[k]);
-    EXPECT_EQ(sum, std::stoll(cells[9])) << line;
+    for (int k = 2; k < 10; ++k) sum += std::stoll(cells[k]);
+    EXPECT_EQ(sum, std::stoll(cells[10])) << line;
     max_total[rank] = std::max(max_total[rank], sum);
     last_total[rank] = sum;
     ++rows;
