@@ -673,13 +673,6 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
                  "the shared experts' width (model.shared_expert_ffn_hidden_size)",
                  c.model.shared_ffn);
   }
-  if (c.hardware.comm_workspace_bytes < 0) {
-    // The paper counts a communication-library workspace of 0.8-2 GB per
-    // device (1 GiB here); NCCL allocates its buffers outside PyTorch's
-    // allocator, so frameworks' allocated bytes do not hold it.
-    c.hardware.comm_workspace_bytes =
-        GetProfile(c.conventions.profile).table().comm_workspace_allocated() ? int64_t{1} << 30 : 0;
-  }
   if (c.model.vocab_multiple == 0) {
     // Megatron pads the vocabulary to a multiple of 128 * TP
     // (--make-vocab-size-divisible-by, default 128); the paper and Hugging
@@ -696,6 +689,14 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
                    : scenario.schedule().kind();
   c.schedule_file = scenario.schedule().file();
   c.hardware = ResolveHardware(scenario.hardware(), problems);
+  if (c.hardware.comm_workspace_bytes < 0) {
+    // The paper counts a communication-library workspace of 0.8-2 GB per
+    // device (1 GiB here); NCCL allocates its buffers outside PyTorch's
+    // allocator, so frameworks' allocated bytes do not hold it.
+    c.hardware.comm_workspace_bytes =
+        GetProfile(c.conventions.profile).table().comm_workspace_allocated() ? int64_t{1} << 30 : 0;
+  }
+
   c.timing = scenario.timing();
 
   if (problems.empty()) {

@@ -474,7 +474,13 @@ void AddMoe(Builder& bld) {
   if (c.conventions.moe_tokens == LOCAL) {
     copies = static_cast<double>(local_copies) / static_cast<double>(c.parallel.ep);
   } else {
-    copies = static_cast<double>(local_copies) * c.conventions.routing_imbalance;
+    // After the all-to-all over EP, Megatron's alltoall dispatcher gathers
+    // the received tokens over the expert-tensor-parallel group
+    // (token_dispatcher.py dispatch_postprocess): each of the ETP ranks of
+    // an expert processes every row routed to it, T*k*ETP under balanced
+    // routing (with its 1/ETP share of the width).
+    copies = static_cast<double>(local_copies) * static_cast<double>(c.parallel.etp) *
+             c.conventions.routing_imbalance;
   }
   const int64_t copies_i = static_cast<int64_t>(std::floor(copies));
   // Top-k and permutation keep the dispatch map; the all-to-all sends the

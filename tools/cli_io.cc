@@ -70,30 +70,35 @@ Status WriteStream(const std::string& path, const std::function<void(std::ostrea
   return Status::Ok();
 }
 
+StatusOr<graph::Config> ResolveScenarioAt(Scenario scenario, const std::string& base_file,
+                                          const std::vector<std::string>& sets) {
+  for (const std::string& set : sets) {
+    Status s = graph::ApplyOverride(set, &scenario);
+    if (!s.ok()) return s;
+  }
+  if (scenario.model().has_hf_config()) {
+    // A Hugging Face config.json, relative to the scenario's folder.
+    const std::filesystem::path file(scenario.model().hf_config());
+    const std::string path =
+        file.is_absolute() ? file.string()
+                           : (std::filesystem::path(base_file).parent_path() / file).string();
+    StatusOr<std::string> json = ReadFile(path);
+    if (!json.ok()) return Status::Invalid("model.hf_config: " + json.status().message());
+    Status applied = graph::ApplyHfConfig(*json, path, &scenario);
+    if (!applied.ok()) return applied;
+  }
+  if (scenario.name().empty()) {
+    scenario.set_name(std::filesystem::path(base_file).stem().string());
+  }
+  return graph::Resolve(scenario);
+}
+
 StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
   StatusOr<std::string> text = ReadFile(args.path);
   if (!text.ok()) return text.status();
   StatusOr<Scenario> scenario = graph::ParseScenario(*text, args.path);
   if (!scenario.ok()) return scenario.status();
-  for (const std::string& set : args.sets) {
-    Status s = graph::ApplyOverride(set, &*scenario);
-    if (!s.ok()) return s;
-  }
-  if (scenario->model().has_hf_config()) {
-    // A Hugging Face config.json, relative to the scenario's folder.
-    const std::filesystem::path file(scenario->model().hf_config());
-    const std::string path =
-        file.is_absolute() ? file.string()
-                           : (std::filesystem::path(args.path).parent_path() / file).string();
-    StatusOr<std::string> json = ReadFile(path);
-    if (!json.ok()) return Status::Invalid("model.hf_config: " + json.status().message());
-    Status applied = graph::ApplyHfConfig(*json, path, &*scenario);
-    if (!applied.ok()) return applied;
-  }
-  if (scenario->name().empty()) {
-    scenario->set_name(std::filesystem::path(args.path).stem().string());
-  }
-  return graph::Resolve(*scenario);
+  return ResolveScenarioAt(std::move(*scenario), args.path, args.sets);
 }
 
 }  // namespace stepsim::tools

@@ -43,6 +43,12 @@ struct ScenarioArgs {
 // Reads, parses, overrides and resolves the scenario.
 StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args);
 
+// Applies `sets` to `scenario`, reads its model.hf_config relative to
+// `base_file`'s folder, names it after `base_file` if it has no name, and
+// resolves it.
+StatusOr<graph::Config> ResolveScenarioAt(Scenario scenario, const std::string& base_file,
+                                          const std::vector<std::string>& sets);
+
 }  // namespace stepsim::tools
 
 #endif  // STEPSIM_TOOLS_CLI_IO_H_

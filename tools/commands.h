@@ -32,6 +32,11 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
 
 int RunCheckTrace(const std::string& path);
 
+// Simulates each validation case (proto/validation.proto) and compares the
+// prediction with what was measured: exit 0 when every measurement is within
+// its case's tolerance, 1 when one is not, 2 for bad input.
+int RunValidate(const std::vector<std::string>& files, const std::string& json);
+
 }  // namespace stepsim::tools
 
 #endif  // STEPSIM_TOOLS_COMMANDS_H_

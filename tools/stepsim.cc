@@ -107,6 +107,14 @@ int main(int argc, char** argv) {
       "check-trace", "check a Chrome trace against the rules Perfetto's JSON importer needs");
   check->add_option("trace", check_path, "trace file (JSON)")->required();
 
+  std::vector<std::string> validate_files;
+  std::string validate_json;
+  CLI::App* validate = app.add_subcommand(
+      "validate", "hold predictions against measured training runs (validation cases)");
+  validate->add_option("cases", validate_files, "validation case files (.textproto)")
+      ->required();
+  validate->add_option("--json", validate_json, "write the results as JSON to FILE, or -");
+
   app.add_subcommand("presets", "list the built-in model presets");
 
   try {
@@ -130,6 +138,7 @@ int main(int argc, char** argv) {
     if (schedule->parsed()) return t::RunSchedule(schedule_args, schedule_out);
     if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
     if (check->parsed()) return t::RunCheckTrace(check_path);
+    if (validate->parsed()) return t::RunValidate(validate_files, validate_json);
     if (app.got_subcommand("presets")) {
       for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";
       return t::kExitOk;

@@ -1,0 +1,92 @@
+#include "graph/validation_case.h"
+
+#include <google/protobuf/text_format.h>
+
+#include "graph/scenario_text.h"
+
+namespace stepsim::graph {
+namespace {
+
+using google::protobuf::TextFormat;
+
+TextPlace Place(const TextFormat::ParseInfoTree* tree, const google::protobuf::FieldDescriptor* f,
+                int index, TextPlace fallback) {
+  if (tree == nullptr) return fallback;
+  const google::protobuf::TextFormat::ParseLocationRange range =
+      tree->GetLocationRange(f, f->is_repeated() ? index : -1);
+  if (range.start.line < 0) return fallback;
+  return {range.start.line + 1, range.start.column + 1};
+}
+
+}  // namespace
+
+Status ParsedCase::ErrorAt(const TextPlace& place, const std::string& message) const {
+  return Status::Invalid(LocatedError(text, filename, place.line, place.col, message));
+}
+
+StatusOr<ParsedCase> ParseValidationCase(std::string_view text, std::string_view filename) {
+  ParsedCase c;
+  c.text = std::string(text);
+  c.filename = std::string(filename);
+  Status parsed = ParseTextMessage(text, filename, &c.value);
+  if (!parsed.ok()) return parsed;
+  // Parse again to learn where each field stands (the text is known good).
+  TextFormat::ParseInfoTree tree;
+  TextFormat::Parser parser;
+  parser.WriteLocationsTo(&tree);
+  parser.SetRecursionLimit(32);
+  ValidationCase again;
+  parser.ParseFromString(c.text, &again);
+  const auto* d = ValidationCase::descriptor();
+  const auto* md = Measurement::descriptor();
+  c.name = Place(&tree, d->FindFieldByName("name"), -1, {});
+  const ValidationCase& v = c.value;
+  for (int i = 0; i < v.measured_size(); ++i) {
+    const TextPlace block = Place(&tree, d->FindFieldByName("measured"), i, {});
+    const TextFormat::ParseInfoTree* sub = tree.GetTreeForNested(d->FindFieldByName("measured"), i);
+    c.measured.push_back(block);
+    c.pp_rank.push_back(Place(sub, md->FindFieldByName("pp_rank"), -1, block));
+    c.metric.push_back(Place(sub, md->FindFieldByName("metric"), -1, block));
+  }
+  if (v.name().empty()) return c.ErrorAt({1, 1}, "a case needs a name");
+  if (v.source().empty()) {
+    return c.ErrorAt(c.name, "case \"" + v.name() + "\" needs a source (where the measurement "
+                             "comes from)");
+  }
+  if (!v.has_tolerance()) {
+    return c.ErrorAt(c.name, "case \"" + v.name() + "\" needs a tolerance (e.g. 0.05 for 5%)");
+  }
+  if (!(v.tolerance() > 0 && v.tolerance() <= 1)) {
+    return c.ErrorAt(Place(&tree, d->FindFieldByName("tolerance"), -1, c.name),
+                     "tolerance must be in (0, 1], got " + std::to_string(v.tolerance()));
+  }
+  if (v.description_case() == ValidationCase::DESCRIPTION_NOT_SET) {
+    return c.ErrorAt(c.name, "case \"" + v.name() + "\" needs a scenario { ... } or a "
+                             "scenario_file");
+  }
+  if (v.measured_size() == 0) {
+    return c.ErrorAt(c.name, "case \"" + v.name() + "\" has no measured { ... } entries");
+  }
+  for (int i = 0; i < v.measured_size(); ++i) {
+    const Measurement& m = v.measured(i);
+    if (m.metric() == METRIC_UNSPECIFIED) {
+      return c.ErrorAt(c.measured[i], "measured: a metric is required (PEAK_ALLOCATED, "
+                                      "PEAK_RESERVED, DEVICE_USED, STATIC_ALLOCATED, "
+                                      "DYNAMIC_ALLOCATED)");
+    }
+    if (Metric_descriptor()->FindValueByNumber(m.metric()) == nullptr) {
+      return c.ErrorAt(c.metric[i], "measured: unknown metric " + std::to_string(m.metric()));
+    }
+    if (m.pp_rank() < 0) {
+      return c.ErrorAt(c.pp_rank[i], "measured: pp_rank must not be negative, got " +
+                                         std::to_string(m.pp_rank()));
+    }
+    if (m.bytes() <= 0) {
+      return c.ErrorAt(c.measured[i], "measured: bytes must be positive, got " +
+                                          std::to_string(m.bytes()));
+    }
+  }
+  return c;
+}
+
+}  // namespace stepsim::graph
