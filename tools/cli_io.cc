@@ -69,7 +69,7 @@ Status WriteStream(const std::string& path, const std::function<void(std::ostrea
   return Status::Ok();
 }
 
-StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
+StatusOr<Scenario> LoadScenario(const ScenarioArgs& args) {
   StatusOr<std::string> text = ReadFile(args.path);
   if (!text.ok()) return text.status();
   StatusOr<Scenario> scenario = graph::ParseScenario(*text, args.path);
@@ -81,6 +81,12 @@ StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
   if (scenario->name().empty()) {
     scenario->set_name(std::filesystem::path(args.path).stem().string());
   }
+  return scenario;
+}
+
+StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
+  StatusOr<Scenario> scenario = LoadScenario(args);
+  if (!scenario.ok()) return scenario.status();
   return graph::Resolve(*scenario);
 }
 

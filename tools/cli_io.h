@@ -40,6 +40,10 @@ struct ScenarioArgs {
   std::vector<std::string> sets;
 };
 
+// Reads and parses the scenario and applies its --set overrides; a scenario
+// without a name takes the file's stem.
+StatusOr<Scenario> LoadScenario(const ScenarioArgs& args);
+
 // Reads, parses, overrides and resolves the scenario.
 StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args);
 
