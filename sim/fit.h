@@ -25,11 +25,13 @@
 #include <vector>
 
 #include "graph/config.h"
+#include "graph/params.h"
 #include "graph/static_memory.h"
 #include "graph/status.h"
 #include "report.pb.h"
 #include "scenario.pb.h"
 #include "sim/fit_space.h"
+#include "sim/schedule.h"
 #include "sim/step_profile.h"
 #include "sim/sweep.h"
 
@@ -59,7 +61,9 @@ class FitBounder {
     std::vector<StepProfile> steps;  // forward, backward, weight, backward_weight
   };
   int64_t capacity_;
+  std::map<std::string, StatusOr<graph::ModelParams>> params_;
   std::map<std::string, StatusOr<std::vector<graph::RankStatic>>> statics_;
+  std::map<std::string, StatusOr<Schedule>> schedules_;
   std::map<std::string, StageSteps> stages_;
 };
 

@@ -24,6 +24,10 @@ std::string Deterministic(const google::protobuf::Message& message) {
   return bytes;
 }
 
+// What a worker sends back for a job: a report or a reason to skip it.
+const std::string kReport = "R";
+const std::string kSkipped = "S";
+
 // Jobs grouped by key (in order of first appearance), cut into tasks of at
 // most `slice` jobs: a worker builds a key's profiles once per task at most,
 // and small slices keep every worker busy until the end.
@@ -81,24 +85,37 @@ Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
         emit(item, cached->status());
         continue;
       }
+      ScheduleChoice choice;
+      if (options.schedule) {
+        StatusOr<ScheduleChoice> chosen = options.schedule(config);
+        if (!chosen.ok()) {
+          emit(item, chosen.status());
+          continue;
+        }
+        choice = std::move(*chosen);
+      } else {
+        StatusOr<Schedule> built = BuildSchedule(config);
+        if (!built.ok()) {
+          emit(item, built.status());
+          continue;
+        }
+        choice.schedule = std::move(*built);
+      }
+      if (options.gate) {
+        const std::string reason = options.gate(config, choice.schedule, cached->value());
+        if (!reason.empty()) {
+          emit(item, kSkipped + reason);
+          continue;
+        }
+      }
       emit(item, RunInChild([&]() -> StatusOr<std::string> {
-             ScheduleChoice choice;
-             if (options.schedule) {
-               StatusOr<ScheduleChoice> chosen = options.schedule(config);
-               if (!chosen.ok()) return chosen.status();
-               choice = std::move(*chosen);
-             } else {
-               StatusOr<Schedule> built = BuildSchedule(config);
-               if (!built.ok()) return built.status();
-               choice.schedule = std::move(*built);
-             }
              SimOptions sim_options;
              sim_options.schedule_from_file = choice.from_file;
              // This child's copy of the worker's profiles: moving it is free.
              StatusOr<SimResult> result =
                  Simulate(config, choice.schedule, sim_options, std::move(cached->value()));
              if (!result.ok()) return result.status();
-             return reporter(config, *result).SerializeAsString();
+             return kReport + reporter(config, *result).SerializeAsString();
            }));
     }
   };
@@ -111,8 +128,12 @@ Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
       options.on_result(item, bytes.status());
       return;
     }
+    if (bytes->rfind(kSkipped, 0) == 0) {
+      if (options.on_skipped) options.on_skipped(item, bytes->substr(1));
+      return;
+    }
     RunReport report;
-    if (!report.ParseFromString(*bytes)) {
+    if (bytes->rfind(kReport, 0) != 0 || !report.ParseFromString(bytes->substr(1))) {
       options.on_result(item, Status::Failed("an unreadable report came back from the "
                                              "simulation process"));
       return;

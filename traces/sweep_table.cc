@@ -162,7 +162,8 @@ std::string FormatFitTable(const SweepReport& report, int64_t top) {
   for (const SweepConfig& c : report.configs()) {
     if (!c.simulated() || !c.fits()) break;
     out += "\nthe fastest: stepsim run SCENARIO";
-    for (const auto& [path, value] : c.overrides()) out += " --set " + path + "=" + value;
+    const std::map<std::string, std::string> sorted(c.overrides().begin(), c.overrides().end());
+    for (const auto& [path, value] : sorted) out += " --set " + path + "=" + value;
     out += "\n";
     break;
   }
