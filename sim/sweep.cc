@@ -24,10 +24,6 @@ std::string Deterministic(const google::protobuf::Message& message) {
   return bytes;
 }
 
-// What a worker sends back for a job: a report or a reason to skip it.
-const std::string kReport = "R";
-const std::string kSkipped = "S";
-
 // Jobs grouped by key (in order of first appearance), cut into tasks of at
 // most `slice` jobs: a worker builds a key's profiles once per task at most,
 // and small slices keep every worker busy until the end.
@@ -101,13 +97,6 @@ Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
         }
         choice.schedule = std::move(*built);
       }
-      if (options.gate) {
-        const std::string reason = options.gate(config, choice.schedule, cached->value());
-        if (!reason.empty()) {
-          emit(item, kSkipped + reason);
-          continue;
-        }
-      }
       emit(item, RunInChild([&]() -> StatusOr<std::string> {
              SimOptions sim_options;
              sim_options.schedule_from_file = choice.from_file;
@@ -115,7 +104,7 @@ Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
              StatusOr<SimResult> result =
                  Simulate(config, choice.schedule, sim_options, std::move(cached->value()));
              if (!result.ok()) return result.status();
-             return kReport + reporter(config, *result).SerializeAsString();
+             return reporter(config, *result).SerializeAsString();
            }));
     }
   };
@@ -128,12 +117,8 @@ Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
       options.on_result(item, bytes.status());
       return;
     }
-    if (bytes->rfind(kSkipped, 0) == 0) {
-      if (options.on_skipped) options.on_skipped(item, bytes->substr(1));
-      return;
-    }
     RunReport report;
-    if (bytes->rfind(kReport, 0) != 0 || !report.ParseFromString(bytes->substr(1))) {
+    if (!report.ParseFromString(*bytes)) {
       options.on_result(item, Status::Failed("an unreadable report came back from the "
                                              "simulation process"));
       return;

@@ -24,7 +24,6 @@
 #include "scenario.pb.h"
 #include "sim/engine.h"
 #include "sim/schedule.h"
-#include "sim/step_profile.h"
 #include "sim/sweep_space.h"
 
 namespace stepsim::sim {
@@ -61,17 +60,9 @@ struct SimulateManyOptions {
   // why the simulation could not run (kInvalidInput: the configuration
   // cannot run; kFailed: a stepsim defect or a dead process).
   std::function<void(int64_t job, StatusOr<RunReport> report)> on_result;
-  // Optional. Runs in the worker before each simulation, with the job's
-  // schedule and stage profiles: a reason (non-empty) skips the simulation,
-  // and on_skipped gets the reason instead of on_result getting a report.
-  std::function<std::string(const graph::Config&, const Schedule&,
-                            const std::vector<StageProfile>&)>
-      gate;
-  std::function<void(int64_t job, std::string reason)> on_skipped;
 };
 
-// Simulates every job. Each job gets exactly one on_result or on_skipped
-// call. Returns
+// Simulates every job. Each job gets exactly one on_result call. Returns
 // kFailed if worker processes could not be started; Ok otherwise.
 Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
                     const SimulateManyOptions& options);

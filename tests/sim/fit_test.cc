@@ -9,6 +9,7 @@
 #include <map>
 
 #include "sim/cost_model.h"
+#include "sim/fit_bound.h"
 #include "sim/sweep_rows.h"
 #include "tests/test_util.h"
 #include "traces/run_report.h"
@@ -220,6 +221,37 @@ TEST(FitTest, StepProfilesDoNotDependOnZeroStagesBelowThree) {
       }
     }
   }
+}
+
+// FitBounder builds one profile per stage shape: stages of one shape must
+// have the same steps, whatever layers they hold.
+TEST(FitTest, StagesOfOneShapeHaveTheSameSteps) {
+  for (const char* scenario : {"pp4_tiny.textproto", "deepseek_v3.textproto"}) {
+    const graph::Config c = testing::LoadScenario(scenario, {"recompute.policy=FULL",
+                                                             "recompute.modules="});
+    StatusOr<std::vector<StageProfile>> p = BuildStageProfiles(c, CostModel(c));
+    ASSERT_TRUE(p.ok());
+    std::map<std::string, size_t> first;
+    int64_t shared = 0;
+    for (size_t s = 0; s < p->size(); ++s) {
+      const std::string shape = StageShape(c, c.layout.stages[s]);
+      auto [it, inserted] = first.emplace(shape, s);
+      if (inserted) continue;
+      ++shared;
+      for (StepKind k : {StepKind::kForward, StepKind::kBackward, StepKind::kWeight,
+                         StepKind::kBackwardWeight}) {
+        const StepProfile& a = (*p)[it->second].For(k);
+        const StepProfile& b = (*p)[s].For(k);
+        EXPECT_EQ(a.duration, b.duration) << scenario << " " << shape << " stage " << s;
+        EXPECT_EQ(a.peak, b.peak) << scenario << " " << shape << " stage " << s;
+        EXPECT_EQ(a.net, b.net) << scenario << " " << shape << " stage " << s;
+      }
+    }
+    EXPECT_GT(shared, 0) << scenario;  // V3: 14 stages of "MMMM"
+  }
+  const graph::Config v3 = testing::LoadScenario("deepseek_v3.textproto");
+  EXPECT_EQ(StageShape(v3, v3.layout.stages[0]), "EDDDM");
+  EXPECT_EQ(StageShape(v3, v3.layout.stages[15]), "MTL");
 }
 
 TEST(FitTest, ShardsMergeIntoTheSameTopK) {
