@@ -10,6 +10,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libgtest-dev libcli11-dev
+  slurm-wlm munge  # the Slurm round-trip test's local cluster (tools/slurm/)
 )
 missing=()
 for p in "${packages[@]}"; do

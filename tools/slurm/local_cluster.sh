@@ -3,23 +3,36 @@
 # sweep's job arrays: munged, slurmctld and slurmd on localhost, everything
 # (keys, sockets, state, logs, configuration) inside one folder.
 #
-#   tools/slurm/local_cluster.sh start DIR   # configure and start; prints
-#                                            # the SLURM_CONF to export
-#   tools/slurm/local_cluster.sh stop DIR    # stop the daemons started in DIR
+#   tools/slurm/local_cluster.sh start DIR [PID]  # configure and start; prints
+#                                                 # the SLURM_CONF to export
+#   tools/slurm/local_cluster.sh stop DIR         # cancel its jobs, stop its daemons
 #
+# With PID, a watcher stops the cluster as soon as that process is gone,
+# however it ended (a test that crashes or is killed leaves no daemons).
 # Needs Debian's slurm-wlm and munge (tools/setup.sh installs them) and runs
 # as root, as slurmd does. `start` waits until the node accepts jobs and
 # stops what it started if it does not within 60 s.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
-[[ $# -eq 2 ]] || usage
+usage() { echo "usage: $0 start DIR [PID] | stop DIR" >&2; exit 2; }
+[[ $# -ge 2 && $# -le 3 ]] || usage
 action=$1
 dir=$2
+watch=${3:-}
+self=$(readlink -f "$0")
 
-# A free TCP port, asked of the kernel.
+# A TCP port nothing listens on (random, checked with bash's /dev/tcp).
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "$0: no free TCP port found" >&2
+  return 1
 }
 
 stop_pidfile() {
@@ -35,9 +48,21 @@ stop_pidfile() {
 }
 
 stop() {
+  [[ -d $dir ]] || return 0
+  if [[ -s $dir/etc/slurm.conf && -s $dir/run/slurmctld.pid ]]; then
+    SLURM_CONF="$dir/etc/slurm.conf" scancel --quiet --user="$(id -un)" 2>/dev/null || true
+    for _ in $(seq 50); do
+      [[ -z $(SLURM_CONF="$dir/etc/slurm.conf" squeue -h 2>/dev/null) ]] && break
+      sleep 0.1
+    done
+  fi
+  if [[ -s $dir/run/watcher.pid && $(cat "$dir/run/watcher.pid") != "${WATCHER:-}" ]]; then
+    stop_pidfile "$dir/run/watcher.pid"
+  fi
   stop_pidfile "$dir/run/slurmd.pid"
   stop_pidfile "$dir/run/slurmctld.pid"
   stop_pidfile "$dir/run/munged.pid"
+  rm -f "$dir/run/watcher.pid"
 }
 
 start() {
@@ -49,6 +74,14 @@ start() {
   chmod 700 "$dir"
   mkdir -p "$dir"/{etc,run,log,state,spool}
   chmod 700 "$dir"/{etc,run,log,state,spool}
+  if [[ -n $watch ]]; then
+    # Detached (its own session), so it outlives whatever kills the watched
+    # process's group.
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+                    WATCHER=$$ "$2" stop "$3"' watcher "$watch" "$self" "$dir" \
+      </dev/null >/dev/null 2>&1 &
+    echo $! >"$dir/run/watcher.pid"
+  fi
 
   mungekey --create --keyfile="$dir/etc/munge.key" --force
   chmod 400 "$dir/etc/munge.key"
@@ -62,6 +95,7 @@ start() {
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2 ))
   ctld_port=$(free_port)
   slurmd_port=$(free_port)
+  while [[ $slurmd_port == "$ctld_port" ]]; do slurmd_port=$(free_port); done
   cat >"$dir/etc/slurm.conf" <<CONF
 ClusterName=stepsim-local
 SlurmctldHost=$node(127.0.0.1)
@@ -84,6 +118,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/builtin
 MpiDefault=none
+MailProg=/bin/true
 ReturnToService=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
