@@ -104,7 +104,11 @@ Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
              StatusOr<SimResult> result =
                  Simulate(config, choice.schedule, sim_options, std::move(cached->value()));
              if (!result.ok()) return result.status();
-             return reporter(config, *result).SerializeAsString();
+             std::string report = reporter(config, *result).SerializeAsString();
+             // The child exits next: leaving the result (DAGs, ledgers)
+             // to the kernel saves tearing it down, a tenth of the work.
+             new SimResult(std::move(*result));  // NOLINT: deliberately never freed
+             return report;
            }));
     }
   };
