@@ -1,8 +1,5 @@
 #include "sim/fit_bound.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,21 +7,12 @@
 
 #include "sim/cost_model.h"
 #include "sim/step_profile.h"
+#include "sim/sweep.h"
 
 namespace stepsim::sim {
 namespace {
 
 constexpr size_t kMaxCached = 4096;  // entries per cache before it is emptied
-
-std::string Deterministic(const google::protobuf::Message& message) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  message.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return bytes;
-}
 
 std::string GibText(int64_t bytes) {
   char buffer[32];
@@ -40,7 +28,7 @@ std::string Key(Scenario s, bool keep_batch, bool keep_recompute, const std::str
   s.mutable_batch()->clear_num_microbatches();
   if (!keep_batch) s.clear_batch();
   if (!keep_recompute) s.clear_recompute();
-  return Deterministic(s) + "\n" + extra;
+  return DeterministicBytes(s) + "\n" + extra;
 }
 
 // Which stage each (rank, chunk) runs, as the engine places them.

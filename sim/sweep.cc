@@ -14,16 +14,6 @@
 namespace stepsim::sim {
 namespace {
 
-std::string Deterministic(const google::protobuf::Message& message) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  message.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return bytes;
-}
-
 // Jobs grouped by key (in order of first appearance), cut into tasks of at
 // most `slice` jobs: a worker builds a key's profiles once per task at most,
 // and small slices keep every worker busy until the end.
@@ -50,12 +40,22 @@ std::vector<std::vector<int64_t>> Tasks(const std::vector<SimJob>& jobs, int wor
 
 }  // namespace
 
+std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return bytes;
+}
+
 std::string ProfileKey(const Scenario& scenario, const graph::Config& config) {
   Scenario s = scenario;
   s.clear_name();
   s.mutable_schedule()->clear_kind();
   s.mutable_batch()->clear_num_microbatches();
-  std::string key = Deterministic(s);
+  std::string key = DeterministicBytes(s);
   for (const graph::Stage& stage : config.layout.stages) key += "\n" + stage.Describe();
   return key;
 }

@@ -42,6 +42,10 @@ using ScheduleSource = std::function<StatusOr<ScheduleChoice>(const graph::Confi
 // traces/ builds on sim/, so the caller passes it in).
 using Reporter = std::function<RunReport(const graph::Config&, const SimResult&)>;
 
+// `message` serialized with map entries in key order, so equal messages
+// give equal bytes (cache keys).
+std::string DeterministicBytes(const google::protobuf::Message& message);
+
 // What decides a configuration's stage profiles: the scenario without its
 // name, schedule kind and micro-batch count, and the stages of its layout
 // (a schedule kind can change the layout, e.g. DualPipeV's two chunks).

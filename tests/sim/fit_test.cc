@@ -20,12 +20,8 @@ namespace {
 // The tiny MoE model on a device of 1.4 MB without workspace: its ranks
 // peak at 1.2-1.5 MB, so some layouts fit and others do not.
 Scenario Tiny() {
-  StatusOr<Scenario> s = graph::ParseScenario(testing::ReadSource("scenarios/pp4_tiny.textproto"),
-                                              "pp4_tiny.textproto");
-  EXPECT_TRUE(s.ok());
-  EXPECT_TRUE(graph::ApplyOverride("hardware.hbm_bytes=1400000", &*s).ok());
-  EXPECT_TRUE(graph::ApplyOverride("hardware.comm_workspace_bytes=0", &*s).ok());
-  return *s;
+  return testing::ReadScenario("pp4_tiny.textproto",
+                               {"hardware.hbm_bytes=1400000", "hardware.comm_workspace_bytes=0"});
 }
 
 FitSpace SmallSpace() {

@@ -11,12 +11,7 @@
 namespace stepsim::sim {
 namespace {
 
-Scenario Tiny() {
-  StatusOr<Scenario> s = graph::ParseScenario(testing::ReadSource("scenarios/pp4_tiny.textproto"),
-                                              "pp4_tiny.textproto");
-  EXPECT_TRUE(s.ok());
-  return *s;
-}
+Scenario Tiny() { return testing::ReadScenario("pp4_tiny.textproto"); }
 
 TEST(SweepSpaceTest, ParsesPathAndValues) {
   StatusOr<Vary> v = ParseVary(" parallel.pp = 2, 4 ,8");

@@ -13,12 +13,7 @@
 namespace stepsim::sim {
 namespace {
 
-Scenario Tiny() {
-  StatusOr<Scenario> s = graph::ParseScenario(testing::ReadSource("scenarios/pp4_tiny.textproto"),
-                                              "pp4_tiny.textproto");
-  EXPECT_TRUE(s.ok());
-  return *s;
-}
+Scenario Tiny() { return testing::ReadScenario("pp4_tiny.textproto"); }
 
 // 3 x 2 x 2 = 12 points; ZB_H1 with 2 micro-batches is invalid (it needs
 // m >= PP = 4).
