@@ -195,14 +195,19 @@ std::string Describe(const Bytes& b) {
 
 StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
                              const SimOptions& options) {
+  StatusOr<std::vector<StageProfile>> stages = BuildStageProfiles(c, CostModel(c));
+  if (!stages.ok()) return stages.status();
+  return Simulate(c, given, options, std::move(*stages));
+}
+
+StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
+                             const SimOptions& options, std::vector<StageProfile> stages) {
   SimResult result;
   result.schedule = given;
   if (result.schedule.routes.empty()) result.schedule.routes = c.layout.routes;
   const Schedule& schedule = result.schedule;
   const CostModel cost(c);
-  StatusOr<std::vector<StageProfile>> stages = BuildStageProfiles(c, cost);
-  if (!stages.ok()) return stages.status();
-  result.stages = std::move(*stages);
+  result.stages = std::move(stages);
   const int64_t num_stages = static_cast<int64_t>(result.stages.size());
   // Which stage each (rank, chunk) runs, from the schedule's routes.
   std::vector<std::vector<int64_t>> stage_of(schedule.pp,

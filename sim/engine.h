@@ -70,6 +70,10 @@ struct SimOptions {
 // schedule or a ledger that does not return to its static state (bugs).
 StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
                              const SimOptions& options);
+// The same with the stages' profiles already built by BuildStageProfiles for
+// this config (a sweep builds them once per distinct configuration).
+StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
+                             const SimOptions& options, std::vector<StageProfile> stages);
 
 }  // namespace stepsim::sim
 

@@ -27,9 +27,9 @@ inline std::string ReadSource(const std::string& relative) {
   return text.str();
 }
 
-// Parses scenarios/<name>, applies `sets`, resolves. Fails the test on error.
-inline graph::Config LoadScenario(const std::string& name,
-                                  const std::vector<std::string>& sets = {}) {
+// Parses scenarios/<name> and applies `sets`, without resolving. Fails the
+// test on error.
+inline Scenario ReadScenario(const std::string& name, const std::vector<std::string>& sets = {}) {
   const std::string path = "scenarios/" + name;
   StatusOr<Scenario> scenario = graph::ParseScenario(ReadSource(path), path);
   EXPECT_TRUE(scenario.ok()) << scenario.status().message();
@@ -38,7 +38,13 @@ inline graph::Config LoadScenario(const std::string& name,
     Status status = graph::ApplyOverride(s, &*scenario);
     EXPECT_TRUE(status.ok()) << status.message();
   }
-  StatusOr<graph::Config> config = graph::Resolve(*scenario);
+  return *scenario;
+}
+
+// Parses scenarios/<name>, applies `sets`, resolves. Fails the test on error.
+inline graph::Config LoadScenario(const std::string& name,
+                                  const std::vector<std::string>& sets = {}) {
+  StatusOr<graph::Config> config = graph::Resolve(ReadScenario(name, sets));
   EXPECT_TRUE(config.ok()) << config.status().message();
   return config.ok() ? *config : graph::Config{};
 }

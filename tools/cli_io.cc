@@ -70,8 +70,12 @@ Status WriteStream(const std::string& path, const std::function<void(std::ostrea
   return Status::Ok();
 }
 
-StatusOr<graph::Config> ResolveScenarioAt(Scenario scenario, const std::string& base_file,
-                                          const std::vector<std::string>& sets) {
+namespace {
+
+// Applies `sets`, reads model.hf_config relative to `base_file`'s folder and
+// names the scenario after `base_file` if it has no name.
+StatusOr<Scenario> PrepareScenario(Scenario scenario, const std::string& base_file,
+                                   const std::vector<std::string>& sets) {
   for (const std::string& set : sets) {
     Status s = graph::ApplyOverride(set, &scenario);
     if (!s.ok()) return s;
@@ -90,15 +94,30 @@ StatusOr<graph::Config> ResolveScenarioAt(Scenario scenario, const std::string& 
   if (scenario.name().empty()) {
     scenario.set_name(std::filesystem::path(base_file).stem().string());
   }
-  return graph::Resolve(scenario);
+  return scenario;
 }
 
-StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
+}  // namespace
+
+StatusOr<graph::Config> ResolveScenarioAt(Scenario scenario, const std::string& base_file,
+                                          const std::vector<std::string>& sets) {
+  StatusOr<Scenario> prepared = PrepareScenario(std::move(scenario), base_file, sets);
+  if (!prepared.ok()) return prepared.status();
+  return graph::Resolve(*prepared);
+}
+
+StatusOr<Scenario> LoadScenario(const ScenarioArgs& args) {
   StatusOr<std::string> text = ReadFile(args.path);
   if (!text.ok()) return text.status();
   StatusOr<Scenario> scenario = graph::ParseScenario(*text, args.path);
   if (!scenario.ok()) return scenario.status();
-  return ResolveScenarioAt(std::move(*scenario), args.path, args.sets);
+  return PrepareScenario(std::move(*scenario), args.path, args.sets);
+}
+
+StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args) {
+  StatusOr<Scenario> scenario = LoadScenario(args);
+  if (!scenario.ok()) return scenario.status();
+  return graph::Resolve(*scenario);
 }
 
 }  // namespace stepsim::tools

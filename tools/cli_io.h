@@ -40,6 +40,11 @@ struct ScenarioArgs {
   std::vector<std::string> sets;
 };
 
+// Reads and parses the scenario, applies its --set overrides and merges its
+// model.hf_config (relative to the scenario's folder); a scenario without a
+// name takes the file's stem.
+StatusOr<Scenario> LoadScenario(const ScenarioArgs& args);
+
 // Reads, parses, overrides and resolves the scenario.
 StatusOr<graph::Config> LoadConfig(const ScenarioArgs& args);
 

@@ -18,10 +18,7 @@
 #include "traces/trace_check.h"
 
 namespace stepsim::tools {
-namespace {
 
-// The schedule a run uses: --schedule FILE, else the scenario's
-// schedule.file (relative to the scenario's folder), else the generated kind.
 StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const ScenarioArgs& args,
                                         const std::string& override_file, bool* from_file) {
   std::string path = override_file;
@@ -37,6 +34,8 @@ StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const Scena
   if (!text.ok()) return text.status();
   return sim::ParseScheduleFile(*text, path, config);
 }
+
+namespace {
 
 bool AnyToStdout(const RunOutputs& o) {
   return o.report == "-" || o.chrome_trace == "-" || o.timeline == "-";
@@ -114,6 +113,13 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
     status = WriteStream(outputs.timeline, [&](std::ostream& out) {
       traces::WriteTimelineCsv(*result, outputs.resolution_us, out);
     });
+  }
+  if (status.ok() && outputs.fail_if_oom) {
+    for (const RankReport& rank : report.ranks()) {
+      if (rank.fits()) continue;
+      std::cerr << "stepsim: rank " << rank.pp_rank() << " does not fit (--fail-if-oom)\n";
+      return kExitDoesNotFit;
+    }
   }
   return Report(status);
 }

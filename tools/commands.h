@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/schedule.h"
 #include "tools/cli_io.h"
 
 namespace stepsim::tools {
@@ -14,10 +15,14 @@ int RunParams(const ScenarioArgs& args, const std::string& json);
 int RunActivations(const ScenarioArgs& args, const std::string& json);
 int RunDag(const ScenarioArgs& args, int64_t stage, const std::string& dot);
 
+// `run --fail-if-oom`: the exit code when a rank does not fit.
+constexpr int kExitDoesNotFit = 3;
+
 struct RunOutputs {
   std::string schedule;  // --schedule FILE: replay instead of the scenario's schedule
   std::string report, chrome_trace, timeline;
   double resolution_us = 0;
+  bool fail_if_oom = false;  // exit kExitDoesNotFit when a rank does not fit
 };
 int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verbose);
 
@@ -36,6 +41,11 @@ int RunCheckTrace(const std::string& path);
 // prediction with what was measured: exit 0 when every measurement is within
 // its case's tolerance, 1 when one is not, 2 for bad input.
 int RunValidate(const std::vector<std::string>& files, const std::string& json);
+// The schedule a run uses: `override_file` (--schedule FILE), else the
+// scenario's schedule.file (relative to the scenario's folder), else the
+// generated kind. `from_file` tells which.
+StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const ScenarioArgs& args,
+                                        const std::string& override_file, bool* from_file);
 
 }  // namespace stepsim::tools
 

@@ -1,116 +1,24 @@
-// stepsim compare: one simulation per schedule, each in a child process
-// (SimGrid allows one engine per process), reports gathered over a pipe.
-#include <sys/wait.h>
-#include <unistd.h>
-
+// stepsim compare: a sweep over schedule.kind, shown per schedule.
 #include <algorithm>
-#include <cctype>
-#include <cstdio>
 #include <iostream>
 
-#include "sim/engine.h"
-#include "sim/schedule.h"
+#include "sim/process_pool.h"
+#include "sim/sweep.h"
 #include "tools/commands.h"
+#include "tools/sweep_names.h"
 #include "traces/format.h"
 #include "traces/json.h"
 #include "traces/run_report.h"
 #include "traces/table.h"
 
 namespace stepsim::tools {
-namespace {
-
-// "1f1b", "zb-h1", "DualPipeV", ... -> the schedule kind.
-StatusOr<ScheduleKind> KindByName(const std::string& name) {
-  std::string key;
-  for (char c : name) {
-    if (c == '-' || c == '_') continue;
-    key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  const std::vector<std::pair<std::string, ScheduleKind>> known = {
-      {"GPIPE", GPIPE},           {"1F1B", ONE_F_ONE_B},
-      {"ONEFONEB", ONE_F_ONE_B},  {"INTERLEAVED", INTERLEAVED_ONE_F_ONE_B},
-      {"INTERLEAVED1F1B", INTERLEAVED_ONE_F_ONE_B},
-      {"INTERLEAVEDONEFONEB", INTERLEAVED_ONE_F_ONE_B},
-      {"ZBH1", ZB_H1},            {"ZBH2", ZB_H2},
-      {"DUALPIPE", DUALPIPE},     {"DUALPIPEV", DUALPIPE_V}};
-  for (const auto& [k, kind] : known) {
-    if (k == key) return kind;
-  }
-  return Status::Invalid("--schedules: unknown schedule \"" + name +
-                         "\" (known: gpipe, 1f1b, interleaved, zb-h1, zb-h2, dualpipe, "
-                         "dualpipe-v)");
-}
-
-// Runs one simulation in a child; fills `entry`.
-void SimulateInChild(const graph::Config& config, CompareEntry* entry) {
-  int fds[2];
-  if (pipe(fds) != 0) {
-    entry->set_error("cannot create a pipe");
-    return;
-  }
-  std::cout.flush();
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) {
-    entry->set_error("cannot fork");
-    close(fds[0]);
-    close(fds[1]);
-    return;
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    const graph::Config& c = config;
-    std::string payload;
-    char code = 0;
-    StatusOr<sim::Schedule> schedule = sim::BuildSchedule(c);
-    if (!schedule.ok()) {
-      code = 1;
-      payload = schedule.status().message();
-    } else {
-      StatusOr<sim::SimResult> result = sim::Simulate(c, *schedule, sim::SimOptions{});
-      if (!result.ok()) {
-        code = 1;
-        payload = result.status().message();
-      } else {
-        traces::BuildRunReport(c, *result).SerializeToString(&payload);
-      }
-    }
-    std::string message = std::string(1, code) + payload;
-    size_t written = 0;
-    while (written < message.size()) {
-      const ssize_t n = write(fds[1], message.data() + written, message.size() - written);
-      if (n <= 0) break;
-      written += static_cast<size_t>(n);
-    }
-    close(fds[1]);
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string data;
-  char buffer[1 << 16];
-  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) data.append(buffer, n);
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (data.empty() || !WIFEXITED(status)) {
-    entry->set_error("the simulation process died");
-  } else if (data[0] != 0) {
-    entry->set_error(data.substr(1));
-  } else if (!entry->mutable_run()->ParseFromString(data.substr(1))) {
-    entry->set_error("unreadable report from the simulation process");
-  }
-}
-
-}  // namespace
 
 int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedules,
                const std::string& json) {
   std::vector<ScheduleKind> kinds;
-  if (schedules.empty()) {
-    kinds = {GPIPE, ONE_F_ONE_B, INTERLEAVED_ONE_F_ONE_B, ZB_H1, ZB_H2, DUALPIPE, DUALPIPE_V};
-  }
+  if (schedules.empty()) kinds = AllSchedules();
   for (const std::string& name : schedules) {
-    StatusOr<ScheduleKind> kind = KindByName(name);
+    StatusOr<ScheduleKind> kind = ScheduleByName(name, "--schedules");
     if (!kind.ok()) return Report(kind.status());
     kinds.push_back(*kind);
   }
@@ -122,20 +30,46 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
     config = LoadConfig(args);
     if (!config.ok()) return Report(config.status());
   }
+  StatusOr<Scenario> base = LoadScenario(args);
+  if (!base.ok()) return Report(base.status());
+
+  // One sweep over the kinds; each value once, in the order asked for.
+  sim::Vary vary{"schedule.kind", {}};
+  for (ScheduleKind kind : kinds) {
+    if (std::find(vary.values.begin(), vary.values.end(), ScheduleKind_Name(kind)) ==
+        vary.values.end()) {
+      vary.values.push_back(ScheduleKind_Name(kind));
+    }
+  }
+  std::map<int64_t, RunReport> runs;
+  sim::SweepOptions options;
+  options.jobs = sim::AvailableCores();
+  options.reports = &runs;
+  options.schedule = [&](const graph::Config& c) -> StatusOr<sim::ScheduleChoice> {
+    StatusOr<sim::Schedule> schedule = sim::BuildSchedule(c);
+    if (!schedule.ok()) return schedule.status();
+    return sim::ScheduleChoice{std::move(*schedule), false};
+  };
+  StatusOr<SweepReport> sweep = sim::RunSweep(*base, {vary}, traces::BuildRunReport, options);
+  if (!sweep.ok()) return Report(sweep.status());
+  std::map<int64_t, std::string> errors;
+  for (const SweepConfig& c : sweep->configs()) {
+    if (!c.simulated()) errors[c.index()] = c.error();
+  }
+
   CompareReport report;
   report.set_scenario(config->name);
   for (ScheduleKind kind : kinds) {
     CompareEntry* entry = report.add_entries();
     entry->set_schedule(ScheduleKind_Name(kind));
-    // Resolved again: the schedule decides where stages run (DualPipe).
-    ScenarioArgs with_kind = args;
-    with_kind.sets.push_back("schedule.kind=" + ScheduleKind_Name(kind));
-    StatusOr<graph::Config> resolved = LoadConfig(with_kind);
-    if (!resolved.ok()) {
-      entry->set_error(resolved.status().message());
-      continue;
+    const int64_t index =
+        std::find(vary.values.begin(), vary.values.end(), ScheduleKind_Name(kind)) -
+        vary.values.begin();
+    if (runs.count(index)) {
+      *entry->mutable_run() = runs[index];
+    } else {
+      entry->set_error(errors[index]);
     }
-    SimulateInChild(*resolved, entry);
   }
   if (json != "-") {
     traces::Table table({"<schedule", "step ms", "bubble", "max peak GiB", "fits",

@@ -11,6 +11,7 @@ packages=(
   libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libgtest-dev libcli11-dev nlohmann-json3-dev
   python3-torch
+  slurm-wlm munge  # the Slurm round-trip test's local cluster (tools/slurm/)
 )
 missing=()
 for p in "${packages[@]}"; do

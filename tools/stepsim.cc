@@ -1,15 +1,18 @@
 // The stepsim command: parses the command line and dispatches to a
-// subcommand (tools/commands.h). Exit codes: 0 success, 1 the run failed,
-// 2 bad input or usage.
+// subcommand (tools/commands.h, tools/sweep_commands.h). Exit codes: 0
+// success, 1 the run failed, 2 bad input or usage, 3 `run --fail-if-oom`
+// and a rank does not fit.
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <iostream>
+#include <tuple>
 
 #include "graph/presets.h"
 #include "tools/commands.h"
+#include "tools/sweep_commands.h"
 
 namespace {
 
@@ -70,6 +73,8 @@ int main(int argc, char** argv) {
                   "write a Chrome/Perfetto trace (JSON) to FILE, or -");
   run->add_option("--timeline", run_outputs.timeline,
                   "write the memory timeline as CSV to FILE, or -");
+  run->add_flag("--fail-if-oom", run_outputs.fail_if_oom,
+                "exit with code 3 when a rank does not fit in device memory");
   run->add_option("--timeline-resolution-us", run_outputs.resolution_us,
                   "keep one CSV row per rank and window of this many microseconds (the highest)")
       ->check(CLI::Validator(
@@ -101,6 +106,72 @@ int main(int argc, char** argv) {
                       "(default: all)")
       ->delimiter(',');
   compare->add_option("--json", compare_json, "write the comparison as JSON to FILE, or -");
+
+  // sweep, fit, merge: searching many configurations (tools/sweep_commands.h).
+  auto add_outputs = [](CLI::App* cmd, stepsim::tools::SearchOutputs* o) {
+    cmd->add_option("--json", o->json, "write the result as JSON to FILE, or -");
+    cmd->add_option("--csv", o->csv, "write one CSV row per configuration to FILE, or -");
+    cmd->add_option("--out", o->out,
+                    "write the result as protobuf text to FILE, which `stepsim merge` reads");
+  };
+  auto add_runner = [](CLI::App* cmd, int* jobs, std::string* shard,
+                       stepsim::tools::SlurmArgs* slurm) {
+    cmd->add_option("-j,--jobs", *jobs, "worker processes (default: every core)")
+        ->check(CLI::Range(1, 4096));
+    cmd->add_option("--shard", *shard, "run only shard K of N (K/N, from 1/N to N/N)");
+    cmd->add_option("--slurm", slurm->dir,
+                    "write a Slurm job array of --shards shards and a merge job into DIR");
+    cmd->add_option("--shards", slurm->shards, "shards of the Slurm job array (default 4)");
+    cmd->add_option("--slurm-cpus", slurm->cpus, "CPUs per shard job (default 1)");
+    cmd->add_flag("--submit", slurm->submit, "submit the Slurm jobs with sbatch");
+  };
+  stepsim::tools::SweepArgs sweep_args;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "simulate every combination of --vary values: fits, peak, step time, tokens/s");
+  AddScenarioArgs(sweep, &sweep_args.scenario);
+  sweep->add_option("--vary", sweep_args.varies,
+                    "PATH=V1,V2,... (repeatable): a field and its values (items of a list "
+                    "field joined by '+')")
+      ->required()
+      ->allow_extra_args(false);
+  add_runner(sweep, &sweep_args.jobs, &sweep_args.shard, &sweep_args.slurm);
+  add_outputs(sweep, &sweep_args.outputs);
+  sweep->add_option("--top", sweep_args.outputs.top, "show at most K rows of the table");
+
+  stepsim::tools::FitArgs fit_args;
+  CLI::App* fit = app.add_subcommand(
+      "fit", "search the layouts of N GPUs that fit the device; rank them by step time");
+  AddScenarioArgs(fit, &fit_args.scenario);
+  fit->add_option("--gpus", fit_args.gpus, "GPUs to use (N = PP*TP*CP*DP)")->required();
+  fit->add_option("--global-batch", fit_args.global_batch,
+                  "sequences per step (default: the scenario's b*m*DP)");
+  fit->add_option("--headroom", fit_args.headroom_gib, "GiB to keep free on every GPU");
+  fit->add_option("--top", fit_args.top, "find and show the K fastest that fit (default 10)");
+  for (const auto& [flag, target, help] :
+       {std::tuple{"--pp", &fit_args.pp, "pipeline sizes (default: powers of two)"},
+        {"--tp", &fit_args.tp, "tensor-parallel sizes, with SP (default: 1..GPUs per node)"},
+        {"--cp", &fit_args.cp, "context-parallel sizes (default 1,2)"},
+        {"--ep", &fit_args.ep, "expert-parallel sizes (default: powers of two dividing the experts)"},
+        {"--etp", &fit_args.etp, "expert tensor-parallel sizes (default: 1 and TP)"},
+        {"--mbs", &fit_args.mbs, "micro-batch sizes (default 1,2,4)"},
+        {"--vpp", &fit_args.vpp, "chunks per rank for the interleaved schedule (default 2)"},
+        {"--zero", &fit_args.zero, "ZeRO stages (default 0,1,2,3)"},
+        {"--schedules", &fit_args.schedules,
+         "schedules (default: gpipe,1f1b,interleaved,zb-h1,zb-h2,dualpipe,dualpipe-v)"},
+        {"--recompute", &fit_args.recompute,
+         "none, full, or modules joined by '+' (default: none, the scenario's modules, full)"}}) {
+    fit->add_option(flag, *target, help)->delimiter(',');
+  }
+  add_runner(fit, &fit_args.jobs, &fit_args.shard, &fit_args.slurm);
+  add_outputs(fit, &fit_args.outputs);
+
+  std::vector<std::string> merge_files;
+  stepsim::tools::SearchOutputs merge_outputs;
+  CLI::App* merge = app.add_subcommand(
+      "merge", "merge the shard files (--out) of one sweep or fit into the whole result");
+  merge->add_option("files", merge_files, "shard files (protobuf text)")->required();
+  add_outputs(merge, &merge_outputs);
+  merge->add_option("--top", merge_outputs.top, "show at most K rows of the table");
 
   std::string check_path;
   CLI::App* check = app.add_subcommand(
@@ -139,6 +210,9 @@ int main(int argc, char** argv) {
     if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
     if (check->parsed()) return t::RunCheckTrace(check_path);
     if (validate->parsed()) return t::RunValidate(validate_files, validate_json);
+    if (sweep->parsed()) return t::RunSweepCommand(sweep_args);
+    if (fit->parsed()) return t::RunFitCommand(fit_args);
+    if (merge->parsed()) return t::RunMergeCommand(merge_files, merge_outputs);
     if (app.got_subcommand("presets")) {
       for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";
       return t::kExitOk;

@@ -1,0 +1,237 @@
+#include "sim/fit.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include "sim/fit_bound.h"
+#include "sim/process_pool.h"
+#include "sim/sweep_rows.h"
+
+namespace stepsim::sim {
+namespace {
+
+constexpr int64_t kBoundSlice = 256;  // candidates per bounding task
+
+const char kFits[] = "fits";
+const char kNoFit[] = "does not fit (simulated)";
+const char kStatic[] = "static memory exceeds the device";
+const char kMemoryBound[] = "memory bound exceeds the device";
+const char kTimeBound[] = "not in the top K (time bound)";
+const char kFailed[] = "failed";
+
+// "invalid: parallel.ep" for a problem list starting "parallel.ep: ...".
+std::string InvalidReason(const Status& error) {
+  const std::string& m = error.message();
+  const size_t colon = m.find(':');
+  const std::string field = m.substr(0, colon);
+  const bool is_field = colon != std::string::npos && !field.empty() &&
+                        field.find_first_not_of("abcdefghijklmnopqrstuvwxyz_.") == std::string::npos;
+  return "invalid: " + (is_field ? field : std::string("schedule"));
+}
+
+// A bound on the wire: [kind][status code][double time][text].
+std::string Encode(const FitBound& b) {
+  std::string out(2 + sizeof(double), '\0');
+  out[0] = static_cast<char>(b.kind);
+  out[1] = static_cast<char>(b.error.ok() ? 0 : b.error.code() == StatusCode::kInvalidInput ? 1 : 2);
+  std::memcpy(out.data() + 2, &b.time_us, sizeof(double));
+  return out + (b.kind == FitBound::kInvalid ? b.error.message() : b.reason);
+}
+
+FitBound Decode(const std::string& bytes) {
+  FitBound b;
+  if (bytes.size() < 2 + sizeof(double)) {
+    b.error = Status::Failed("an unreadable bound came back from a worker");
+    return b;
+  }
+  b.kind = static_cast<FitBound::Kind>(bytes[0]);
+  std::memcpy(&b.time_us, bytes.data() + 2, sizeof(double));
+  std::string text = bytes.substr(2 + sizeof(double));
+  if (b.kind == FitBound::kInvalid) {
+    b.error = bytes[1] == 1 ? Status::Invalid(text) : Status::Failed(text);
+  } else {
+    b.reason = std::move(text);
+  }
+  return b;
+}
+
+std::string TimeBoundText(double bound_us, int64_t top, double limit_us) {
+  char text[200];
+  std::snprintf(text, sizeof text,
+                "%s: at least %.3f ms, slower than the %lld fastest that fit (%.3f ms)",
+                kTimeBound, bound_us / 1000, static_cast<long long>(top), limit_us / 1000);
+  return text;
+}
+
+}  // namespace
+
+StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
+                             const Reporter& reporter, const FitOptions& options) {
+  const Scenario base = FitBase(scenario);
+  StatusOr<graph::Config> base_config = graph::Resolve(base);
+  if (!base_config.ok()) return base_config.status();
+  StatusOr<FitCandidates> space_or = EnumerateFit(base, *base_config, space);
+  if (!space_or.ok()) return space_or.status();
+  const FitCandidates& fit = *space_or;
+  const int64_t total = static_cast<int64_t>(fit.candidates.size());
+  if (total == 0) {
+    return Status::Invalid("fit: the search space is empty: no layout of the given PP, TP and "
+                           "CP uses " + std::to_string(space.gpus) +
+                           " GPUs with a DP and micro-batch size that divide the global batch "
+                           "of " + std::to_string(fit.global_batch) + " sequences");
+  }
+  if (options.shard.n > total) {
+    return Status::Invalid("--shard " + ShardName(options.shard) + ": the search has only " +
+                           std::to_string(total) + " candidates, fewer than " +
+                           std::to_string(options.shard.n) + " shards");
+  }
+  SweepReport report;
+  report.set_scenario(base.name());
+  report.set_command("fit");
+  for (const std::string& line : options.context) report.add_space(line);
+  for (const std::string& line : fit.space) report.add_space(line);
+  report.set_total(total);
+  if (!options.shard.whole()) report.set_shard(ShardName(options.shard));
+  const auto [begin, end] = ShardRange(options.shard, total);
+  const int64_t count = end - begin;
+  auto& reasons = *report.mutable_reasons();
+
+  // 1. Bounds, in workers.
+  std::vector<FitBound> bounds(static_cast<size_t>(count));
+  {
+    FitBounder bounder(fit.capacity_bytes);
+    const int64_t tasks = (count + kBoundSlice - 1) / kBoundSlice;
+    int64_t done = 0;
+    std::vector<bool> answered(static_cast<size_t>(count), false);
+    PoolOptions pool;
+    pool.jobs = std::max(1, options.jobs);
+    Status s = RunPool(
+        tasks, pool,
+        [&](int64_t task, const Emit& emit) {
+          for (int64_t i = task * kBoundSlice; i < std::min(count, (task + 1) * kBoundSlice); ++i) {
+            StatusOr<Scenario> candidate =
+                ApplyPoint(base, fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]));
+            FitBound b;
+            if (!candidate.ok()) {
+              b.error = candidate.status();
+            } else {
+              b = bounder.Bound(*candidate);
+            }
+            emit(i, Encode(b));
+          }
+        },
+        [&](int64_t item, StatusOr<std::string> bytes) {
+          if (item < 0 || item >= count) return;
+          answered[item] = true;
+          if (bytes.ok()) {
+            bounds[item] = Decode(*bytes);
+          } else {
+            bounds[item].error = bytes.status();
+          }
+          if (options.progress) options.progress("bounds", ++done, count);
+        });
+    for (int64_t i = 0; i < count; ++i) {
+      if (!answered[i]) {
+        bounds[i].kind = FitBound::kInvalid;
+        bounds[i].error = Status::Failed("no bound came back: " + s.message());
+      }
+    }
+  }
+
+  // 2. Simulations in rounds, in order of the time bound.
+  std::vector<int64_t> order;
+  for (int64_t i = 0; i < count; ++i) {
+    const FitBound& b = bounds[i];
+    const int64_t index = begin + i;
+    const Point point = fit.PointOf(fit.candidates[static_cast<size_t>(index)]);
+    switch (b.kind) {
+      case FitBound::kInvalid:
+        *report.add_configs() = RowWithError(index, point, b.error);
+        ++reasons[b.error.code() == StatusCode::kInvalidInput ? InvalidReason(b.error) : kFailed];
+        break;
+      case FitBound::kStaticMemory:
+        *report.add_configs() = RowSkipped(index, point, kStatic + (": " + b.reason));
+        ++reasons[kStatic];
+        break;
+      case FitBound::kMemoryBound:
+        *report.add_configs() = RowSkipped(index, point, kMemoryBound + (": " + b.reason));
+        ++reasons[kMemoryBound];
+        break;
+      case FitBound::kCandidate:
+        order.push_back(i);
+        break;
+    }
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return bounds[a].time_us < bounds[b].time_us; });
+  std::vector<double> fitting;  // step times of those that fit, so far
+  auto threshold = [&] {
+    if (static_cast<int64_t>(fitting.size()) < space.top) {
+      return std::numeric_limits<double>::infinity();
+    }
+    std::nth_element(fitting.begin(), fitting.begin() + (space.top - 1), fitting.end());
+    return fitting[static_cast<size_t>(space.top - 1)];
+  };
+  int64_t simulated = 0;
+  for (size_t next = 0; next < order.size();) {
+    const double limit = threshold();
+    std::vector<int64_t> round;
+    while (next < order.size() && static_cast<int64_t>(round.size()) < kFitRound &&
+           bounds[order[next]].time_us <= limit) {
+      round.push_back(order[next++]);
+    }
+    if (round.empty()) {
+      // Every remaining bound exceeds the K-th fastest step time.
+      for (; next < order.size(); ++next) {
+        const int64_t i = order[next];
+        const FitBound& b = bounds[i];
+        *report.add_configs() =
+            RowSkipped(begin + i, fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]),
+                       TimeBoundText(b.time_us, space.top, limit));
+        ++reasons[kTimeBound];
+      }
+      break;
+    }
+    std::vector<graph::Config> configs;
+    std::vector<Point> points;
+    std::vector<SimJob> jobs;
+    configs.reserve(round.size());
+    for (int64_t i : round) {
+      points.push_back(fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]));
+      StatusOr<Scenario> s = ApplyPoint(base, points.back());
+      StatusOr<graph::Config> c = s.ok() ? graph::Resolve(*s) : StatusOr<graph::Config>(s.status());
+      if (!c.ok()) return Status::Failed("fit: a bounded candidate no longer resolves: " +
+                                         c.status().message());
+      configs.push_back(std::move(*c));
+      jobs.push_back({nullptr, ProfileKey(*s, configs.back())});
+    }
+    for (size_t j = 0; j < jobs.size(); ++j) jobs[j].config = &configs[j];
+    SimulateManyOptions many;
+    many.jobs = options.jobs;
+    std::vector<std::optional<SweepConfig>> rows(round.size());
+    many.on_result = [&](int64_t job, StatusOr<RunReport> run) {
+      const int64_t index = begin + round[static_cast<size_t>(job)];
+      const Point& point = points[static_cast<size_t>(job)];
+      rows[job] = run.ok() ? RowFromRun(index, point, configs[job], *run)
+                           : RowWithError(index, point, run.status());
+      if (options.progress) options.progress("simulating", ++simulated, static_cast<int64_t>(order.size()));
+    };
+    if (Status s = SimulateMany(jobs, reporter, many); !s.ok()) return s;
+    for (std::optional<SweepConfig>& row : rows) {
+      if (row->simulated()) {
+        ++reasons[row->fits() ? kFits : kNoFit];
+        if (row->fits()) fitting.push_back(row->step_time_us());
+      } else {
+        ++reasons[row->valid() ? kFailed : InvalidReason(Status::Invalid(row->error()))];
+      }
+      *report.add_configs() = std::move(*row);
+    }
+  }
+  SortConfigs(&report);
+  return report;
+}
+
+}  // namespace stepsim::sim

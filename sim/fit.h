@@ -1,0 +1,51 @@
+// `stepsim fit`: which candidates of the search space (sim/fit_space.h) fit
+// the device, and which of those are fastest. Exact for the K fastest:
+//
+//  1. In worker processes, every candidate is resolved (invalid ones are
+//     counted by the field their first problem names) and bounded without
+//     simulating (sim/fit_bound.h): static memory against the device, then
+//     a memory bound and a step-time bound from the stages' step profiles.
+//  2. The rest are simulated in rounds of kFitRound, in order of their time
+//     bound. Once K configurations fit, a candidate whose time bound exceeds
+//     the K-th fastest step time cannot be among the K fastest: it and all
+//     later ones are skipped. Rounds have a fixed size, so the candidates
+//     simulated do not depend on the number of workers.
+#ifndef STEPSIM_SIM_FIT_H_
+#define STEPSIM_SIM_FIT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "report.pb.h"
+#include "scenario.pb.h"
+#include "sim/fit_space.h"
+#include "sim/sweep.h"
+#include "sim/sweep_space.h"
+
+namespace stepsim::sim {
+
+constexpr int64_t kFitRound = 64;
+
+struct FitOptions {
+  int jobs = 1;
+  Shard shard;
+  std::vector<std::string> context;  // first lines of SweepReport.space
+  // Called in the caller while candidates are bounded ("bounds") and
+  // simulated ("simulating").
+  std::function<void(const std::string& phase, int64_t done, int64_t total)> progress;
+};
+
+// Runs the search over the shard's candidates. The report holds every
+// candidate of the shard, sorted, and `reasons` counts them: "fits", "does
+// not fit (simulated)", "static memory exceeds the device", "memory bound
+// exceeds the device", "not in the top K (time bound)", "failed", and
+// "invalid: FIELD" per field. kInvalidInput for bad space values, a base
+// scenario that does not resolve, an empty space or a shard past its size.
+StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
+                             const Reporter& reporter, const FitOptions& options);
+
+}  // namespace stepsim::sim
+
+#endif  // STEPSIM_SIM_FIT_H_

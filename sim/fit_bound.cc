@@ -1,0 +1,230 @@
+#include "sim/fit_bound.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "sim/cost_model.h"
+#include "sim/step_profile.h"
+#include "sim/sweep.h"
+
+namespace stepsim::sim {
+namespace {
+
+constexpr size_t kMaxCached = 4096;  // entries per cache before it is emptied
+
+std::string GibText(int64_t bytes) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f GiB",
+                static_cast<double>(bytes) / static_cast<double>(int64_t{1} << 30));
+  return buffer;
+}
+
+// The scenario without what a cached part does not depend on.
+std::string Key(Scenario s, bool keep_batch, bool keep_recompute, const std::string& extra) {
+  s.clear_name();
+  s.mutable_schedule()->clear_kind();
+  s.mutable_batch()->clear_num_microbatches();
+  if (!keep_batch) s.clear_batch();
+  if (!keep_recompute) s.clear_recompute();
+  return DeterministicBytes(s) + "\n" + extra;
+}
+
+// Which stage each (rank, chunk) runs, as the engine places them.
+std::vector<std::vector<int64_t>> StageOf(const Schedule& schedule, const graph::Config& c) {
+  const auto& routes = schedule.routes.empty() ? c.layout.routes : schedule.routes;
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(schedule.pp),
+                                        std::vector<int64_t>(static_cast<size_t>(schedule.chunks), -1));
+  for (const auto& route : routes) {
+    for (size_t s = 0; s < route.size(); ++s) {
+      const graph::Hop& hop = route[s];
+      if (hop.rank >= 0 && hop.rank < schedule.pp && hop.chunk >= 0 && hop.chunk < schedule.chunks) {
+        out[static_cast<size_t>(hop.rank)][static_cast<size_t>(hop.chunk)] = static_cast<int64_t>(s);
+      }
+    }
+  }
+  return out;
+}
+
+bool PerStageTiming(const Timing& t) {
+  return t.forward_us_size() > 1 || t.backward_input_us_size() > 1 ||
+         t.backward_weight_us_size() > 1;
+}
+
+}  // namespace
+
+std::string StageShape(const graph::Config& config, const graph::Stage& stage) {
+  std::string shape;
+  for (const graph::Slot& slot : stage.slots) {
+    switch (slot.kind) {
+      case graph::SlotKind::kEmbedding: shape += 'E'; break;
+      case graph::SlotKind::kDecoder: shape += config.model.IsMoeLayer(slot.index) ? 'M' : 'D'; break;
+      case graph::SlotKind::kMtp: shape += 'T'; break;
+      case graph::SlotKind::kLoss: shape += 'L'; break;
+    }
+  }
+  return shape;
+}
+
+const FitBounder::StageSteps& FitBounder::Steps(const Scenario& scenario,
+                                                const graph::Config& c,
+                                                const graph::Stage& stage) {
+  Scenario s = scenario;
+  if (c.zero_stage < 3) s.clear_zero();
+  s.mutable_parallel()->clear_layout();
+  s.mutable_parallel()->clear_vpp();
+  std::string extra = StageShape(c, stage);
+  if (PerStageTiming(c.timing)) extra += " " + std::to_string(stage.stage);
+  const std::string key = Key(s, true, true, extra);
+  if (stages_.size() > kMaxCached) stages_.clear();
+  auto it = stages_.find(key);
+  if (it != stages_.end()) return it->second;
+  graph::Config one = c;
+  one.layout.stages = {stage};
+  StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(one, CostModel(one));
+  StageSteps steps;
+  if (!built.ok()) {
+    steps.status = built.status();
+  } else {
+    const StageProfile& p = built->front();
+    for (StepKind k : {StepKind::kForward, StepKind::kBackward, StepKind::kWeight,
+                       StepKind::kBackwardWeight}) {
+      steps.duration[static_cast<size_t>(k)] = p.For(k).duration;
+      steps.peak[static_cast<size_t>(k)] = p.For(k).peak;
+    }
+    steps.kept = std::max<int64_t>(0, Total(p.forward.net));
+  }
+  return stages_.emplace(key, std::move(steps)).first->second;
+}
+
+FitBound FitBounder::Bound(const Scenario& scenario) {
+  FitBound out;
+  StatusOr<graph::Config> resolved = graph::Resolve(scenario);
+  if (!resolved.ok()) {
+    out.error = resolved.status();
+    return out;
+  }
+  const graph::Config& c = *resolved;
+
+  // The schedule: its generators read only these.
+  const std::string schedule_key =
+      ScheduleKind_Name(c.schedule) + " " + std::to_string(c.parallel.pp) + " " +
+      std::to_string(c.parallel.vpp) + " " + std::to_string(c.batch.microbatches) + " " +
+      std::to_string(c.layout.stages.size());
+  if (schedules_.size() > kMaxCached) schedules_.clear();
+  auto sc = schedules_.find(schedule_key);
+  if (sc == schedules_.end()) sc = schedules_.emplace(schedule_key, BuildSchedule(c)).first;
+
+  // Static memory of every rank, as the stages are placed.
+  std::string describe, placement;
+  for (const graph::Stage& stage : c.layout.stages) describe += stage.Describe() + "|";
+  for (const auto& chunks : c.layout.rank_stages) {
+    for (int64_t s : chunks) placement += std::to_string(s) + ",";
+    placement += ";";
+  }
+  const std::string static_key = Key(scenario, false, false, describe + "\n" + placement);
+  if (statics_.size() > kMaxCached) statics_.clear();
+  auto st = statics_.find(static_key);
+  if (st == statics_.end()) {
+    Scenario any_zero = scenario;  // parameter counts do not depend on ZeRO
+    any_zero.clear_zero();
+    const std::string params_key = Key(any_zero, false, false, describe);
+    if (params_.size() > kMaxCached) params_.clear();
+    auto p = params_.find(params_key);
+    if (p == params_.end()) p = params_.emplace(params_key, graph::CountParams(c)).first;
+    st = statics_
+             .emplace(static_key, p->second.ok()
+                                      ? graph::StaticMemoryPerRank(c, *p->second)
+                                      : StatusOr<std::vector<graph::RankStatic>>(p->second.status()))
+             .first;
+  }
+  if (!st->second.ok()) {
+    out.error = st->second.status();
+    return out;
+  }
+  const std::vector<graph::RankStatic>& statics = *st->second;
+  const int64_t workspace = c.hardware.comm_workspace_bytes;
+  for (const graph::RankStatic& r : statics) {
+    const int64_t total = r.memory.total_bytes() + workspace;
+    if (total > capacity_) {
+      out.kind = FitBound::kStaticMemory;
+      out.reason = "rank " + std::to_string(r.pp_rank) + " holds " + GibText(total) +
+                   " of weights, gradients, optimizer state and workspace, more than the " +
+                   GibText(capacity_) + " available";
+      return out;
+    }
+  }
+  if (!sc->second.ok()) {
+    out.error = sc->second.status();
+    return out;
+  }
+  const Schedule& schedule = *sc->second;
+  if (static_cast<int64_t>(statics.size()) != schedule.pp) {
+    out.error = Status::Failed("fit: static memory for " + std::to_string(statics.size()) +
+                               " ranks, a schedule of " + std::to_string(schedule.pp));
+    return out;
+  }
+
+  // Every stage's steps, and the fill and drain of the pipeline before it.
+  const size_t n = c.layout.stages.size();
+  std::vector<const StageSteps*> steps(n);
+  std::vector<double> fill(n + 1, 0), drain(n + 1, 0);
+  for (size_t s = 0; s < n; ++s) {
+    steps[s] = &Steps(scenario, c, c.layout.stages[s]);
+    if (!steps[s]->status.ok()) {
+      out.error = steps[s]->status;
+      return out;
+    }
+    const auto& d = steps[s]->duration;
+    fill[s + 1] = fill[s] + d[static_cast<size_t>(StepKind::kForward)];
+    drain[s + 1] = drain[s] + std::min(d[static_cast<size_t>(StepKind::kBackward)],
+                                       d[static_cast<size_t>(StepKind::kBackwardWeight)]);
+  }
+  const std::vector<std::vector<int64_t>> stage_of = StageOf(schedule, c);
+  const CostModel cost(c);
+  double time = 0;
+  int64_t memory = 0, memory_rank = 0;
+  for (int64_t rank = 0; rank < schedule.pp; ++rank) {
+    const graph::RankStatic& r = statics[static_cast<size_t>(rank)];
+    double start = std::numeric_limits<double>::infinity(), busy = 0, after = 0, chain = 0;
+    int64_t live = 0, peak = 0;
+    for (const Step& step : schedule.ranks[static_cast<size_t>(rank)]) {
+      const int64_t s = stage_of[static_cast<size_t>(rank)][static_cast<size_t>(step.chunk)];
+      if (s < 0 || s >= static_cast<int64_t>(n)) continue;
+      const StageSteps& st_steps = *steps[static_cast<size_t>(s)];
+      const size_t k = static_cast<size_t>(step.kind);
+      start = std::min(start, fill[static_cast<size_t>(s)]);
+      busy += st_steps.duration[k];
+      after += st_steps.duration[k];
+      peak = std::max(peak, live + st_steps.peak[k]);
+      if (step.kind == StepKind::kForward) live += st_steps.kept;
+      if (step.kind == StepKind::kBackward || step.kind == StepKind::kBackwardWeight) {
+        live -= st_steps.kept;
+        after = 0;  // what runs after the rank's last backward
+        chain = drain[static_cast<size_t>(s)];
+      }
+    }
+    const int64_t low = r.memory.total_bytes() + workspace + peak;
+    if (low > memory) memory = low, memory_rank = rank;
+    const double sync = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
+                                                 r.memory.expert_params * c.precision.gradient);
+    if (busy == 0) start = 0;
+    time = std::max(time, start + busy + std::max(sync, chain - after));
+  }
+  out.memory_bytes = memory;
+  if (memory > capacity_) {
+    out.kind = FitBound::kMemoryBound;
+    out.reason = "rank " + std::to_string(memory_rank) + " needs at least " + GibText(memory) +
+                 " (static state, the activations of its micro-batches in flight and a step's "
+                 "peak), more than the " + GibText(capacity_) + " available";
+    return out;
+  }
+  out.kind = FitBound::kCandidate;
+  // In microseconds, a nanosecond under: reports round step times to whole
+  // nanoseconds, and sums in another order may differ in the last bits.
+  out.time_us = std::max(0.0, std::floor(time * 1e9) - 1) / 1e3;
+  return out;
+}
+
+}  // namespace stepsim::sim

@@ -1,0 +1,83 @@
+// Lower bounds for `stepsim fit`, computed without simulating: what a
+// candidate needs at least in memory and in step time. A candidate whose
+// memory bound exceeds the device cannot fit; one whose time bound exceeds
+// the K-th fastest step time found cannot be among the K fastest.
+//
+// From the static memory of every rank (graph/static_memory.h) and the step
+// profiles of every stage (sim/step_profile.h):
+//  - memory: each rank walks its steps in order; the micro-batches whose
+//    forward on a stage is done and whose backward is not still hold what
+//    that forward kept, and each step adds its own peak on top:
+//    static + workspace + max over steps (kept in flight + the step's peak).
+//  - time: a rank cannot start before a micro-batch's forward has crossed
+//    the stages before its first one; it then runs all its steps; then its
+//    gradient reduction, and, after its last backward, that micro-batch's
+//    backward must still cross the stages before (less the steps the rank
+//    runs after it). Transfers, waits and contention only add to it.
+//
+// Step profiles depend on a stage's shape (the kinds of its slots in order:
+// embedding, dense or MoE layer, MTP, loss), not on which layers it holds,
+// and not on ZeRO stages 0-2 (only ZeRO-3 gathers weights inside a step):
+// stages of one shape share one profile build (tests/sim/fit_test.cc checks
+// both).
+#ifndef STEPSIM_SIM_FIT_BOUND_H_
+#define STEPSIM_SIM_FIT_BOUND_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graph/config.h"
+#include "graph/params.h"
+#include "graph/static_memory.h"
+#include "graph/status.h"
+#include "scenario.pb.h"
+#include "sim/schedule.h"
+
+namespace stepsim::sim {
+
+struct FitBound {
+  enum Kind { kInvalid, kStaticMemory, kMemoryBound, kCandidate };
+  Kind kind = kInvalid;
+  Status error;        // kInvalid: why (kFailed for a stepsim defect)
+  std::string reason;  // kStaticMemory, kMemoryBound: which rank, how much
+  double time_us = 0;  // kCandidate: the step takes at least this long
+  int64_t memory_bytes = 0;  // kCandidate, kMemoryBound: the highest rank's bound
+};
+
+// Bounds candidates against a device of `capacity_bytes`, remembering static
+// memory, schedules and stage profiles between calls (candidates share
+// them). Not thread-safe.
+class FitBounder {
+ public:
+  explicit FitBounder(int64_t capacity_bytes) : capacity_(capacity_bytes) {}
+  FitBound Bound(const Scenario& scenario);
+
+  // A stage's four steps, in StepKind order: duration, peak, net.
+  struct StageSteps {
+    Status status;
+    std::array<double, 4> duration{};
+    std::array<int64_t, 4> peak{};
+    int64_t kept = 0;  // what a forward leaves allocated for the backward
+  };
+
+ private:
+  const StageSteps& Steps(const Scenario& scenario, const graph::Config& config,
+                          const graph::Stage& stage);
+
+  int64_t capacity_;
+  std::map<std::string, StatusOr<graph::ModelParams>> params_;
+  std::map<std::string, StatusOr<std::vector<graph::RankStatic>>> statics_;
+  std::map<std::string, StatusOr<Schedule>> schedules_;
+  std::map<std::string, StageSteps> stages_;
+};
+
+// The shape of a stage: "E D M M L" (embedding, dense layer, MoE layer,
+// MTP module, loss), what its step profiles depend on.
+std::string StageShape(const graph::Config& config, const graph::Stage& stage);
+
+}  // namespace stepsim::sim
+
+#endif  // STEPSIM_SIM_FIT_BOUND_H_

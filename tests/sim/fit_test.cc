@@ -1,0 +1,277 @@
+// stepsim fit: the space it enumerates, bounds that are bounds, and a
+// search that finds exactly the K fastest configurations that fit, as
+// simulating every candidate would.
+#include "sim/fit.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "sim/cost_model.h"
+#include "sim/fit_bound.h"
+#include "sim/sweep_rows.h"
+#include "tests/test_util.h"
+#include "traces/run_report.h"
+
+namespace stepsim::sim {
+namespace {
+
+// The tiny MoE model on a device of 1.4 MB without workspace: its ranks
+// peak at 1.2-1.5 MB, so some layouts fit and others do not.
+Scenario Tiny() {
+  // A CPU "device" holds no CUDA library workspaces (tens of MiB), so a
+  // capacity of 1.4 MB separates what fits from what does not.
+  return testing::ReadScenario("pp4_tiny.textproto",
+                               {"hardware.gpu=CPU", "hardware.hbm_bytes=1400000",
+                                "hardware.comm_workspace_bytes=0"});
+}
+
+FitSpace SmallSpace() {
+  FitSpace space;
+  space.gpus = 16;
+  space.global_batch = 32;
+  space.top = 5;
+  space.pp = {2, 4};
+  space.tp = {1, 2};
+  space.cp = {1};
+  space.ep = {1, 2};
+  space.etp = {1};
+  space.zero = {0, 3};
+  space.mbs = {1, 2};
+  space.schedules = {ONE_F_ONE_B, GPIPE, ZB_H1};
+  space.recompute = {{NONE, {}}, {FULL, {}}};
+  return space;
+}
+
+TEST(FitTest, EnumeratesLayoutsThatUseTheGpusAndKeepTheBatch) {
+  const Scenario base = FitBase(Tiny());
+  StatusOr<graph::Config> config = graph::Resolve(base);
+  ASSERT_TRUE(config.ok());
+  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, SmallSpace());
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  // PP x TP: (2,1) (2,2) (4,1) (4,2), DP = 16 / (PP*TP) = 8, 4, 4, 2; each
+  // with 2 EP x 2 ZeRO x 2 micro-batch sizes x 2 recompute x 3 schedules.
+  EXPECT_EQ(fit->candidates.size(), 4u * 2 * 2 * 2 * 2 * 3);
+  const FitCandidate& first = fit->candidates.front();
+  EXPECT_EQ(first.pp, 2);
+  EXPECT_EQ(first.dp, 8);
+  EXPECT_EQ(first.microbatches, 4);  // 32 sequences / (1 * DP 8)
+  const FitCandidate& last = fit->candidates.back();
+  EXPECT_EQ(last.pp, 4);
+  EXPECT_EQ(last.tp, 2);
+  EXPECT_EQ(last.dp, 2);
+  EXPECT_EQ(last.mbs, 2);
+  EXPECT_EQ(last.microbatches, 8);  // 32 / (2 * 2)
+  EXPECT_EQ(last.schedule, ZB_H1);
+  // Every point reproduces with --set: PP 4 is the scenario's, no layout.
+  const Point p = fit->PointOf(last);
+  EXPECT_NE(std::find(p.begin(), p.end(), std::make_pair(std::string("parallel.dp"),
+                                                          std::string("2"))),
+            p.end());
+  EXPECT_NE(std::find(p.begin(), p.end(), std::make_pair(std::string("parallel.sequence_parallel"),
+                                                          std::string("true"))),
+            p.end());
+}
+
+TEST(FitTest, AnEmptySpaceSaysSo) {
+  FitSpace space = SmallSpace();
+  space.gpus = 7;  // no PP*TP*CP of the lists divides 7 ... except 1, not listed
+  StatusOr<SweepReport> r = RunFit(Tiny(), space, traces::BuildRunReport, FitOptions{});
+  ASSERT_EQ(r.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(r.status().message().find("the search space is empty"), std::string::npos)
+      << r.status().message();
+  space.gpus = 16;
+  space.zero = {4};
+  EXPECT_EQ(RunFit(Tiny(), space, traces::BuildRunReport, FitOptions{}).status().message(),
+            "--zero: 4 is outside 0..3");
+}
+
+// Every candidate simulated: fits and step time by index.
+struct Truth {
+  std::map<int64_t, bool> fits;
+  std::map<int64_t, double> step_us;
+  std::map<int64_t, int64_t> peak;
+};
+Truth SimulateAll(const Scenario& base, const FitCandidates& fit) {
+  Truth truth;
+  std::vector<graph::Config> configs;
+  std::vector<int64_t> index;
+  std::vector<SimJob> jobs;
+  configs.reserve(fit.candidates.size());
+  for (size_t i = 0; i < fit.candidates.size(); ++i) {
+    StatusOr<Scenario> s = ApplyPoint(base, fit.PointOf(fit.candidates[i]));
+    StatusOr<graph::Config> c = graph::Resolve(*s);
+    if (!c.ok()) continue;
+    configs.push_back(*c);
+    index.push_back(static_cast<int64_t>(i));
+    jobs.push_back({nullptr, ProfileKey(*s, *c)});
+  }
+  for (size_t j = 0; j < jobs.size(); ++j) jobs[j].config = &configs[j];
+  SimulateManyOptions many;
+  many.jobs = 2;
+  many.on_result = [&](int64_t job, StatusOr<RunReport> run) {
+    if (!run.ok()) return;
+    const SweepConfig row = RowFromRun(index[job], {}, configs[job], *run);
+    truth.fits[index[job]] = row.fits();
+    truth.step_us[index[job]] = row.step_time_us();
+    truth.peak[index[job]] = row.max_peak_bytes();
+  };
+  EXPECT_TRUE(SimulateMany(jobs, traces::BuildRunReport, many).ok());
+  return truth;
+}
+
+TEST(FitTest, FindsTheFastestThatFitAsSimulatingEverythingWould) {
+  const Scenario base = FitBase(Tiny());
+  StatusOr<graph::Config> config = graph::Resolve(base);
+  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, SmallSpace());
+  ASSERT_TRUE(fit.ok());
+  const Truth truth = SimulateAll(base, *fit);
+  std::vector<std::pair<double, int64_t>> fitting;
+  for (const auto& [i, fits] : truth.fits) {
+    if (fits) fitting.push_back({truth.step_us.at(i), i});
+  }
+  std::sort(fitting.begin(), fitting.end());
+  ASSERT_GT(fitting.size(), 5u);                  // the top 5 is a choice
+  ASSERT_LT(fitting.size(), truth.fits.size());   // and some do not fit
+
+  FitOptions options;
+  options.jobs = 2;
+  StatusOr<SweepReport> report = RunFit(Tiny(), SmallSpace(), traces::BuildRunReport, options);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  ASSERT_EQ(report->configs_size(), static_cast<int>(fit->candidates.size()));
+  for (int k = 0; k < 5; ++k) {
+    const SweepConfig& c = report->configs(k);
+    EXPECT_TRUE(c.fits());
+    EXPECT_EQ(c.index(), fitting[k].second) << "rank " << k;
+    EXPECT_EQ(c.step_time_us(), fitting[k].first);
+  }
+  // Whatever was not simulated was rightly left out.
+  const double fifth = fitting[4].first;
+  int64_t skipped = 0;
+  for (const SweepConfig& c : report->configs()) {
+    if (c.skipped().empty()) continue;
+    ++skipped;
+    ASSERT_TRUE(truth.fits.count(c.index())) << c.skipped();
+    if (c.skipped().rfind("not in the top K", 0) == 0) {
+      EXPECT_GE(truth.step_us.at(c.index()), fifth) << c.skipped();
+    } else {
+      EXPECT_FALSE(truth.fits.at(c.index())) << c.skipped();
+    }
+  }
+  EXPECT_GT(skipped, 0);  // the bounds did prune
+  int64_t counted = 0;
+  for (const auto& [reason, count] : report->reasons()) counted += count;
+  EXPECT_EQ(counted, report->configs_size());
+}
+
+TEST(FitTest, CheapBoundsAreBounds) {
+  const Scenario base = FitBase(Tiny());
+  StatusOr<graph::Config> config = graph::Resolve(base);
+  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, SmallSpace());
+  ASSERT_TRUE(fit.ok());
+  const Truth truth = SimulateAll(base, *fit);
+  FitBounder bounder(fit->capacity_bytes);
+  int64_t pruned = 0, bounded = 0;
+  for (size_t i = 0; i < fit->candidates.size(); ++i) {
+    StatusOr<Scenario> s = ApplyPoint(base, fit->PointOf(fit->candidates[i]));
+    const FitBound b = bounder.Bound(*s);
+    const int64_t index = static_cast<int64_t>(i);
+    if (b.kind == FitBound::kInvalid) {
+      EXPECT_EQ(truth.fits.count(index), 0u) << b.error.message();
+      continue;
+    }
+    ASSERT_EQ(truth.fits.count(index), 1u);
+    if (b.kind == FitBound::kCandidate) {
+      ++bounded;
+      EXPECT_LE(b.time_us, truth.step_us.at(index));
+    } else {
+      ++pruned;
+      EXPECT_FALSE(truth.fits.at(index)) << b.reason;
+      EXPECT_GT(truth.peak.at(index), fit->capacity_bytes);
+    }
+  }
+  EXPECT_GT(pruned, 0);
+  EXPECT_GT(bounded, 0);
+}
+
+// FitBounder shares one stage's profiles between ZeRO stages 0-2: they
+// must not differ (only ZeRO-3 gathers weights inside a step).
+TEST(FitTest, StepProfilesDoNotDependOnZeroStagesBelowThree) {
+  for (const char* scenario : {"pp4_tiny.textproto", "deepseek_v3.textproto"}) {
+    std::vector<std::vector<StageProfile>> by_stage;
+    for (const char* zero : {"zero.stage=0", "zero.stage=1", "zero.stage=2"}) {
+      const graph::Config c = testing::LoadScenario(scenario, {zero});
+      StatusOr<std::vector<StageProfile>> p = BuildStageProfiles(c, CostModel(c));
+      ASSERT_TRUE(p.ok());
+      by_stage.push_back(std::move(*p));
+    }
+    for (size_t z = 1; z < by_stage.size(); ++z) {
+      ASSERT_EQ(by_stage[z].size(), by_stage[0].size());
+      for (size_t s = 0; s < by_stage[0].size(); ++s) {
+        for (StepKind k : {StepKind::kForward, StepKind::kBackward, StepKind::kWeight,
+                           StepKind::kBackwardWeight}) {
+          const StepProfile& a = by_stage[0][s].For(k);
+          const StepProfile& b = by_stage[z][s].For(k);
+          EXPECT_EQ(a.duration, b.duration) << scenario << " stage " << s;
+          EXPECT_EQ(a.peak, b.peak) << scenario << " stage " << s;
+          EXPECT_EQ(a.net, b.net) << scenario << " stage " << s;
+        }
+      }
+    }
+  }
+}
+
+// FitBounder builds one profile per stage shape: stages of one shape must
+// have the same steps, whatever layers they hold.
+TEST(FitTest, StagesOfOneShapeHaveTheSameSteps) {
+  for (const char* scenario : {"pp4_tiny.textproto", "deepseek_v3.textproto"}) {
+    const graph::Config c = testing::LoadScenario(scenario, {"recompute.policy=FULL",
+                                                             "recompute.modules="});
+    StatusOr<std::vector<StageProfile>> p = BuildStageProfiles(c, CostModel(c));
+    ASSERT_TRUE(p.ok());
+    std::map<std::string, size_t> first;
+    int64_t shared = 0;
+    for (size_t s = 0; s < p->size(); ++s) {
+      const std::string shape = StageShape(c, c.layout.stages[s]);
+      auto [it, inserted] = first.emplace(shape, s);
+      if (inserted) continue;
+      ++shared;
+      for (StepKind k : {StepKind::kForward, StepKind::kBackward, StepKind::kWeight,
+                         StepKind::kBackwardWeight}) {
+        const StepProfile& a = (*p)[it->second].For(k);
+        const StepProfile& b = (*p)[s].For(k);
+        EXPECT_EQ(a.duration, b.duration) << scenario << " " << shape << " stage " << s;
+        EXPECT_EQ(a.peak, b.peak) << scenario << " " << shape << " stage " << s;
+        EXPECT_EQ(a.net, b.net) << scenario << " " << shape << " stage " << s;
+      }
+    }
+    EXPECT_GT(shared, 0) << scenario;  // V3: 14 stages of "MMMM"
+  }
+  const graph::Config v3 = testing::LoadScenario("deepseek_v3.textproto");
+  EXPECT_EQ(StageShape(v3, v3.layout.stages[0]), "EDDDM");
+  EXPECT_EQ(StageShape(v3, v3.layout.stages[15]), "MTL");
+}
+
+TEST(FitTest, ShardsMergeIntoTheSameTopK) {
+  FitOptions options;
+  StatusOr<SweepReport> whole = RunFit(Tiny(), SmallSpace(), traces::BuildRunReport, options);
+  ASSERT_TRUE(whole.ok());
+  std::vector<std::pair<std::string, SweepReport>> shards;
+  for (int64_t k = 1; k <= 3; ++k) {
+    options.shard = {k, 3};
+    StatusOr<SweepReport> part = RunFit(Tiny(), SmallSpace(), traces::BuildRunReport, options);
+    ASSERT_TRUE(part.ok());
+    shards.emplace_back(std::to_string(k), *part);
+  }
+  StatusOr<SweepReport> merged = MergeShards(shards);
+  ASSERT_TRUE(merged.ok()) << merged.status().message();
+  ASSERT_EQ(merged->configs_size(), whole->configs_size());
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_EQ(merged->configs(k).index(), whole->configs(k).index());
+    EXPECT_EQ(merged->configs(k).step_time_us(), whole->configs(k).step_time_us());
+  }
+}
+
+}  // namespace
+}  // namespace stepsim::sim
