@@ -48,6 +48,17 @@ struct Schedule {
   }
 };
 
+// One problem of a schedule: "rank 2: F3 appears twice", at step `step`
+// of rank `rank`'s list (-1: the rank as a whole, or the whole schedule).
+struct ScheduleProblem {
+  int64_t rank = -1;
+  int64_t step = -1;
+  std::string message;
+};
+
+// Every problem ValidateSchedule reports, each with where it is.
+std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& schedule);
+
 // Checks that every rank runs, for every (micro-batch, chunk) its routes
 // place on it, exactly one F and either one BW or one B and one W, with F
 // before B/BW and B before W on the rank, and nothing else. Cross-rank

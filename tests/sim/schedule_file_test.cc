@@ -77,7 +77,8 @@ TEST(ScheduleFileTest, ErrorsAreLocated) {
     text += "\n";
   }
   const std::string message = ParseScheduleFile(text, "s.txt", c).status().message();
-  EXPECT_EQ(message.substr(0, message.find('\n')), "s.txt: schedule: rank 0: BW0 comes before F0");
+  // Each problem at the step it concerns: BW0 is rank 0's first step.
+  EXPECT_EQ(message.substr(0, message.find('\n')), "s.txt:1:9: rank 0: BW0 comes before F0");
 }
 
 TEST(ScheduleFileTest, ProtoFormErrors) {
