@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "graph/names.h"
 #include "sim/engine.h"
 #include "sim/schedule.h"
 #include "tools/commands.h"
@@ -18,28 +19,6 @@
 
 namespace stepsim::tools {
 namespace {
-
-// "1f1b", "zb-h1", "DualPipeV", ... -> the schedule kind.
-StatusOr<ScheduleKind> KindByName(const std::string& name) {
-  std::string key;
-  for (char c : name) {
-    if (c == '-' || c == '_') continue;
-    key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  const std::vector<std::pair<std::string, ScheduleKind>> known = {
-      {"GPIPE", GPIPE},           {"1F1B", ONE_F_ONE_B},
-      {"ONEFONEB", ONE_F_ONE_B},  {"INTERLEAVED", INTERLEAVED_ONE_F_ONE_B},
-      {"INTERLEAVED1F1B", INTERLEAVED_ONE_F_ONE_B},
-      {"INTERLEAVEDONEFONEB", INTERLEAVED_ONE_F_ONE_B},
-      {"ZBH1", ZB_H1},            {"ZBH2", ZB_H2},
-      {"DUALPIPE", DUALPIPE},     {"DUALPIPEV", DUALPIPE_V}};
-  for (const auto& [k, kind] : known) {
-    if (k == key) return kind;
-  }
-  return Status::Invalid("--schedules: unknown schedule \"" + name +
-                         "\" (known: gpipe, 1f1b, interleaved, zb-h1, zb-h2, dualpipe, "
-                         "dualpipe-v)");
-}
 
 // Runs one simulation in a child; fills `entry`.
 void SimulateInChild(const graph::Config& config, CompareEntry* entry) {
@@ -110,8 +89,8 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
     kinds = {GPIPE, ONE_F_ONE_B, INTERLEAVED_ONE_F_ONE_B, ZB_H1, ZB_H2, DUALPIPE, DUALPIPE_V};
   }
   for (const std::string& name : schedules) {
-    StatusOr<ScheduleKind> kind = KindByName(name);
-    if (!kind.ok()) return Report(kind.status());
+    StatusOr<ScheduleKind> kind = graph::ParseEnumName<ScheduleKind>(name);
+    if (!kind.ok()) return Report(Status::Invalid("--schedules: " + kind.status().message()));
     kinds.push_back(*kind);
   }
   // The scenario as the first schedule places it (its own kind may not fit).
