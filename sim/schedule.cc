@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "graph/names.h"
 #include "sim/schedules/builtin.h"
 
 namespace stepsim::sim {
@@ -216,6 +217,7 @@ StatusOr<Schedule> BuildSchedule(const graph::Config& c) {
     case DUALPIPE: s = DualPipe(pp, m); break;
     default: s = DualPipeV(pp, m); break;
   }
+  s.name = graph::EnumName(c.schedule);  // the vocabulary of every output (graph/names.h)
   if (s.routes != c.layout.routes) {
     return stepsim::Status::Failed("schedule " + s.name +
                                    " places stages differently from the layout (a stepsim bug)");

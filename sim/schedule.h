@@ -33,7 +33,7 @@ struct Step {
 std::string StepName(const Step& step, int64_t chunks = 1);
 
 struct Schedule {
-  std::string name;  // "1F1B", "GPipe", ...
+  std::string name;  // the kind's name ("ONE_F_ONE_B"), or a schedule file's
   int64_t pp = 1;
   int64_t chunks = 1;        // virtual chunks per rank
   int64_t microbatches = 1;
@@ -71,7 +71,8 @@ stepsim::Status ValidateSchedule(const Schedule& schedule);
 // batch.num_microbatches.
 stepsim::Status CheckScheduleSize(const graph::Config& config);
 
-// The schedule the config asks for (`schedule.kind`), generated.
+// The schedule the config asks for (`schedule.kind`), generated and named
+// after the kind (graph::EnumName).
 StatusOr<Schedule> BuildSchedule(const graph::Config& config);
 
 }  // namespace stepsim::sim

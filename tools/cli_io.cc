@@ -99,8 +99,10 @@ StatusOr<std::string> ReadFile(const std::string& path, std::uintmax_t max_bytes
                            ", not a regular file; stepsim reads inputs from regular files");
   }
   const auto too_large = [&](std::uintmax_t size) {
+    const std::string bound = max_bytes >= (1u << 20) ? std::to_string(max_bytes >> 20) + " MiB"
+                                                      : std::to_string(max_bytes) + " bytes";
     return Status::Invalid(path + ": " + std::to_string(size) + " bytes is larger than the " +
-                           std::to_string(max_bytes >> 20) + " MiB this input may have");
+                           bound + " this input may have");
   };
   if (static_cast<std::uintmax_t>(st.st_size) > max_bytes) return too_large(st.st_size);
   std::string text;
