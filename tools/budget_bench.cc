@@ -15,7 +15,6 @@
 //
 // CPU time is what a benchmark measures; it never reaches stepsim's outputs.
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +29,7 @@
 #include "sim/engine.h"
 #include "sim/schedule.h"
 #include "tools/cli_io.h"
+#include "tools/in_child.h"
 #include "traces/chrome_trace.h"
 #include "traces/run_report.h"
 #include "traces/timeline_csv.h"
@@ -57,61 +57,45 @@ double CpuSeconds() {
          1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
 }
 
-// Runs the case in a child; it sends its figures back through a pipe.
+// Runs the case in a child process (one SimGrid engine per process).
 Measured Measure(const Case& c, bool trace) {
-  int fds[2];
-  if (pipe(fds) != 0) return {};
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
+  std::optional<Measured> measured = stepsim::tools::InChild([&] {
     Measured m;
     const double start = CpuSeconds();
     stepsim::tools::ScenarioArgs args{std::string(STEPSIM_SOURCE_DIR) + "/scenarios/" + c.scenario,
                                       c.sets};
     auto config = stepsim::tools::LoadConfig(args);
-    if (config.ok()) {
-      auto schedule = stepsim::sim::BuildSchedule(*config);
-      if (schedule.ok()) {
-        stepsim::sim::SimOptions options;
-        options.max_events = INT64_MAX;
-        auto result = stepsim::sim::Simulate(*config, *schedule, options);
-        if (result.ok()) {
-          m.seconds = CpuSeconds() - start;
-          for (const auto& rank : result->ranks) {
-            m.events += rank.memory.events;
-            m.steps += static_cast<int64_t>(rank.ledger.steps().size());
-          }
-          m.transfers = static_cast<int64_t>(result->transfers.size());
-          if (trace) {
-            const double written = CpuSeconds();
-            const auto report = stepsim::traces::BuildRunReport(*config, *result);
-            char path[] = "/tmp/stepsim_budget_XXXXXX";
-            const int fd = mkstemp(path);
-            if (fd >= 0) {
-              close(fd);
-              std::ofstream out(path, std::ios::binary);
-              stepsim::traces::WriteChromeTrace(*result, report, out);
-              stepsim::traces::WriteTimelineCsv(*result, 0, out);
-              out.close();
-              std::remove(path);
-            }
-            m.trace_seconds = CpuSeconds() - written;
-          }
-          m.ok = true;
-        }
-      }
+    if (!config.ok()) return m;
+    auto schedule = stepsim::sim::BuildSchedule(*config);
+    if (!schedule.ok()) return m;
+    stepsim::sim::SimOptions options;
+    options.max_events = INT64_MAX;
+    auto result = stepsim::sim::Simulate(*config, *schedule, options);
+    if (!result.ok()) return m;
+    m.seconds = CpuSeconds() - start;
+    for (const auto& rank : result->ranks) {
+      m.events += rank.memory.events;
+      m.steps += static_cast<int64_t>(rank.ledger.steps().size());
     }
-    if (write(fds[1], &m, sizeof m) != sizeof m) _exit(1);
-    _exit(0);
-  }
-  close(fds[1]);
-  Measured m;
-  if (read(fds[0], &m, sizeof m) != sizeof m) m.ok = false;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return m;
+    m.transfers = static_cast<int64_t>(result->transfers.size());
+    if (trace) {
+      const double written = CpuSeconds();
+      const auto report = stepsim::traces::BuildRunReport(*config, *result);
+      char path[] = "/tmp/stepsim_budget_XXXXXX";
+      const int fd = mkstemp(path);
+      if (fd < 0) return m;
+      close(fd);
+      std::ofstream out(path, std::ios::binary);
+      stepsim::traces::WriteChromeTrace(*result, report, out);
+      stepsim::traces::WriteTimelineCsv(*result, 0, out);
+      out.close();
+      std::remove(path);
+      m.trace_seconds = CpuSeconds() - written;
+    }
+    m.ok = true;
+    return m;
+  });
+  return measured.value_or(Measured{});
 }
 
 // The rates: the fixed cost and the cost per memory event by least squares

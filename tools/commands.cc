@@ -59,28 +59,38 @@ Status PlanOne(OutputPlan& plan, const ScenarioArgs& args, const std::string& fl
 
 }  // namespace
 
-int RunParams(const ScenarioArgs& args, const std::string& json) {
+namespace {
+
+// params and activations: a report built from the config, printed as a
+// table unless its JSON goes to stdout, and written as JSON when asked.
+template <typename Build, typename Format>
+int RunReportCommand(const ScenarioArgs& args, const std::string& json, Build build,
+                     Format format) {
   StatusOr<LoadedScenario> loaded = Load(args);
   if (!loaded.ok()) return Report(loaded.status());
   OutputPlan plan;
   if (Status s = PlanOne(plan, args, "--json", json); !s.ok()) return Report(s);
-  StatusOr<ParamsReport> report = graph::BuildParamsReport(loaded->config);
+  auto report = build(loaded->config);
   if (!report.ok()) return Report(loaded->places.Locate(report.status()));
-  if (!plan.ToStdout()) std::cout << traces::FormatParams(loaded->config, *report);
+  if (!plan.ToStdout()) std::cout << format(loaded->config, *report);
   Status s = plan.Write("--json", traces::ToJson(*report));
   return Report(s.ok() ? plan.Commit() : s);
 }
 
+}  // namespace
+
+int RunParams(const ScenarioArgs& args, const std::string& json) {
+  return RunReportCommand(args, json, graph::BuildParamsReport,
+                          [](const graph::Config& c, const ParamsReport& r) {
+                            return traces::FormatParams(c, r);
+                          });
+}
+
 int RunActivations(const ScenarioArgs& args, const std::string& json) {
-  StatusOr<LoadedScenario> loaded = Load(args);
-  if (!loaded.ok()) return Report(loaded.status());
-  OutputPlan plan;
-  if (Status s = PlanOne(plan, args, "--json", json); !s.ok()) return Report(s);
-  StatusOr<ActivationsReport> report = graph::BuildActivationsReport(loaded->config);
-  if (!report.ok()) return Report(loaded->places.Locate(report.status()));
-  if (!plan.ToStdout()) std::cout << traces::FormatActivations(*report);
-  Status s = plan.Write("--json", traces::ToJson(*report));
-  return Report(s.ok() ? plan.Commit() : s);
+  return RunReportCommand(args, json, graph::BuildActivationsReport,
+                          [](const graph::Config&, const ActivationsReport& r) {
+                            return traces::FormatActivations(r);
+                          });
 }
 
 int RunDag(const ScenarioArgs& args, int64_t stage, const std::string& dot) {

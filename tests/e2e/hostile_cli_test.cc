@@ -3,7 +3,6 @@
 // hours, hostile text, closed streams. Every case ends with a clear message
 // and exit 2 (bad input) or 1 (the run failed), never a hang or a partial
 // file. Commands run under `timeout`, so a hang fails the test (exit 124).
-#include <dirent.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -13,44 +12,18 @@
 
 #include "report.pb.h"
 #include "tests/e2e/run_cli.h"
+#include "tests/test_util.h"
 
 namespace stepsim::testing {
 namespace {
-
-const std::string kBinary = STEPSIM_BINARY;
 
 std::string TempDir() {
   char dir[] = "/tmp/stepsim_hostile_XXXXXX";
   return mkdtemp(dir);
 }
 
-// Runs a shell script from the source folder; $S is the stepsim binary.
-CliResult Shell(const std::string& script) {
-  const std::string dir = TempDir();
-  const std::string command = "cd '" + std::string(STEPSIM_SOURCE_DIR) + "' && S='" + kBinary +
-                              "' && (" + script + ") >" + dir + "/out 2>" + dir + "/err";
-  const int status = std::system(command.c_str());
-  CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = Slurp(dir + "/out");
-  r.err = Slurp(dir + "/err");
-  std::system(("rm -rf '" + dir + "'").c_str());
-  return r;
-}
-
 // stepsim with `args` under a 20-second timeout.
-CliResult Stepsim(const std::string& args) { return Shell("timeout 20 \"$S\" " + args); }
-
-std::set<std::string> Files(const std::string& dir) {
-  std::set<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  while (dirent* e = readdir(d)) {
-    const std::string name = e->d_name;
-    if (name != "." && name != "..") names.insert(name);
-  }
-  closedir(d);
-  return names;
-}
+CliResult Stepsim(const std::string& args) { return RunShell("timeout 20 \"$S\" " + args); }
 
 std::string Write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
@@ -128,20 +101,20 @@ TEST(HostileCliTest, OutputsNeverCollide) {
   EXPECT_EQ(both.out, "");
   EXPECT_EQ(both.err, "stepsim: --report and --chrome-trace both write to standard output (-); "
                       "give one of them a file\n");
-  EXPECT_TRUE(Files(dir).empty());
+  EXPECT_TRUE(FilesIn(dir).empty());
 }
 
 TEST(HostileCliTest, AFullDiskLeavesNoPartialOutput) {
   const std::string dir = TempDir();
   Write(dir + "/r.json", "the old report");
   // A file-size limit of 64 KiB: the report fits, the trace does not.
-  CliResult r = Shell("ulimit -f 128 && timeout 20 \"$S\" run scenarios/deepseek_v3.textproto "
+  CliResult r = RunShell("ulimit -f 128 && timeout 20 \"$S\" run scenarios/deepseek_v3.textproto "
                       "--report " + dir + "/r.json --chrome-trace " + dir + "/t.json --timeline " +
                       dir + "/c.csv");
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.err, "stepsim: --chrome-trace " + dir + "/t.json: write failed: File too large\n");
   // No trace, no CSV, no temporaries, and the report was not replaced.
-  EXPECT_EQ(Files(dir), std::set<std::string>{"r.json"});
+  EXPECT_EQ(FilesIn(dir), std::set<std::string>{"r.json"});
   EXPECT_EQ(Slurp(dir + "/r.json"), "the old report");
   // Standard output full: the files written before are removed as well.
   CliResult full = Stepsim(std::string("run ") + kTiny + " --report " + dir +
@@ -149,7 +122,7 @@ TEST(HostileCliTest, AFullDiskLeavesNoPartialOutput) {
   EXPECT_EQ(full.exit_code, 1);
   EXPECT_EQ(full.err, "stepsim: --chrome-trace: writing to standard output failed: No space left "
                       "on device\n");
-  EXPECT_EQ(Files(dir), std::set<std::string>{"r.json"});
+  EXPECT_EQ(FilesIn(dir), std::set<std::string>{"r.json"});
 }
 
 TEST(HostileCliTest, UnwritableOutputsAreRefusedBeforeSimulating) {
@@ -337,6 +310,20 @@ TEST(HostileCliTest, AClosedOrFullStdoutFails) {
   const std::string dir = TempDir();
   CliResult quiet = Stepsim(std::string("schedule ") + kTiny + " --out " + dir + "/s.txt >&-");
   EXPECT_EQ(quiet.exit_code, 0) << quiet.err;
+}
+
+TEST(HostileCliTest, TheReadmesCompareExampleRuns) {
+  // README "Pipeline schedules": V3 with 32 micro-batches, three schedules.
+  CliResult r = Stepsim("compare scenarios/deepseek_v3.textproto --set batch.num_microbatches=32 "
+                        "--schedules one_f_one_b,zb_h1,dualpipe --json -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  CompareReport report;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok());
+  ASSERT_EQ(report.entries_size(), 3);
+  for (const CompareEntry& e : report.entries()) {
+    EXPECT_EQ(e.error(), "") << e.schedule();
+    EXPECT_EQ(e.run().ranks_size(), 16) << e.schedule();
+  }
 }
 
 }  // namespace

@@ -95,7 +95,7 @@ TEST(CliIoTest, TheBoundHoldsForFilesOfAnySize) {
 }
 
 TEST(CliIoTest, ReportCutsLongLines) {
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   const int code = Report(Status::Invalid("a: " + std::string(5000, 'v') + "\nb: short"));
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(code, kExitBadInput);

@@ -1,7 +1,6 @@
 // Outputs planned before anything runs, written all or nothing.
 #include "tools/output_plan.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -13,8 +12,12 @@
 #include <set>
 #include <sstream>
 
+#include "tests/test_util.h"
+
 namespace stepsim::tools {
 namespace {
+
+using testing::FilesIn;
 
 std::string TempDir() {
   char dir[] = "/tmp/stepsim_plan_XXXXXX";
@@ -26,18 +29,6 @@ std::string Read(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// The names in `dir`, hidden temporaries included.
-std::set<std::string> Files(const std::string& dir) {
-  std::set<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  while (dirent* e = readdir(d)) {
-    const std::string name = e->d_name;
-    if (name != "." && name != "..") names.insert(name);
-  }
-  closedir(d);
-  return names;
 }
 
 Status PlanOf(const std::vector<std::string>& inputs,
@@ -60,10 +51,10 @@ TEST(OutputPlanTest, WritesEveryOutputOnCommit) {
   ASSERT_TRUE(plan.Stream("--chrome-trace", [](std::ostream& out) { out << "[1]"; }).ok());
   ASSERT_TRUE(plan.Write("--timeline", "ignored").ok());
   // Nothing is in place before Commit: only the two temporaries.
-  EXPECT_EQ(Files(dir).size(), 2u);
-  EXPECT_EQ(Files(dir).count("r.json"), 0u);
+  EXPECT_EQ(FilesIn(dir).size(), 2u);
+  EXPECT_EQ(FilesIn(dir).count("r.json"), 0u);
   ASSERT_TRUE(plan.Commit().ok());
-  EXPECT_EQ(Files(dir), (std::set<std::string>{"r.json", "t.json"}));
+  EXPECT_EQ(FilesIn(dir), (std::set<std::string>{"r.json", "t.json"}));
   EXPECT_EQ(Read(dir + "/r.json"), "{}");
   EXPECT_EQ(Read(dir + "/t.json"), "[1]");
 }
@@ -94,7 +85,7 @@ TEST(OutputPlanTest, RefusesOutputsThatCollide) {
             "--report and --chrome-trace both write to standard output (-); give one of them a "
             "file");
   // Refused plans leave nothing behind.
-  EXPECT_EQ(Files(dir), (std::set<std::string>{"s.textproto", "link", "hard"}));
+  EXPECT_EQ(FilesIn(dir), (std::set<std::string>{"s.textproto", "link", "hard"}));
 }
 
 TEST(OutputPlanTest, RefusesWhatCannotBeAFile) {
@@ -142,7 +133,7 @@ TEST(OutputPlanTest, AFailedWriteLeavesNoOutputAtAll) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   // No report beside the failed trace, no partial trace, no temporaries;
   // the old trace is untouched.
-  EXPECT_EQ(Files(dir), std::set<std::string>{"t.json"});
+  EXPECT_EQ(FilesIn(dir), std::set<std::string>{"t.json"});
   EXPECT_EQ(Read(dir + "/t.json"), "old trace");
 }
 
@@ -153,14 +144,14 @@ TEST(OutputPlanTest, DestructorAndFailureRemoveTemporaries) {
     plan.AddOutput("--report", dir + "/r.json");
     ASSERT_TRUE(plan.Prepare().ok());
     ASSERT_TRUE(plan.Write("--report", "{}").ok());
-    EXPECT_EQ(Files(dir).size(), 1u);  // the temporary
+    EXPECT_EQ(FilesIn(dir).size(), 1u);  // the temporary
   }  // never committed
-  EXPECT_TRUE(Files(dir).empty());
+  EXPECT_TRUE(FilesIn(dir).empty());
   OutputPlan unwritten;
   unwritten.AddOutput("--report", dir + "/r.json");
   ASSERT_TRUE(unwritten.Prepare().ok());
   EXPECT_EQ(unwritten.Commit().message(), "--report: never written (a stepsim bug)");
-  EXPECT_TRUE(Files(dir).empty());
+  EXPECT_TRUE(FilesIn(dir).empty());
 }
 
 TEST(OutputPlanTest, ReplacingAFileKeepsItsPermissionsAndWritesThroughSymlinks) {
@@ -189,14 +180,14 @@ TEST(OutputPlanTest, StdoutIsWrittenAtCommitAfterTheFiles) {
   plan.AddOutput("--timeline", dir + "/c.csv");
   ASSERT_TRUE(plan.Prepare().ok());
   EXPECT_TRUE(plan.ToStdout());
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   ASSERT_TRUE(plan.Write("--report", "{report}").ok());
   ASSERT_TRUE(plan.Write("--timeline", "csv").ok());
-  const std::string before = testing::internal::GetCapturedStdout();
+  const std::string before = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(before, "");
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   ASSERT_TRUE(plan.Commit().ok());
-  EXPECT_EQ(testing::internal::GetCapturedStdout(), "{report}");
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "{report}");
   EXPECT_EQ(Read(dir + "/c.csv"), "csv");
 }
 
@@ -214,7 +205,7 @@ TEST(OutputPlanTest, AnInterruptRemovesTheTemporaries) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), SIGTERM);
-  EXPECT_TRUE(Files(dir).empty());
+  EXPECT_TRUE(FilesIn(dir).empty());
 }
 
 }  // namespace
