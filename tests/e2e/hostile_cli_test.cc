@@ -125,6 +125,22 @@ TEST(HostileCliTest, AFullDiskLeavesNoPartialOutput) {
   EXPECT_EQ(FilesIn(dir), std::set<std::string>{"r.json"});
 }
 
+TEST(HostileCliTest, ARealFullDiskLeavesNoPartialOutput) {
+  // A 256 KiB tmpfs in a private mount namespace (unshare -rm needs no root
+  // where user namespaces are enabled): the report fits, the trace does not.
+  if (RunShell("unshare -rm true").exit_code != 0) {
+    GTEST_SKIP() << "no mount namespace here; AFullDiskLeavesNoPartialOutput covers the path";
+  }
+  const std::string dir = TempDir();
+  CliResult r = RunShell("unshare -rm sh -c 'mount -t tmpfs -o size=256k tmpfs " + dir +
+                         " && timeout 20 \"$S\" run scenarios/deepseek_v3.textproto --report " +
+                         dir + "/r.json --chrome-trace " + dir + "/t.json >/dev/null; echo \"exit $?\"; "
+                         "ls -A " + dir + "'");
+  EXPECT_EQ(r.err, "stepsim: --chrome-trace " + dir +
+                       "/t.json: write failed: No space left on device\n");
+  EXPECT_EQ(r.out, "exit 1\n");  // and the folder is empty
+}
+
 TEST(HostileCliTest, UnwritableOutputsAreRefusedBeforeSimulating) {
   CliResult r = Stepsim("run scenarios/deepseek_v3.textproto --report /proc/r.json");
   EXPECT_EQ(r.exit_code, 2);

@@ -25,12 +25,12 @@ inline std::string Slurp(const std::string& path) {
 }
 
 // Runs `script` with /bin/sh from the source directory, so scenario paths
-// are relative to it; $S names the stepsim binary.
+// are relative to it; $S (exported) names the stepsim binary.
 inline CliResult RunShell(const std::string& script) {
   char dir_template[] = "/tmp/stepsim_cli_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   const std::string command = "cd '" + std::string(STEPSIM_SOURCE_DIR) + "' && S='" +
-                              std::string(STEPSIM_BINARY) + "' && (" + script + ") >" + dir +
+                              std::string(STEPSIM_BINARY) + "' && export S && (" + script + ") >" + dir +
                               "/out 2>" + dir + "/err";
   const int status = std::system(command.c_str());
   CliResult r;
