@@ -127,6 +127,12 @@ StatusOr<std::string> ReadFile(const std::string& path, std::uintmax_t max_bytes
   return text;
 }
 
+std::string RelativeToScenario(const std::string& scenario_path, const std::string& file) {
+  const std::filesystem::path path(file);
+  return path.is_absolute() ? path.string()
+                            : (std::filesystem::path(scenario_path).parent_path() / path).string();
+}
+
 StatusOr<LoadedScenario> LoadScenario(const ScenarioArgs& args) {
   StatusOr<std::string> text = ReadFile(args.path);
   if (!text.ok()) return text.status();
@@ -141,6 +147,10 @@ StatusOr<LoadedScenario> LoadScenario(const ScenarioArgs& args) {
   StatusOr<graph::Config> config = graph::Resolve(*scenario);
   if (!config.ok()) return loaded.places.Locate(config.status());
   loaded.config = std::move(*config);
+  loaded.inputs.push_back(args.path);
+  if (!loaded.config.schedule_file.empty()) {
+    loaded.inputs.push_back(RelativeToScenario(args.path, loaded.config.schedule_file));
+  }
   return loaded;
 }
 

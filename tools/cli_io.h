@@ -68,7 +68,14 @@ struct LoadedScenario {
   // About overrides, e.g. a policy change that dropped the old policy's
   // settings (graph::ApplyOverrides); print them with PrintNotes.
   std::vector<std::string> notes;
+  // Every file the scenario reads: its own path, then the files it refers
+  // to (schedule.file, relative to its folder). No output may be one of them.
+  std::vector<std::string> inputs;
 };
+
+// `file` as named in the scenario at `scenario_path`: relative to the
+// scenario's folder unless absolute.
+std::string RelativeToScenario(const std::string& scenario_path, const std::string& file);
 
 // Reads, parses, overrides and resolves the scenario. An invalid
 // configuration names, on each problem line, where the field was set.

@@ -1,6 +1,5 @@
 #include "tools/commands.h"
 
-#include <filesystem>
 #include <iostream>
 
 #include "graph/activations.h"
@@ -30,9 +29,7 @@ constexpr std::uintmax_t kMaxTraceBytes = std::uintmax_t{4} << 30;
 std::string ScheduleFilePath(const graph::Config& config, const ScenarioArgs& args,
                              const std::string& override_file) {
   if (!override_file.empty() || config.schedule_file.empty()) return override_file;
-  const std::filesystem::path file(config.schedule_file);
-  return file.is_absolute() ? file.string()
-                            : (std::filesystem::path(args.path).parent_path() / file).string();
+  return RelativeToScenario(args.path, config.schedule_file);
 }
 
 StatusOr<sim::Schedule> LoadSchedule(const graph::Config& config, const std::string& path) {
@@ -49,10 +46,10 @@ StatusOr<LoadedScenario> Load(const ScenarioArgs& args) {
   return loaded;
 }
 
-// A command's plan: the scenario as input, `flag` writing to `path`.
-Status PlanOne(OutputPlan& plan, const ScenarioArgs& args, const std::string& flag,
+// A command's plan: the scenario's files as inputs, `flag` writing to `path`.
+Status PlanOne(OutputPlan& plan, const LoadedScenario& loaded, const std::string& flag,
                const std::string& path) {
-  plan.AddInput(args.path);
+  for (const std::string& input : loaded.inputs) plan.AddInput(input);
   plan.AddOutput(flag, path);
   return plan.Prepare();
 }
@@ -69,7 +66,7 @@ int RunReportCommand(const ScenarioArgs& args, const std::string& json, Build bu
   StatusOr<LoadedScenario> loaded = Load(args);
   if (!loaded.ok()) return Report(loaded.status());
   OutputPlan plan;
-  if (Status s = PlanOne(plan, args, "--json", json); !s.ok()) return Report(s);
+  if (Status s = PlanOne(plan, *loaded, "--json", json); !s.ok()) return Report(s);
   auto report = build(loaded->config);
   if (!report.ok()) return Report(loaded->places.Locate(report.status()));
   if (!plan.ToStdout()) std::cout << format(loaded->config, *report);
@@ -104,7 +101,7 @@ int RunDag(const ScenarioArgs& args, int64_t stage, const std::string& dot) {
                                   std::to_string(stages.size() - 1) + ")"));
   }
   OutputPlan plan;
-  if (Status s = PlanOne(plan, args, "--dot", dot); !s.ok()) return Report(s);
+  if (Status s = PlanOne(plan, *loaded, "--dot", dot); !s.ok()) return Report(s);
   StatusOr<graph::StageDag> dag = graph::BuildStageDag(config, stages[stage]);
   if (!dag.ok()) return Report(loaded->places.Locate(dag.status()));
   Status s = plan.Write("--dot", graph::DagToDot(*dag));
@@ -125,7 +122,7 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   const std::string schedule_path = ScheduleFilePath(config, args, outputs.schedule);
 
   OutputPlan plan;
-  plan.AddInput(args.path);
+  for (const std::string& input : loaded->inputs) plan.AddInput(input);
   plan.AddInput(schedule_path);
   plan.AddOutput("--report", outputs.report);
   plan.AddOutput("--chrome-trace", outputs.chrome_trace);
@@ -175,8 +172,7 @@ int RunSchedule(const ScenarioArgs& args, const std::string& out) {
   if (!loaded.ok()) return Report(loaded.status());
   const std::string schedule_path = ScheduleFilePath(loaded->config, args, "");
   OutputPlan plan;
-  plan.AddInput(schedule_path);
-  if (Status s = PlanOne(plan, args, "--out", out); !s.ok()) return Report(s);
+  if (Status s = PlanOne(plan, *loaded, "--out", out); !s.ok()) return Report(s);
   StatusOr<sim::Schedule> schedule = LoadSchedule(loaded->config, schedule_path);
   if (!schedule.ok()) return Report(loaded->places.Locate(schedule.status()));
   const bool proto = out.ends_with(".textproto") || out.ends_with(".pbtxt");
