@@ -169,6 +169,7 @@ Status OutputPlan::Prepare() {
   std::vector<FileId> inputs;
   for (const std::string& path : inputs_) inputs.push_back(Identify(path));
   for (const Output& o : outputs_) {
+    if (o.path.empty()) continue;  // not asked for
     if (o.path == "-") {
       if (on_stdout != nullptr) {
         return Status::Invalid(on_stdout->flag + " and " + o.flag +
