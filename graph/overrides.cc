@@ -8,7 +8,11 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <set>
 #include <vector>
+
+#include "graph/names.h"
+#include "graph/utf8.h"
 
 namespace stepsim::graph {
 namespace {
@@ -35,11 +39,6 @@ std::string Trim(std::string_view s) {
   return std::string(s.substr(b, e - b));
 }
 
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string FieldNames(const google::protobuf::Descriptor* type) {
   std::string out;
   for (int i = 0; i < type->field_count(); ++i) {
@@ -58,12 +57,12 @@ std::string SetValue(Message* msg, const FieldDescriptor* f, const std::string& 
       int64_t x = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
       if (ec != std::errc() || p != v.data() + v.size()) {
-        return "\"" + v + "\" is not an integer";
+        return QuoteValue(v) + " is not an integer";
       }
       if (f->cpp_type() == FieldDescriptor::CPPTYPE_INT32) {
         if (x < std::numeric_limits<int32_t>::min() ||
             x > std::numeric_limits<int32_t>::max()) {
-          return "\"" + v + "\" is out of range";
+          return QuoteValue(v) + " is out of range";
         }
         rep ? r->AddInt32(msg, f, static_cast<int32_t>(x))
             : r->SetInt32(msg, f, static_cast<int32_t>(x));
@@ -77,7 +76,7 @@ std::string SetValue(Message* msg, const FieldDescriptor* f, const std::string& 
       char* end = nullptr;
       double x = std::strtod(v.c_str(), &end);
       if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x)) {
-        return "\"" + v + "\" is not a finite number";
+        return QuoteValue(v) + " is not a finite number";
       }
       if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
         rep ? r->AddDouble(msg, f, x) : r->SetDouble(msg, f, x);
@@ -88,57 +87,87 @@ std::string SetValue(Message* msg, const FieldDescriptor* f, const std::string& 
       return "";
     }
     case FieldDescriptor::CPPTYPE_BOOL: {
-      bool x;
-      if (v == "true" || v == "1") {
-        x = true;
-      } else if (v == "false" || v == "0") {
-        x = false;
-      } else {
-        return "\"" + v + "\" is not true or false";
-      }
-      rep ? r->AddBool(msg, f, x) : r->SetBool(msg, f, x);
+      StatusOr<bool> x = ParseBool(v);
+      if (!x.ok()) return x.status().message();
+      rep ? r->AddBool(msg, f, *x) : r->SetBool(msg, f, *x);
       return "";
     }
     case FieldDescriptor::CPPTYPE_ENUM: {
-      const auto* e = f->enum_type();
-      const auto* value = e->FindValueByName(Upper(v));
-      if (value == nullptr || value->number() == 0) {
-        std::string names;
-        for (int i = 1; i < e->value_count(); ++i) {
-          names += (i > 1 ? ", " : "") + e->value(i)->name();
-        }
-        return "unknown value \"" + v + "\" (expected one of " + names + ")";
-      }
-      rep ? r->AddEnum(msg, f, value) : r->SetEnum(msg, f, value);
+      StatusOr<int> number = ParseEnumName(f->enum_type(), v);
+      if (!number.ok()) return number.status().message();
+      rep ? r->AddEnumValue(msg, f, *number) : r->SetEnumValue(msg, f, *number);
       return "";
     }
-    case FieldDescriptor::CPPTYPE_STRING:
+    case FieldDescriptor::CPPTYPE_STRING: {
+      const size_t invalid = FirstInvalidUtf8(v);
+      if (invalid != std::string::npos) {
+        return "invalid UTF-8 at byte " + std::to_string(invalid + 1) +
+               " of the value: stepsim reads text as UTF-8";
+      }
       rep ? r->AddString(msg, f, v) : r->SetString(msg, f, v);
       return "";
+    }
     default:
       return "this field cannot be set from the command line";
+  }
+}
+
+// "path=value" split and trimmed; false without '='.
+bool SplitAssignment(std::string_view assignment, std::string* path, std::string* value) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string_view::npos) return false;
+  *path = Trim(assignment.substr(0, eq));
+  *value = Trim(assignment.substr(eq + 1));
+  return true;
+}
+
+// The fields that only one recompute policy uses.
+struct PolicyField {
+  const char* path;
+  RecomputePolicy policy;
+};
+constexpr PolicyField kPolicyFields[] = {{"recompute.modules", SELECTIVE},
+                                         {"recompute.method", FULL},
+                                         {"recompute.num_layers", FULL}};
+
+// Clears what the new policy does not use and no assignment set.
+void DropOtherPolicyFields(Scenario* scenario, const std::set<std::string>& assigned,
+                           const std::string& policy_assignment,
+                           std::vector<std::string>* notes) {
+  Recompute* r = scenario->mutable_recompute();
+  const RecomputePolicy policy = r->policy();
+  const google::protobuf::Descriptor* type = r->GetDescriptor();
+  for (const PolicyField& pf : kPolicyFields) {
+    if (pf.policy == policy || assigned.count(pf.path)) continue;
+    const FieldDescriptor* f = type->FindFieldByName(std::string(pf.path).substr(10));
+    const bool set = f->is_repeated() ? r->GetReflection()->FieldSize(*r, f) > 0
+                                      : r->GetReflection()->HasField(*r, f);
+    if (!set) continue;
+    r->GetReflection()->ClearField(r, f);
+    if (notes != nullptr) {
+      notes->push_back("--set " + Shorten(policy_assignment, 100) + " clears " + pf.path +
+                       ", which only policy " + EnumName(pf.policy) + " uses");
+    }
   }
 }
 
 }  // namespace
 
 Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
-  const size_t eq = assignment.find('=');
-  if (eq == std::string_view::npos) {
-    return Status::Invalid("--set \"" + std::string(assignment) +
-                           "\": expected path=value");
+  std::string path, value;
+  if (!SplitAssignment(assignment, &path, &value)) {
+    return Status::Invalid("--set " + QuoteValue(assignment) + ": expected path=value");
   }
-  const std::string path = Trim(assignment.substr(0, eq));
-  const std::string value = Trim(assignment.substr(eq + 1));
-  const std::string where = "--set " + path + ": ";
-
-  Message* msg = scenario;
+  const std::string where = "--set " + Shorten(path, 100) + ": ";
+  // Work on a copy, so a failed assignment changes nothing.
+  Scenario copy = *scenario;
+  Message* msg = &copy;
   const std::vector<std::string> parts = Split(path, '.');
   for (size_t i = 0; i < parts.size(); ++i) {
     const auto* type = msg->GetDescriptor();
     const FieldDescriptor* f = type->FindFieldByName(parts[i]);
     if (f == nullptr) {
-      return Status::Invalid(where + "unknown field \"" + parts[i] + "\" in " +
+      return Status::Invalid(where + "unknown field " + QuoteValue(parts[i]) + " in " +
                              (i == 0 ? std::string("the scenario") : parts[i - 1]) +
                              " (fields: " + FieldNames(type) + ")");
     }
@@ -157,15 +186,36 @@ Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
     }
     if (f->is_repeated()) {
       msg->GetReflection()->ClearField(msg, f);
-      if (value.empty()) return Status::Ok();
-      for (const std::string& item : Split(value, ',')) {
-        std::string error = SetValue(msg, f, Trim(item));
-        if (!error.empty()) return Status::Invalid(where + error);
+      if (!value.empty()) {
+        for (const std::string& item : Split(value, ',')) {
+          std::string error = SetValue(msg, f, Trim(item));
+          if (!error.empty()) return Status::Invalid(where + error);
+        }
       }
-      return Status::Ok();
+    } else {
+      std::string error = SetValue(msg, f, value);
+      if (!error.empty()) return Status::Invalid(where + error);
     }
-    std::string error = SetValue(msg, f, value);
-    if (!error.empty()) return Status::Invalid(where + error);
+  }
+  *scenario = std::move(copy);
+  return Status::Ok();
+}
+
+Status ApplyOverrides(const std::vector<std::string>& assignments, Scenario* scenario,
+                      FieldPlaces* places, std::vector<std::string>* notes) {
+  std::set<std::string> assigned;
+  std::string policy_assignment;
+  for (const std::string& assignment : assignments) {
+    Status s = ApplyOverride(assignment, scenario);
+    if (!s.ok()) return s;
+    std::string path, value;
+    SplitAssignment(assignment, &path, &value);
+    assigned.insert(path);
+    if (path == "recompute.policy") policy_assignment = path + "=" + value;
+    if (places != nullptr) places->Set(path, "--set " + Shorten(path + "=" + value, 100));
+  }
+  if (!policy_assignment.empty()) {
+    DropOtherPolicyFields(scenario, assigned, policy_assignment, notes);
   }
   return Status::Ok();
 }

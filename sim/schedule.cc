@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "graph/names.h"
 #include "sim/schedules/builtin.h"
 
 namespace stepsim::sim {
@@ -22,11 +23,11 @@ std::string StepName(const Step& step, int64_t chunks) {
   return name;
 }
 
-stepsim::Status ValidateSchedule(const Schedule& s) {
-  std::vector<std::string> problems;
+std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
+  std::vector<ScheduleProblem> problems;
   if (static_cast<int64_t>(s.ranks.size()) != s.pp) {
-    problems.push_back("schedule has " + std::to_string(s.ranks.size()) + " ranks, expected " +
-                       std::to_string(s.pp));
+    problems.push_back({-1, -1, "schedule has " + std::to_string(s.ranks.size()) +
+                                    " ranks, expected " + std::to_string(s.pp)});
   }
   const auto routes = s.routes.empty() ? graph::RoundRobinRoutes(s.pp, s.chunks) : s.routes;
   // What each rank must run: the (micro-batch, chunk) pairs its routes give it.
@@ -42,27 +43,31 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
   }
   for (size_t r = 0; r < s.ranks.size() && static_cast<int64_t>(r) < s.pp; ++r) {
     const std::string where = "rank " + std::to_string(r) + ": ";
+    const int64_t rank = static_cast<int64_t>(r);
+    auto at = [&](int64_t index, std::string message) {
+      problems.push_back({rank, index, where + std::move(message)});
+    };
     // (microbatch, chunk) -> position of F, B, W, BW (-1 if absent).
     std::map<std::pair<int32_t, int32_t>, std::array<int, 4>> seen;
     for (size_t i = 0; i < s.ranks[r].size(); ++i) {
       const Step& step = s.ranks[r][i];
       if (step.microbatch < 0 || step.microbatch >= s.microbatches || step.chunk < 0 ||
           step.chunk >= s.chunks) {
-        problems.push_back(where + StepName(step, s.chunks) + " is outside " +
-                           std::to_string(s.microbatches) + " micro-batches and " +
-                           std::to_string(s.chunks) + " chunks");
+        at(static_cast<int64_t>(i), StepName(step, s.chunks) + " is outside " +
+                                        std::to_string(s.microbatches) + " micro-batches and " +
+                                        std::to_string(s.chunks) + " chunks");
         continue;
       }
       if (!owed[r].count({step.microbatch, step.chunk})) {
-        problems.push_back(where + StepName(step, s.chunks) +
-                           " does not run on this rank: its micro-batch's route places that "
-                           "chunk elsewhere");
+        at(static_cast<int64_t>(i), StepName(step, s.chunks) +
+                                        " does not run on this rank: its micro-batch's route "
+                                        "places that chunk elsewhere");
         continue;
       }
       auto [it, fresh] = seen.try_emplace({step.microbatch, step.chunk});
       if (fresh) it->second = {-1, -1, -1, -1};
       int& slot = it->second[static_cast<int>(step.kind)];
-      if (slot >= 0) problems.push_back(where + StepName(step, s.chunks) + " appears twice");
+      if (slot >= 0) at(static_cast<int64_t>(i), StepName(step, s.chunks) + " appears twice");
       slot = static_cast<int>(i);
     }
     // Consecutive stages of a route on this rank hand over locally: the
@@ -83,13 +88,13 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
         const Step first{StepKind::kForward, m, static_cast<int32_t>(hops[st].chunk)};
         const Step second{StepKind::kForward, m, static_cast<int32_t>(hops[st + 1].chunk)};
         if (fa >= 0 && fb >= 0 && fb < fa) {
-          problems.push_back(where + StepName(second, s.chunks) + " comes before " +
-                             StepName(first, s.chunks) + ", which feeds it on this rank");
+          at(fb, StepName(second, s.chunks) + " comes before " + StepName(first, s.chunks) +
+                     ", which feeds it on this rank");
         }
         if (ba >= 0 && bb >= 0 && ba < bb) {
-          problems.push_back(where + "the backward of " + StepName(first, s.chunks).substr(1) +
-                             " comes before that of " + StepName(second, s.chunks).substr(1) +
-                             ", which feeds it on this rank");
+          at(ba, "the backward of " + StepName(first, s.chunks).substr(1) +
+                     " comes before that of " + StepName(second, s.chunks).substr(1) +
+                     ", which feeds it on this rank");
         }
       }
     }
@@ -99,21 +104,26 @@ stepsim::Status ValidateSchedule(const Schedule& s) {
           it == seen.end() ? std::array<int, 4>{-1, -1, -1, -1} : it->second;
       const int F = pos[0], B = pos[1], W = pos[2], BW = pos[3];
       const std::string name = StepName({StepKind::kForward, m, c}, s.chunks).substr(1);
-      if (F < 0) problems.push_back(where + "F" + name + " is missing");
+      if (F < 0) at(-1, "F" + name + " is missing");
       if (BW >= 0 && (B >= 0 || W >= 0)) {
-        problems.push_back(where + "BW" + name + " and a separate B or W both appear");
+        at(BW, "BW" + name + " and a separate B or W both appear");
       } else if (BW < 0 && (B < 0 || W < 0)) {
-        problems.push_back(where + (B < 0 ? "B" : "W") + name + " is missing");
+        at(-1, (B < 0 ? "B" : "W") + name + " is missing");
       }
-      if (F >= 0 && BW >= 0 && BW < F) {
-        problems.push_back(where + "BW" + name + " comes before F" + name);
-      }
-      if (F >= 0 && B >= 0 && B < F) problems.push_back(where + "B" + name + " comes before F" + name);
-      if (B >= 0 && W >= 0 && W < B) problems.push_back(where + "W" + name + " comes before B" + name);
+      if (F >= 0 && BW >= 0 && BW < F) at(BW, "BW" + name + " comes before F" + name);
+      if (F >= 0 && B >= 0 && B < F) at(B, "B" + name + " comes before F" + name);
+      if (B >= 0 && W >= 0 && W < B) at(W, "W" + name + " comes before B" + name);
     }
   }
+  return problems;
+}
+
+stepsim::Status ValidateSchedule(const Schedule& s) {
+  const std::vector<ScheduleProblem> problems = FindScheduleProblems(s);
   if (problems.empty()) return stepsim::Status::Ok();
-  return stepsim::Status::Invalid("schedule: " + JoinLines(problems, 20));
+  std::vector<std::string> lines;
+  for (const ScheduleProblem& p : problems) lines.push_back(p.message);
+  return stepsim::Status::Invalid("schedule: " + JoinLines(lines, 20));
 }
 
 stepsim::Status CheckScheduleSize(const graph::Config& c) {
@@ -207,6 +217,7 @@ StatusOr<Schedule> BuildSchedule(const graph::Config& c) {
     case DUALPIPE: s = DualPipe(pp, m); break;
     default: s = DualPipeV(pp, m); break;
   }
+  s.name = graph::EnumName(c.schedule);  // the vocabulary of every output (graph/names.h)
   if (s.routes != c.layout.routes) {
     return stepsim::Status::Failed("schedule " + s.name +
                                    " places stages differently from the layout (a stepsim bug)");

@@ -33,7 +33,7 @@ struct Step {
 std::string StepName(const Step& step, int64_t chunks = 1);
 
 struct Schedule {
-  std::string name;  // "1F1B", "GPipe", ...
+  std::string name;  // the kind's name ("ONE_F_ONE_B"), or a schedule file's
   int64_t pp = 1;
   int64_t chunks = 1;        // virtual chunks per rank
   int64_t microbatches = 1;
@@ -48,6 +48,17 @@ struct Schedule {
   }
 };
 
+// One problem of a schedule: "rank 2: F3 appears twice", at step `step`
+// of rank `rank`'s list (-1: the rank as a whole, or the whole schedule).
+struct ScheduleProblem {
+  int64_t rank = -1;
+  int64_t step = -1;
+  std::string message;
+};
+
+// Every problem ValidateSchedule reports, each with where it is.
+std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& schedule);
+
 // Checks that every rank runs, for every (micro-batch, chunk) its routes
 // place on it, exactly one F and either one BW or one B and one W, with F
 // before B/BW and B before W on the rank, and nothing else. Cross-rank
@@ -60,7 +71,8 @@ stepsim::Status ValidateSchedule(const Schedule& schedule);
 // batch.num_microbatches.
 stepsim::Status CheckScheduleSize(const graph::Config& config);
 
-// The schedule the config asks for (`schedule.kind`), generated.
+// The schedule the config asks for (`schedule.kind`), generated and named
+// after the kind (graph::EnumName).
 StatusOr<Schedule> BuildSchedule(const graph::Config& config);
 
 }  // namespace stepsim::sim

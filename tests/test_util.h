@@ -3,9 +3,11 @@
 #ifndef STEPSIM_TESTS_TEST_UTIL_H_
 #define STEPSIM_TESTS_TEST_UTIL_H_
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -47,6 +49,19 @@ inline graph::Config LoadScenario(const std::string& name,
   StatusOr<graph::Config> config = graph::Resolve(ReadScenario(name, sets));
   EXPECT_TRUE(config.ok()) << config.status().message();
   return config.ok() ? *config : graph::Config{};
+}
+
+// The names of the files in `dir` (hidden ones included).
+inline std::set<std::string> FilesIn(const std::string& dir) {
+  std::set<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") names.insert(name);
+    }
+    closedir(d);
+  }
+  return names;
 }
 
 // Resolves a scenario written inline; returns the status for error tests.

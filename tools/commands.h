@@ -1,4 +1,6 @@
-// The stepsim subcommands. Each returns the process exit code.
+// The stepsim subcommands. Each returns the process exit code. Every
+// command reads its inputs with ReadFile and plans its outputs with
+// OutputPlan before it computes anything.
 #ifndef STEPSIM_TOOLS_COMMANDS_H_
 #define STEPSIM_TOOLS_COMMANDS_H_
 
@@ -7,7 +9,9 @@
 #include <vector>
 
 #include "sim/schedule.h"
+#include "sim/budget.h"
 #include "tools/cli_io.h"
+#include "tools/output_plan.h"
 
 namespace stepsim::tools {
 
@@ -23,6 +27,9 @@ struct RunOutputs {
   std::string report, chrome_trace, timeline;
   double resolution_us = 0;
   bool fail_if_oom = false;  // exit kExitDoesNotFit when a rank does not fit
+  // Refuse runs estimated to take longer (sim/budget.h), unless no_budget.
+  double max_seconds = sim::kDefaultMaxSeconds;
+  bool no_budget = false;
 };
 int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verbose);
 

@@ -4,6 +4,7 @@
 
 #include "sim/process_pool.h"
 #include "sim/sweep.h"
+#include "tools/output_plan.h"
 #include "tools/commands.h"
 #include "tools/sweep_names.h"
 #include "traces/format.h"
@@ -30,7 +31,7 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
     config = LoadConfig(args);
     if (!config.ok()) return Report(config.status());
   }
-  StatusOr<Scenario> base = LoadScenario(args);
+  StatusOr<Scenario> base = ReadScenario(args);
   if (!base.ok()) return Report(base.status());
 
   // One sweep over the kinds; each value once, in the order asked for.

@@ -86,7 +86,7 @@ std::vector<std::string> FitCommand(const FitArgs& args) {
 }  // namespace
 
 int RunFitCommand(const FitArgs& args) {
-  StatusOr<Scenario> base = LoadScenario(args.scenario);
+  StatusOr<Scenario> base = ReadScenario(args.scenario);
   if (!base.ok()) return Report(base.status());
   StatusOr<sim::Shard> shard = ParseShardArg(args.shard);
   if (!shard.ok()) return Report(shard.status());

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target with clang (AddressSanitizer and UBSan on) and
-# fuzzes scenario reading, validation, accounting and small simulations for
-# the given number of seconds (default 60), starting from scenarios/.
-#   tools/fuzz.sh [seconds] [build-dir]
-# New inputs go to build-fuzz/corpus; a crashing input is written to the
-# current folder as crash-<hash> and the script exits non-zero.
+# Builds the libFuzzer targets of tests/fuzz/targets.txt with clang
+# (AddressSanitizer and UBSan on) and fuzzes each in turn, starting from its
+# seed folders, sharing the given total number of seconds (default 180).
+#   tools/fuzz.sh [total-seconds] [build-dir] [target...]
+# New inputs go to BUILD/corpus/TARGET; a crashing input (a signal, a
+# sanitizer report, or a failure stepsim reports about itself) is written to
+# the current folder as TARGET-crash-<hash> and the script exits non-zero
+# after trying every target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-60}
+seconds=${1:-180}
 build=${2:-build-fuzz}
+shift $(($# > 2 ? 2 : $#))
 
 packages=(clang libclang-rt-14-dev)
 missing=()
@@ -23,18 +26,45 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 tools/setup.sh >/dev/null  # the Debian packages stepsim itself needs
+
+# name -> seed folders, from tests/fuzz/targets.txt.
+declare -A seeds_of
+targets=()
+while read -r name folders; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  targets+=("$name")
+  seeds_of[$name]=$folders
+done <tests/fuzz/targets.txt
+if (($#)); then targets=("$@"); fi
+
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSTEPSIM_FUZZ=ON \
   -DSTEPSIM_TESTS=OFF >/dev/null
-cmake --build "$build" --target scenario_fuzzer
-mkdir -p "$build/corpus"
-seeds=$(mktemp -d)
-trap 'rm -rf "$seeds"' EXIT
-cp scenarios/*.textproto "$seeds/"
-log="$build/fuzz.log"
-if ! "$build/tests/scenario_fuzzer" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
-  -print_final_stats=1 "$build/corpus" "$seeds" >"$log" 2>&1; then
-  tail -n 80 "$log"
-  echo "fuzz: the fuzzer found a problem (input saved as crash-* in $(pwd))" >&2
+cmake --build "$build" --target "${targets[@]}"
+
+per=$((seconds / ${#targets[@]}))
+((per >= 1)) || per=1
+failed=()
+for name in "${targets[@]}"; do
+  [[ -n "${seeds_of[$name]+x}" ]] || { echo "fuzz: unknown target $name" >&2; exit 2; }
+  corpus="$build/corpus/$name"
+  seeds=$(mktemp -d)
+  mkdir -p "$corpus"
+  for folder in ${seeds_of[$name]}; do
+    find "$folder" -maxdepth 1 -type f -exec cp {} "$seeds/" \;
+  done
+  log="$build/fuzz-$name.log"
+  echo "fuzz: $name for $per s (seeds: ${seeds_of[$name]})"
+  if "$build/tests/$name" -max_total_time="$per" -timeout=20 -rss_limit_mb=4096 \
+    -print_final_stats=1 -artifact_prefix="$name-" "$corpus" "$seeds" >"$log" 2>&1; then
+    grep -E "^Done|number_of_executed_units|new_units_added|peak_rss_mb" "$log" || tail -n 5 "$log"
+  else
+    tail -n 80 "$log"
+    echo "fuzz: $name found a problem (input saved as $name-* in $(pwd))" >&2
+    failed+=("$name")
+  fi
+  rm -rf "$seeds"
+done
+if ((${#failed[@]})); then
+  echo "fuzz: problems found by: ${failed[*]}" >&2
   exit 1
 fi
-grep -E "^Done|number_of_executed_units|new_units_added|peak_rss_mb" "$log" || tail -n 5 "$log"

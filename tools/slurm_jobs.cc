@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "tools/cli_io.h"
+#include "tools/output_plan.h"
 
 namespace stepsim::tools {
 namespace {

@@ -6,28 +6,59 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <tuple>
 
 #include "graph/presets.h"
+#include "graph/utf8.h"
 #include "tools/commands.h"
 #include "tools/sweep_commands.h"
+
+#ifndef STEPSIM_VERSION
+#define STEPSIM_VERSION "0.1.0"
+#endif
 
 namespace {
 
 using stepsim::tools::ScenarioArgs;
 
+// Refuses an empty file name ("--report ''" would otherwise mean "no report").
+CLI::Validator NonEmpty() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        return value.empty() ? "an empty file name (give a FILE, or - for stdout)" : "";
+      },
+      "FILE");
+}
+
 void AddScenarioArgs(CLI::App* cmd, ScenarioArgs* args) {
-  cmd->add_option("scenario", args->path, "scenario file (protobuf text format)")->required();
+  cmd->add_option("scenario", args->path, "scenario file (protobuf text format)")
+      ->required()
+      ->check(NonEmpty());
   cmd->add_option("--set", args->sets,
                   "override a scenario field, path=value (repeatable), e.g. --set parallel.ep=16")
       ->allow_extra_args(false);
 }
 
+CLI::Option* AddOutput(CLI::App* cmd, const std::string& flag, std::string* path,
+                       const std::string& help) {
+  return cmd->add_option(flag, *path, help)->check(NonEmpty());
+}
+
+// The first word that is not an option: the subcommand the user meant.
+std::string FirstWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] != '-') return argv[i];
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  stepsim::tools::PrepareStandardStreams();
   auto logger = spdlog::stderr_color_mt("stepsim");
   logger->set_pattern("[%l] %v");  // never wall-clock time
   spdlog::set_default_logger(logger);
@@ -35,23 +66,25 @@ int main(int argc, char** argv) {
 
   CLI::App app{"stepsim: simulate the memory of one training step of a large model"};
   app.require_subcommand(1);
+  app.fallthrough();  // -v works after the subcommand too
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log progress (with simulated time) to stderr");
+  app.set_version_flag("--version", "stepsim " STEPSIM_VERSION);
 
   ScenarioArgs params_args;
   std::string params_json;
   CLI::App* params = app.add_subcommand(
       "params", "parameter counts and static memory (weights, gradients, optimizer) per GPU");
   AddScenarioArgs(params, &params_args);
-  params->add_option("--json", params_json, "write the report as JSON to FILE, or - for stdout");
+  AddOutput(params, "--json", &params_json, "write the report as JSON to FILE, or - for stdout");
 
   ScenarioArgs activations_args;
   std::string activations_json;
   CLI::App* activations = app.add_subcommand(
       "activations", "bytes one micro-batch keeps for backward per stage, by module and op");
   AddScenarioArgs(activations, &activations_args);
-  activations->add_option("--json", activations_json,
-                          "write the report as JSON to FILE, or - for stdout");
+  AddOutput(activations, "--json", &activations_json,
+            "write the report as JSON to FILE, or - for stdout");
 
   ScenarioArgs dag_args;
   int64_t dag_stage = 0;
@@ -59,7 +92,7 @@ int main(int argc, char** argv) {
   CLI::App* dag = app.add_subcommand("dag", "write one stage's op DAG as Graphviz");
   AddScenarioArgs(dag, &dag_args);
   dag->add_option("--stage", dag_stage, "pipeline stage (layout position, from 0)")->required();
-  dag->add_option("--dot", dag_dot, "Graphviz output FILE, or - for stdout")->required();
+  AddOutput(dag, "--dot", &dag_dot, "Graphviz output FILE, or - for stdout")->required();
 
   ScenarioArgs run_args;
   stepsim::tools::RunOutputs run_outputs;
@@ -67,16 +100,18 @@ int main(int argc, char** argv) {
       "run", "simulate one training step: memory of every pipeline rank over time, its peaks");
   AddScenarioArgs(run, &run_args);
   run->add_option("--schedule", run_outputs.schedule,
-                  "replay this schedule file instead of the scenario's schedule");
-  run->add_option("--report", run_outputs.report, "write the report as JSON to FILE, or -");
-  run->add_option("--chrome-trace", run_outputs.chrome_trace,
-                  "write a Chrome/Perfetto trace (JSON) to FILE, or -");
-  run->add_option("--timeline", run_outputs.timeline,
-                  "write the memory timeline as CSV to FILE, or -");
+                  "replay this schedule file instead of the scenario's schedule")
+      ->check(NonEmpty());
+  AddOutput(run, "--report", &run_outputs.report, "write the report as JSON to FILE, or -");
+  AddOutput(run, "--chrome-trace", &run_outputs.chrome_trace,
+            "write a Chrome/Perfetto trace (JSON) to FILE, or -");
+  CLI::Option* timeline = AddOutput(run, "--timeline", &run_outputs.timeline,
+                                    "write the memory timeline as CSV to FILE, or -");
   run->add_flag("--fail-if-oom", run_outputs.fail_if_oom,
                 "exit with code 3 when a rank does not fit in device memory");
   run->add_option("--timeline-resolution-us", run_outputs.resolution_us,
                   "keep one CSV row per rank and window of this many microseconds (the highest)")
+      ->needs(timeline)
       ->check(CLI::Validator(
           [](std::string& value) -> std::string {
             const double v = std::strtod(value.c_str(), nullptr);
@@ -85,14 +120,21 @@ int main(int argc, char** argv) {
                        : "must be 0 (every change) or between 0.001 and 1e12 microseconds";
           },
           "RESOLUTION"));
+  CLI::Option* max_seconds =
+      run->add_option("--max-seconds", run_outputs.max_seconds,
+                      "refuse a run estimated to take longer to simulate (default 60)")
+          ->check(CLI::Range(0.001, 1e9));
+  run->add_flag("--no-budget", run_outputs.no_budget,
+                "run however long the simulation is estimated to take")
+      ->excludes(max_seconds);
 
   ScenarioArgs schedule_args;
   std::string schedule_out;
   CLI::App* schedule = app.add_subcommand(
       "schedule", "write the pipeline schedule the scenario runs, as a replayable file");
   AddScenarioArgs(schedule, &schedule_args);
-  schedule->add_option("--out", schedule_out,
-                       "FILE (.textproto/.pbtxt: protobuf text, else the compact form), or -")
+  AddOutput(schedule, "--out", &schedule_out,
+            "FILE (.textproto/.pbtxt: protobuf text, else the compact form), or -")
       ->required();
 
   ScenarioArgs compare_args;
@@ -102,10 +144,10 @@ int main(int argc, char** argv) {
       "compare", "simulate the scenario under several schedules: step time, bubble, peaks");
   AddScenarioArgs(compare, &compare_args);
   compare->add_option("--schedules", compare_schedules,
-                      "comma-separated: gpipe,1f1b,interleaved,zb-h1,zb-h2,dualpipe,dualpipe-v "
-                      "(default: all)")
+                      "comma-separated schedule kinds, any case: gpipe, one_f_one_b, "
+                      "interleaved_one_f_one_b, zb_h1, zb_h2, dualpipe, dualpipe_v (default: all)")
       ->delimiter(',');
-  compare->add_option("--json", compare_json, "write the comparison as JSON to FILE, or -");
+  AddOutput(compare, "--json", &compare_json, "write the comparison as JSON to FILE, or -");
 
   // sweep, fit, merge: searching many configurations (tools/sweep_commands.h).
   auto add_outputs = [](CLI::App* cmd, stepsim::tools::SearchOutputs* o) {
@@ -176,7 +218,7 @@ int main(int argc, char** argv) {
   std::string check_path;
   CLI::App* check = app.add_subcommand(
       "check-trace", "check a Chrome trace against the rules Perfetto's JSON importer needs");
-  check->add_option("trace", check_path, "trace file (JSON)")->required();
+  check->add_option("trace", check_path, "trace file (JSON)")->required()->check(NonEmpty());
 
   std::vector<std::string> validate_files;
   std::string validate_json;
@@ -188,19 +230,33 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("presets", "list the built-in model presets");
 
+  namespace t = stepsim::tools;
+  const std::string word = FirstWord(argc, argv);
+  std::string commands;
+  bool known = false;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    commands += (commands.empty() ? "" : ", ") + sub->get_name();
+    known = known || sub->get_name() == word;
+  }
+  if (!word.empty() && !known) {
+    std::cerr << "stepsim: unknown command " << stepsim::graph::QuoteValue(word)
+              << " (commands: " << commands << "; stepsim --help explains them)\n";
+    return t::kExitBadInput;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
-    return stepsim::tools::kExitBadInput;
+    return t::kExitBadInput;
   }
   if (verbose) spdlog::set_level(spdlog::level::info);
 
-  namespace t = stepsim::tools;
   auto Dispatch = [&]() -> int {
     if (params->parsed()) return t::RunParams(params_args, params_json);
     if (activations->parsed()) return t::RunActivations(activations_args, activations_json);
@@ -227,7 +283,8 @@ int main(int argc, char** argv) {
     return t::kExitFailed;
   }
   std::cout.flush();
-  if (!std::cout) {
+  const bool written = std::cout && std::fflush(stdout) == 0;
+  if (!written && code == t::kExitOk) {  // a failed command has said why already
     std::cerr << "stepsim: writing to standard output failed\n";
     return t::kExitFailed;
   }

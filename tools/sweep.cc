@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "sim/process_pool.h"
+#include "tools/output_plan.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
 #include "tools/sweep_commands.h"
@@ -98,7 +99,7 @@ std::vector<std::string> SweepCommand(const SweepArgs& args) {
 }  // namespace
 
 int RunSweepCommand(const SweepArgs& args) {
-  StatusOr<Scenario> base = LoadScenario(args.scenario);
+  StatusOr<Scenario> base = ReadScenario(args.scenario);
   if (!base.ok()) return Report(base.status());
   std::vector<sim::Vary> varies;
   for (const std::string& text : args.varies) {

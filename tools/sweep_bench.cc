@@ -76,7 +76,7 @@ double TimeSweep(const Case& c, int jobs, int runs, int64_t* simulated, double* 
   stepsim::tools::ScenarioArgs args{std::string(STEPSIM_SOURCE_DIR) +
                                         "/scenarios/deepseek_v3.textproto",
                                     c.sets};
-  stepsim::StatusOr<stepsim::Scenario> base = stepsim::tools::LoadScenario(args);
+  stepsim::StatusOr<stepsim::Scenario> base = stepsim::tools::ReadScenario(args);
   if (!base.ok()) return -1;
   std::vector<stepsim::sim::Vary> varies;
   for (const std::string& v : c.varies) varies.push_back(*stepsim::sim::ParseVary(v));

@@ -1,5 +1,7 @@
 #include "tools/sweep_names.h"
 
+#include "graph/names.h"
+
 #include "graph/config.h"
 
 #include <algorithm>
@@ -21,24 +23,10 @@ std::string Key(const std::string& name) {
 }  // namespace
 
 StatusOr<ScheduleKind> ScheduleByName(const std::string& name, const std::string& flag) {
-  static const std::vector<std::pair<std::string, ScheduleKind>> known = {
-      {"GPIPE", GPIPE},
-      {"1F1B", ONE_F_ONE_B},
-      {"ONEFONEB", ONE_F_ONE_B},
-      {"INTERLEAVED", INTERLEAVED_ONE_F_ONE_B},
-      {"INTERLEAVED1F1B", INTERLEAVED_ONE_F_ONE_B},
-      {"INTERLEAVEDONEFONEB", INTERLEAVED_ONE_F_ONE_B},
-      {"ZBH1", ZB_H1},
-      {"ZBH2", ZB_H2},
-      {"DUALPIPE", DUALPIPE},
-      {"DUALPIPEV", DUALPIPE_V}};
-  const std::string key = Key(name);
-  for (const auto& [k, kind] : known) {
-    if (k == key) return kind;
-  }
-  return Status::Invalid(flag + ": unknown schedule \"" + name +
-                         "\" (known: gpipe, 1f1b, interleaved, zb-h1, zb-h2, dualpipe, "
-                         "dualpipe-v)");
+  // One vocabulary (graph/names.h): the enum's own names, in any case.
+  StatusOr<ScheduleKind> kind = graph::ParseEnumName<ScheduleKind>(name);
+  if (!kind.ok()) return Status::Invalid(flag + ": " + kind.status().message());
+  return kind;
 }
 
 const std::vector<ScheduleKind>& AllSchedules() {

@@ -1,5 +1,5 @@
 // The names the sweep commands take on the command line, parsed in one
-// place: schedule kinds ("1f1b", "zb-h1", "DualPipeV", ...) and the
+// place: schedule kinds (ONE_F_ONE_B, ZB_H1, ...) and the
 // recomputation settings of `fit --recompute`.
 #ifndef STEPSIM_TOOLS_SWEEP_NAMES_H_
 #define STEPSIM_TOOLS_SWEEP_NAMES_H_
@@ -13,9 +13,9 @@
 
 namespace stepsim::tools {
 
-// Case, '-' and '_' do not matter: "1f1b", "one_f_one_b", "zb-h1",
-// "interleaved", "DualPipe-V". `flag` names the option in the error, which
-// lists the known names.
+// A schedule kind's name as scenario.proto spells it, in any letter case
+// ("one_f_one_b", "ZB_H1": graph/names.h, one vocabulary everywhere).
+// `flag` names the option in the error, which lists the known names.
 StatusOr<ScheduleKind> ScheduleByName(const std::string& name, const std::string& flag);
 
 // All seven kinds, in the order compare and fit list them.

@@ -9,6 +9,7 @@
 
 #include "graph/scenario_text.h"
 #include "graph/validation_case.h"
+#include "tools/output_plan.h"
 #include "tools/child_simulation.h"
 #include "tools/commands.h"
 #include "traces/format.h"

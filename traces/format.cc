@@ -45,13 +45,14 @@ std::string Ranges(const std::vector<int64_t>& sorted) {
 std::string GroupedByStage(
     const std::vector<std::pair<int64_t, std::map<std::string, int64_t>>>& stages) {
   std::vector<std::pair<std::map<std::string, int64_t>, std::vector<int64_t>>> groups;
-  for (const auto& [stage, breakdown] : stages) {
+  for (const auto& entry : stages) {  // not a structured binding: clang 14 cannot capture one
+    const std::map<std::string, int64_t>& breakdown = entry.second;
     auto it = std::find_if(groups.begin(), groups.end(),
                            [&](const auto& g) { return g.first == breakdown; });
     if (it == groups.end()) {
-      groups.push_back({breakdown, {stage}});
+      groups.push_back({breakdown, {entry.first}});
     } else {
-      it->second.push_back(stage);
+      it->second.push_back(entry.first);
     }
   }
   std::string out;

@@ -89,10 +89,11 @@ TEST(CliTest, InvalidConfigurationListsEveryProblem) {
                        "--set zero.stage=9");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
-            "stepsim: parallel.ep: 7 does not divide model.num_routed_experts (256)\n"
-            "parallel.ep: EP*ETP = 7 does not divide DP*CP*TP = 64, so the expert data-parallel "
-            "size EDP is not whole\n"
-            "zero.stage: 9 is outside 0..3\n");
+            "stepsim: --set parallel.ep=7: parallel.ep: 7 does not divide "
+            "model.num_routed_experts (256)\n"
+            "--set parallel.ep=7: parallel.ep: EP*ETP = 7 does not divide DP*CP*TP = 64, so the "
+            "expert data-parallel size EDP is not whole\n"
+            "--set zero.stage=9: zero.stage: 9 is outside 0..3\n");
   EXPECT_EQ(r.out, "");
 }
 
@@ -156,8 +157,9 @@ TEST(CliTest, UnknownSelectiveModuleIsNamed) {
                        "--set recompute.modules=attn");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
-            "stepsim: recompute.modules: unknown module \"attn\" (expected one of core_attn, "
-            "mla_up_proj, moe_act, layernorm, mlp, moe, shared_experts)\n");
+            "stepsim: --set recompute.modules=attn: recompute.modules: unknown module \"attn\" "
+            "(expected one of core_attn, mla_up_proj, moe_act, layernorm, mlp, moe, "
+            "shared_experts)\n");
 }
 
 TEST(CliTest, HugeAndBinaryFilesAreRefused) {

@@ -161,12 +161,24 @@ TEST(GoldenTest, ChromeTracePassesTheChecker) {
   EXPECT_NE(r.out.find("\"ph\":\"i\""), std::string::npos);
 }
 
+// Runs `args` with the report, trace and CSV written to files (one output
+// per file); returns their bytes one after the other.
+CliResult RunWithEveryOutput(const std::string& args) {
+  char dir_template[] = "/tmp/stepsim_golden_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  CliResult r = RunCli(args + " --report " + dir + "/r.json --chrome-trace " + dir +
+                       "/t.json --timeline " + dir + "/c.csv");
+  r.out = Slurp(dir + "/r.json") + Slurp(dir + "/t.json") + Slurp(dir + "/c.csv");
+  std::system(("rm -rf '" + dir + "'").c_str());
+  return r;
+}
+
 TEST(GoldenTest, TwoRunsGiveIdenticalBytes) {
-  const std::string args =
-      "run scenarios/pp4_1f1b_golden.textproto --report - --chrome-trace - --timeline -";
-  CliResult a = RunCli(args);
-  CliResult b = RunCli(args);
-  ASSERT_EQ(a.exit_code, 0);
+  const std::string args = "run scenarios/pp4_1f1b_golden.textproto";
+  CliResult a = RunWithEveryOutput(args);
+  CliResult b = RunWithEveryOutput(args);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_GT(a.out.size(), 1000u);
   EXPECT_EQ(a.out, b.out);
 }
 
@@ -175,10 +187,9 @@ TEST(GoldenTest, EveryReadyScenarioIsDeterministicAndEndsStatic) {
        {"pp4_tiny.textproto", "pp4_1f1b_golden.textproto", "deepseek_v2.textproto",
         "deepseek_v3.textproto", "deepseek_v3_paper.textproto"}) {
     const std::string args = std::string("run scenarios/") + scenario +
-                             " --set batch.num_microbatches=16 --report - --chrome-trace - "
-                             "--timeline - --timeline-resolution-us 1000";
-    CliResult a = RunCli(args);
-    CliResult b = RunCli(args);
+                             " --set batch.num_microbatches=16 --timeline-resolution-us 1000";
+    CliResult a = RunWithEveryOutput(args);
+    CliResult b = RunWithEveryOutput(args);
     ASSERT_EQ(a.exit_code, 0) << scenario << ": " << a.err;
     EXPECT_TRUE(a.out == b.out) << scenario << " differs between two runs";
     CliResult report = RunCli(std::string("run scenarios/") + scenario +
@@ -202,7 +213,8 @@ TEST(GoldenTest, RealScenarioTracePassesTheChecker) {
 TEST(GoldenTest, ScenariosThatCannotRun) {
   CliResult zero_bw = RunCli("run scenarios/pp4_tiny.textproto --set hardware.network_bandwidth=0");
   EXPECT_EQ(zero_bw.exit_code, 2);
-  EXPECT_EQ(zero_bw.err, "stepsim: hardware.network_bandwidth: must be a positive number\n");
+  EXPECT_EQ(zero_bw.err, "stepsim: --set hardware.network_bandwidth=0: "
+                         "hardware.network_bandwidth: must be a positive number\n");
   CliResult stages = RunCli("run scenarios/pp4_tiny.textproto --set parallel.pp=16");
   EXPECT_EQ(stages.exit_code, 2);
   EXPECT_NE(stages.err.find("parallel.pp: 16 pipeline stages"), std::string::npos) << stages.err;

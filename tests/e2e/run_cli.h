@@ -24,13 +24,13 @@ inline std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-// `args` is appended to the binary's path and run by the shell from the
-// source directory, so scenario paths are relative to it.
-inline CliResult RunCli(const std::string& args) {
+// Runs `script` with /bin/sh from the source directory, so scenario paths
+// are relative to it; $S (exported) names the stepsim binary.
+inline CliResult RunShell(const std::string& script) {
   char dir_template[] = "/tmp/stepsim_cli_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
-  const std::string command = "cd '" + std::string(STEPSIM_SOURCE_DIR) + "' && '" +
-                              std::string(STEPSIM_BINARY) + "' " + args + " >" + dir +
+  const std::string command = "cd '" + std::string(STEPSIM_SOURCE_DIR) + "' && S='" +
+                              std::string(STEPSIM_BINARY) + "' && export S && (" + script + ") >" + dir +
                               "/out 2>" + dir + "/err";
   const int status = std::system(command.c_str());
   CliResult r;
@@ -40,6 +40,9 @@ inline CliResult RunCli(const std::string& args) {
   std::system(("rm -rf '" + dir + "'").c_str());
   return r;
 }
+
+// `args` is appended to the binary's path (RunShell).
+inline CliResult RunCli(const std::string& args) { return RunShell("\"$S\" " + args); }
 
 }  // namespace stepsim::testing
 

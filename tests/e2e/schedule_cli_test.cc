@@ -107,7 +107,7 @@ TEST(ScheduleCliTest, CompareTabulatesEverySchedule) {
   CliResult r = RunCli("compare scenarios/pp4_1f1b_golden.textproto --set model.num_layers=8 "
                        "--set parallel.layout='Ett|tt|tt|ttL' --set batch.num_microbatches=8 "
                        "--set timing.backward_input_us=100 --set timing.backward_weight_us=100 "
-                       "--schedules 1f1b,zb-h1,gpipe,dualpipe,interleaved --json -");
+                       "--schedules one_f_one_b,zb_h1,gpipe,DUALPIPE,interleaved_one_f_one_b --json -");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   CompareReport report;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok()) << r.out;
@@ -120,15 +120,17 @@ TEST(ScheduleCliTest, CompareTabulatesEverySchedule) {
   EXPECT_TRUE(report.entries(3).error().empty());
   // Interleaved needs more stages than ranks: an explained error, not a crash.
   EXPECT_NE(report.entries(4).error().find("at least 2 chunks per rank"), std::string::npos);
-  CliResult table = RunCli("compare scenarios/pp4_1f1b_golden.textproto --schedules 1f1b,gpipe");
+  CliResult table = RunCli("compare scenarios/pp4_1f1b_golden.textproto --schedules one_f_one_b,gpipe");
   ASSERT_EQ(table.exit_code, 0);
   EXPECT_NE(table.out.find("ONE_F_ONE_B"), std::string::npos);
   CliResult bad = RunCli("compare scenarios/pp4_1f1b_golden.textproto --schedules 2f2b");
   EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err, "stepsim: --schedules: unknown value \"2f2b\" (expected one of GPIPE, "
+                     "ONE_F_ONE_B, INTERLEAVED_ONE_F_ONE_B, ZB_H1, ZB_H2, DUALPIPE, DUALPIPE_V)\n");
   // The scenario's own kind need not fit: the schedules compared decide.
   CliResult other = RunCli("compare scenarios/pp4_1f1b_golden.textproto --set parallel.pp=2 "
                            "--set parallel.layout='Ett|ttL' --set schedule.kind=DUALPIPE_V "
-                           "--schedules 1f1b");
+                           "--schedules one_f_one_b");
   EXPECT_EQ(other.exit_code, 0) << other.err;
 }
 

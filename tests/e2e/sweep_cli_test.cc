@@ -137,7 +137,7 @@ TEST(SweepCliTest, FitRanksWhatFitsAndSaysWhenNothingDoes) {
   const std::string tiny = "fit scenarios/pp4_tiny.textproto --set hardware.gpu=CPU "
                            "--set hardware.comm_workspace_bytes=0 "
                            "--gpus 16 --global-batch 32 --pp 2,4 --ep 1,2 --zero 0,3 --mbs 1,2 "
-                           "--cp 1 --etp 1 --schedules 1f1b,gpipe,zb-h1 --recompute none,full";
+                           "--cp 1 --etp 1 --schedules one_f_one_b,gpipe,zb_h1 --recompute none,full";
   CliResult r = RunCli(tiny + " --set hardware.hbm_bytes=1400000 --top 3");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("candidates by outcome:"), std::string::npos) << r.out;
@@ -155,7 +155,9 @@ TEST(SweepCliTest, FitRanksWhatFitsAndSaysWhenNothingDoes) {
   EXPECT_NE(empty.err.find("the search space is empty"), std::string::npos) << empty.err;
   CliResult bad = RunCli(tiny + " --schedules 3f3b");
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.err.find("--schedules: unknown schedule \"3f3b\""), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--schedules: unknown value \"3f3b\" (expected one of GPIPE,"),
+            std::string::npos)
+      << bad.err;
 }
 
 TEST(SweepCliTest, RunFailIfOomExitsThreeWhenARankDoesNotFit) {

@@ -61,5 +61,62 @@ TEST(OverridesTest, ErrorsNameThePath) {
   EXPECT_FALSE(s.parallel().has_pp());
 }
 
+TEST(OverridesTest, TheVocabularyOfScenarioFiles) {
+  Scenario s;
+  EXPECT_EQ(ApplyOverride("schedule.kind=2", &s).message(),
+            "--set schedule.kind: unknown value \"2\" (expected one of GPIPE, ONE_F_ONE_B, "
+            "INTERLEAVED_ONE_F_ONE_B, ZB_H1, ZB_H2, DUALPIPE, DUALPIPE_V)");
+  EXPECT_EQ(ApplyOverride("conventions.dropout=1", &s).message(),
+            "--set conventions.dropout: \"1\" is not true or false");
+  ASSERT_TRUE(ApplyOverride("schedule.kind=dualpipe_v", &s).ok());
+  EXPECT_EQ(s.schedule().kind(), DUALPIPE_V);
+  EXPECT_EQ(ApplyOverride("name=a\xFF", &s).message(),
+            "--set name: invalid UTF-8 at byte 2 of the value: stepsim reads text as UTF-8");
+}
+
+TEST(OverridesTest, HugeValuesAreNotEchoedInFull) {
+  Scenario s;
+  const std::string huge(3 << 20, '9');
+  const std::string message = ApplyOverride("parallel.pp=x" + huge, &s).message();
+  EXPECT_LT(message.size(), 200u);
+  EXPECT_EQ(message, "--set parallel.pp: \"x" + std::string(79, '9') +
+                         "...\" (3145729 bytes) is not an integer");
+}
+
+TEST(OverridesTest, AFailedListChangesNothing) {
+  Scenario s;
+  s.mutable_timing()->add_forward_us(7);
+  EXPECT_FALSE(ApplyOverride("timing.forward_us=1,two,3", &s).ok());
+  ASSERT_EQ(s.timing().forward_us_size(), 1);
+  EXPECT_EQ(s.timing().forward_us(0), 7);
+}
+
+TEST(OverridesTest, APolicyChangeDropsWhatOnlyTheOldPolicyUsed) {
+  Scenario s;
+  s.mutable_recompute()->set_policy(SELECTIVE);
+  s.mutable_recompute()->add_modules("core_attn");
+  FieldPlaces places;
+  std::vector<std::string> notes;
+  ASSERT_TRUE(ApplyOverrides({"recompute.policy=FULL"}, &s, &places, &notes).ok());
+  EXPECT_EQ(s.recompute().policy(), FULL);
+  EXPECT_EQ(s.recompute().modules_size(), 0);
+  EXPECT_EQ(notes, std::vector<std::string>{"--set recompute.policy=FULL clears "
+                                            "recompute.modules, which only policy SELECTIVE uses"});
+  EXPECT_EQ(places.Find("recompute.policy"), "--set recompute.policy=FULL");
+  // FULL's method and layers go when the policy becomes SELECTIVE...
+  s.mutable_recompute()->set_method(BLOCK);
+  s.mutable_recompute()->set_num_layers(2);
+  notes.clear();
+  ASSERT_TRUE(ApplyOverrides({"recompute.policy=selective", "recompute.modules=moe"}, &s,
+                             nullptr, &notes)
+                  .ok());
+  EXPECT_FALSE(s.recompute().has_method());
+  EXPECT_FALSE(s.recompute().has_num_layers());
+  EXPECT_EQ(notes.size(), 2u);
+  // ...but what the command line sets itself stays, for Resolve to judge.
+  ASSERT_TRUE(ApplyOverrides({"recompute.modules=moe", "recompute.policy=NONE"}, &s).ok());
+  EXPECT_EQ(s.recompute().modules_size(), 1);
+}
+
 }  // namespace
 }  // namespace stepsim::graph

@@ -83,5 +83,84 @@ TEST(ScenarioTextTest, EmptyFileParsesToAnEmptyScenario) {
             "model.qk_rope_head_dim: required (set it or name a model.preset)");
 }
 
+TEST(ScenarioTextTest, AByteOrderMarkIsSkipped) {
+  StatusOr<Scenario> s = ParseScenario("\xEF\xBB\xBFname: \"bom\"\n", "bom.textproto");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->name(), "bom");
+}
+
+TEST(ScenarioTextTest, InvalidUtf8IsLocated) {
+  StatusOr<Scenario> raw = ParseScenario("name: \"ok\"\nmodel { name: \"x\xFFy\" }\n", "u.textproto");
+  ASSERT_FALSE(raw.ok());
+  EXPECT_EQ(raw.status().message(),
+            "u.textproto:2:17: invalid UTF-8 (byte 0xFF): stepsim reads text files as UTF-8\n"
+            "  model { name: \"x?y\" }\n"
+            "                  ^");
+  // Escapes may spell invalid UTF-8 too: refused where the field is set.
+  StatusOr<Scenario> escaped = ParseScenario("name: \"\\377\"\n", "e.textproto");
+  ASSERT_FALSE(escaped.ok());
+  EXPECT_EQ(escaped.status().message(),
+            "e.textproto:1:1: name: its escapes make invalid UTF-8\n"
+            "  name: \"\\377\"\n"
+            "  ^");
+  // Non-ASCII outside a string: protobuf's "non ascii codepoint", rephrased.
+  StatusOr<Scenario> outside = ParseScenario("name\xC3\xA9: 1\n", "o.textproto");
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.status().message().substr(0, outside.status().message().find('\n')),
+            "o.textproto:1:5: a non-ASCII character outside a string or comment");
+  // In strings and comments it is text like any other.
+  EXPECT_TRUE(ParseScenario("# caf\xC3\xA9\nname: \"\xE2\x82\xAC\"\n", "ok.textproto").ok());
+}
+
+TEST(ScenarioTextTest, EnumNamesInAnyCaseNumbersAndBooleans) {
+  // The vocabulary of --set (graph/names.h): names in any case...
+  StatusOr<Scenario> lower = ParseScenario(
+      "recompute { policy: full }\nconventions { attention: eager }\nmodel { attention: mha }\n",
+      "l.textproto");
+  ASSERT_TRUE(lower.ok()) << lower.status().message();
+  EXPECT_EQ(lower->recompute().policy(), FULL);
+  EXPECT_EQ(lower->conventions().attention(), EAGER);  // attention of Conventions, not Model
+  EXPECT_EQ(lower->model().attention(), MHA);
+  // ...never a number, and booleans only as true or false.
+  EXPECT_EQ(ParseScenario("schedule { kind: 2 }\n", "n.textproto").status().message(),
+            "n.textproto:1:18: write an enum value by name, not number \"2\" (schedule.kind: one "
+            "of GPIPE, ONE_F_ONE_B, INTERLEAVED_ONE_F_ONE_B, ZB_H1, ZB_H2, DUALPIPE, DUALPIPE_V)\n"
+            "  schedule { kind: 2 }\n"
+            "                   ^");
+  EXPECT_EQ(ParseScenario("conventions {\n\tdropout: True\n}\n", "b.textproto").status().message(),
+            "b.textproto:2:11: write conventions.dropout as true or false, not \"True\"\n"
+            "  \tdropout: True\n"
+            "  \t         ^");
+  EXPECT_FALSE(ParseScenario("conventions { fused_loss: 1 }", "c.textproto").ok());
+  // A misspelt value still lists the choices of the right field.
+  const std::string flashy =
+      ParseScenario("conventions { attention: flashy }", "f.textproto").status().message();
+  EXPECT_EQ(flashy.substr(0, flashy.find('\n')),
+            "f.textproto:1:26: unknown value \"flashy\" for field \"attention\" (expected one of "
+            "EAGER, FLASH)");
+}
+
+TEST(ScenarioTextTest, FieldPlacesLocateProblems) {
+  const std::string text =
+      "model { preset: \"deepseek-v3\" }\n"
+      "parallel {\n"
+      "  pp: 16\n"
+      "  ep: 7\n"
+      "}\n";
+  FieldPlaces places;
+  ASSERT_TRUE(ParseScenario(text, "v3.textproto", &places).ok());
+  EXPECT_EQ(places.Find("parallel.ep"), "v3.textproto:4:3");
+  EXPECT_EQ(places.Find("parallel"), "v3.textproto:2:1");
+  EXPECT_EQ(places.Find("model.num_layers"), "v3.textproto:1:9");  // from the preset
+  EXPECT_EQ(places.Find("zero.stage"), "");
+  places.Set("zero.stage", "--set zero.stage=9");
+  EXPECT_EQ(places.Locate("parallel.ep: 7 does not divide 256\nzero.stage: 9 is outside 0..3\n"
+                          "something else: unchanged\n... and 2 more"),
+            "v3.textproto:4:3: parallel.ep: 7 does not divide 256\n"
+            "--set zero.stage=9: zero.stage: 9 is outside 0..3\n"
+            "something else: unchanged\n... and 2 more");
+  EXPECT_EQ(places.Locate(Status::Failed("parallel.ep: a bug")).message(), "parallel.ep: a bug");
+}
+
 }  // namespace
 }  // namespace stepsim::graph
