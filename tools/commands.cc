@@ -7,11 +7,13 @@
 #include "graph/params_report.h"
 #include "graph/stage_dag.h"
 #include "sim/engine.h"
+#include "sim/memory_stream.h"
 #include "sim/schedule.h"
 #include "sim/schedule_file.h"
 #include "traces/activations_text.h"
 #include "traces/chrome_trace.h"
 #include "traces/json.h"
+#include "traces/memory_snapshot.h"
 #include "traces/params_text.h"
 #include "traces/run_report.h"
 #include "traces/timeline_csv.h"
@@ -39,7 +41,8 @@ StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const Scena
 }
 
 bool AnyToStdout(const RunOutputs& o) {
-  return o.report == "-" || o.chrome_trace == "-" || o.timeline == "-";
+  return o.report == "-" || o.chrome_trace == "-" || o.timeline == "-" ||
+         o.memory_snapshot == "-";
 }
 
 }  // namespace
@@ -94,9 +97,21 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   sim::SimOptions options;
   options.verbose = verbose;
   options.schedule_from_file = from_file;
+  const bool snapshot = !outputs.memory_snapshot.empty();
+  if (snapshot && config->allocator.kind == Allocator::NONE) {
+    return Report(Status::Invalid("--memory-snapshot: needs allocator.kind CACHING"));
+  }
+  if (snapshot && (outputs.snapshot_rank < 0 || outputs.snapshot_rank >= schedule->pp)) {
+    return Report(Status::Invalid("--snapshot-rank: " + std::to_string(outputs.snapshot_rank) +
+                                  " is not a pipeline rank (0.." +
+                                  std::to_string(schedule->pp - 1) + ")"));
+  }
   StatusOr<sim::SimResult> result = sim::Simulate(*config, *schedule, options);
   if (!result.ok()) return Report(result.status());
-  const RunReport report = traces::BuildRunReport(*config, *result);
+  StatusOr<std::vector<sim::AllocatorRun>> allocators =
+      sim::ReplayAllocators(*config, *result, snapshot ? outputs.snapshot_rank : -1);
+  if (!allocators.ok()) return Report(allocators.status());
+  const RunReport report = traces::BuildRunReport(*config, *result, &*allocators);
   const bool to_stdout = AnyToStdout(outputs);
   if (!to_stdout) std::cout << traces::FormatRunSummary(report);
   Status status;
@@ -113,6 +128,11 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   if (status.ok() && !outputs.timeline.empty()) {
     status = WriteStream(outputs.timeline, [&](std::ostream& out) {
       traces::WriteTimelineCsv(*result, outputs.resolution_us, out);
+    });
+  }
+  if (status.ok() && snapshot) {
+    status = WriteStream(outputs.memory_snapshot, [&](std::ostream& out) {
+      traces::WriteMemorySnapshot(*config, (*allocators)[outputs.snapshot_rank], out);
     });
   }
   return Report(status);

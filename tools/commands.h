@@ -18,6 +18,8 @@ struct RunOutputs {
   std::string schedule;  // --schedule FILE: replay instead of the scenario's schedule
   std::string report, chrome_trace, timeline;
   double resolution_us = 0;
+  std::string memory_snapshot;  // --memory-snapshot FILE: a PyTorch memory snapshot
+  int64_t snapshot_rank = 0;
 };
 int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verbose);
 

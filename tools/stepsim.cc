@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "graph/presets.h"
+#include "tools/allocator_replay.h"
 #include "tools/commands.h"
 
 namespace {
@@ -81,6 +82,30 @@ int main(int argc, char** argv) {
           },
           "RESOLUTION"));
 
+  run->add_option("--memory-snapshot", run_outputs.memory_snapshot,
+                  "write a PyTorch memory snapshot (pickle) of one rank to FILE, or -");
+  run->add_option("--snapshot-rank", run_outputs.snapshot_rank,
+                  "the pipeline rank of --memory-snapshot (default 0)")
+      ->needs("--memory-snapshot");
+
+  stepsim::tools::AllocatorReplayArgs replay_args;
+  CLI::App* replay = app.add_subcommand(
+      "allocator-replay",
+      "replay `alloc ID BYTES [STREAM]` / `free ID` lines through PyTorch's caching allocator");
+  replay->add_option("trace", replay_args.path, "trace file, one event per line")->required();
+  replay->add_option("--json", replay_args.json, "write the result as JSON to FILE, or -");
+  replay->add_option("--max-split-size-mb", replay_args.max_split_size_mb,
+                     "blocks of this many MiB or more are not split (>= 20)")
+      ->check(CLI::Range(int64_t{20}, int64_t{1} << 30));
+  replay->add_option("--roundup-power2-divisions", replay_args.options.roundup_power2_divisions,
+                     "round sizes to N steps between powers of two (a power of two)")
+      ->check(CLI::IsMember({0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}));
+  replay->add_flag("--expandable-segments", replay_args.options.expandable_segments,
+                   "one growing segment per stream, mapped in pages");
+  replay->add_option("--capacity", replay_args.options.capacity,
+                     "bytes cudaMalloc may hand out (default: unlimited)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 50));
+
   ScenarioArgs schedule_args;
   std::string schedule_out;
   CLI::App* schedule = app.add_subcommand(
@@ -130,6 +155,7 @@ int main(int argc, char** argv) {
     if (schedule->parsed()) return t::RunSchedule(schedule_args, schedule_out);
     if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
     if (check->parsed()) return t::RunCheckTrace(check_path);
+    if (replay->parsed()) return t::RunAllocatorReplay(replay_args);
     if (app.got_subcommand("presets")) {
       for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";
       return t::kExitOk;
