@@ -10,6 +10,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libgtest-dev libcli11-dev
+  python3-torch  # tests read memory snapshots with torch.cuda._memory_viz
 )
 missing=()
 for p in "${packages[@]}"; do
