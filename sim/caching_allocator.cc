@@ -97,6 +97,28 @@ CachingAllocator::Handle CachingAllocator::NewBlock(const Block& b) {
   return static_cast<Handle>(blocks_.size() - 1);
 }
 
+CachingAllocator::Handle CachingAllocator::LinkBefore(Handle h, int64_t addr, int64_t size) {
+  Block b = blocks_[h];
+  b.addr = addr;
+  b.size = size;
+  b.next = h;
+  const Handle p = NewBlock(b);
+  if (b.prev >= 0) blocks_[b.prev].next = p;
+  blocks_[h].prev = p;
+  return p;
+}
+
+CachingAllocator::Handle CachingAllocator::LinkAfter(Handle h, int64_t addr, int64_t size) {
+  Block b = blocks_[h];
+  b.addr = addr;
+  b.size = size;
+  b.prev = h;
+  const Handle n = NewBlock(b);
+  if (b.next >= 0) blocks_[b.next].prev = n;
+  blocks_[h].next = n;
+  return n;
+}
+
 void CachingAllocator::DeleteBlock(Handle h) {
   blocks_[h].size = 0;
   blocks_[h].prev = blocks_[h].next = -1;
@@ -150,18 +172,11 @@ CachingAllocator::Handle CachingAllocator::Allocate(int64_t bytes, int stream, i
   // alloc_found_block(): the block leaves the cache; a worthwhile rest of
   // it stays behind as a free block right after it.
   if (ShouldSplit(h, size)) {
-    Block part = blocks_[h];
-    part.size = size;
-    part.prev = blocks_[h].prev;
-    part.next = h;
-    const Handle p = NewBlock(part);
-    Block& rest = blocks_[h];
-    if (rest.prev >= 0) blocks_[rest.prev].next = p;
-    rest.prev = p;
-    rest.addr += size;
-    rest.size -= size;
+    const Handle part = LinkBefore(h, blocks_[h].addr, size);
+    blocks_[h].addr += size;
+    blocks_[h].size -= size;
     InsertFree(h);
-    h = p;
+    h = part;
   }
   Block& b = blocks_[h];
   b.allocated = true;
@@ -365,14 +380,8 @@ bool CachingAllocator::MapBlock(Handle h, int64_t size) {
   blocks_[h].mapped = true;
   const int64_t addr = blocks_[h].addr;
   if (mapped < blocks_[h].size) {
-    Block rest = blocks_[h];
-    rest.addr += mapped;
-    rest.size -= mapped;
-    rest.mapped = false;
-    rest.prev = h;
-    const Handle r = NewBlock(rest);
-    if (blocks_[r].next >= 0) blocks_[blocks_[r].next].prev = r;
-    blocks_[h].next = r;
+    const Handle r = LinkAfter(h, addr + mapped, blocks_[h].size - mapped);
+    blocks_[r].mapped = false;
     blocks_[h].size = mapped;
     pool.unmapped.insert(AddressKey{blocks_[r].stream, blocks_[r].addr, r});
   }
@@ -395,25 +404,8 @@ void CachingAllocator::UnmapBlock(Handle h) {
   const int64_t start = e.base + first * e.page, length = (last - first) * e.page;
   const int64_t before = start - blocks_[h].addr;
   const int64_t after = blocks_[h].size - before - length;
-  if (before > 0) {
-    Block b = blocks_[h];
-    b.size = before;
-    b.next = h;
-    const Handle p = NewBlock(b);
-    if (blocks_[p].prev >= 0) blocks_[blocks_[p].prev].next = p;
-    blocks_[h].prev = p;
-    InsertFree(p);
-  }
-  if (after > 0) {
-    Block b = blocks_[h];
-    b.addr = start + length;
-    b.size = after;
-    b.prev = h;
-    const Handle n = NewBlock(b);
-    if (blocks_[n].next >= 0) blocks_[blocks_[n].next].prev = n;
-    blocks_[h].next = n;
-    InsertFree(n);
-  }
+  if (before > 0) InsertFree(LinkBefore(h, blocks_[h].addr, before));
+  if (after > 0) InsertFree(LinkAfter(h, start + length, after));
   blocks_[h].addr = start;
   blocks_[h].size = length;
   blocks_[h].mapped = false;

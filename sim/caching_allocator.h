@@ -195,6 +195,10 @@ class CachingAllocator {
   Pool& PoolFor(const Block& b) { return b.small ? small_ : large_; }
   FreeKey KeyOf(Handle h) const;
   Handle NewBlock(const Block& b);
+  // A copy of h's block at [addr, addr + size), linked in right before
+  // (after) h in its segment.
+  Handle LinkBefore(Handle h, int64_t addr, int64_t size);
+  Handle LinkAfter(Handle h, int64_t addr, int64_t size);
   void DeleteBlock(Handle h);
   void InsertFree(Handle h);
   void EraseFree(Handle h);

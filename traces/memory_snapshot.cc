@@ -44,7 +44,7 @@ void PickleWriter::Item() {
     frame_.clear();
   }
   if (open_.empty()) return;
-  Open& o = open_.back();
+  Container& o = open_.back();
   if (++o.items == (o.dict ? 2 * kBatch : kBatch)) {
     frame_ += o.dict ? kSetItems : kAppends;
     frame_ += kMark;
@@ -106,34 +106,21 @@ void PickleWriter::Str(const std::string& s) {
   Item();
 }
 
-void PickleWriter::BeginList() {
-  frame_ += kEmptyList;
+void PickleWriter::Open(bool dict) {
+  frame_ += dict ? kEmptyDict : kEmptyList;
   frame_ += kMark;
-  open_.push_back({false, 0});
+  open_.push_back({dict, 0});
 }
 
-void PickleWriter::EndList() {
-  frame_ += kAppends;
-  open_.pop_back();
-  Item();
-}
-
-void PickleWriter::BeginDict() {
-  frame_ += kEmptyDict;
-  frame_ += kMark;
-  open_.push_back({true, 0});
-}
-
-void PickleWriter::EndDict() {
-  frame_ += kSetItems;
+void PickleWriter::Close() {
+  frame_ += open_.back().dict ? kSetItems : kAppends;
   open_.pop_back();
   Item();
 }
 
 void PickleWriter::Tuple2() {
-  // The two values were counted as items; make them one. Only call this
-  // where no batch boundary can fall between them (a dict value whose
-  // first element completes no batch: callers write it as a value).
+  // The two values were counted as items; now they are one. The caller
+  // keeps a batch boundary from falling between them (a short dict).
   frame_ += kTuple2;
   if (!open_.empty()) --open_.back().items;
 }

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "graph/config.h"
 #include "sim/memory_stream.h"
@@ -40,22 +41,24 @@ class PickleWriter {
   void Bool(bool v);
   void None();
   void Str(const std::string& s);
-  void BeginList();
-  void EndList();
-  void BeginDict();  // then key, value, key, value, ...
-  void EndDict();
+  void BeginList() { Open(false); }
+  void EndList() { Close(); }
+  void BeginDict() { Open(true); }  // then key, value, key, value, ...
+  void EndDict() { Close(); }
   void Tuple2();     // the last two values become a tuple
   void Stop();       // ends the pickle
 
  private:
   void Item();  // one more item in the open list or dict: batch if needed
+  void Open(bool dict);
+  void Close();
   std::ostream& out_;
   std::string frame_;  // a batch of small writes
-  struct Open {
+  struct Container {
     bool dict;
     int64_t items;  // values (lists) or keys and values (dicts) in this batch
   };
-  std::vector<Open> open_;
+  std::vector<Container> open_;
 };
 
 // Writes `run` (replayed with MemoryStreamOptions::snapshot) as a snapshot.
