@@ -133,18 +133,25 @@ void PickleWriter::Stop() {
 
 namespace {
 
+void IntItem(PickleWriter& p, const char* key, int64_t value) {
+  p.Str(key);
+  p.Int(value);
+}
+
+void StrItem(PickleWriter& p, const char* key, const std::string& value) {
+  p.Str(key);
+  p.Str(value);
+}
+
 void Frames(PickleWriter& p, const std::vector<sim::AllocationLabel>& labels, int64_t tag) {
   p.BeginList();
   if (tag >= 0 && tag < static_cast<int64_t>(labels.size())) {
     const sim::AllocationLabel& l = labels[tag];
     auto frame = [&](const std::string& name, const std::string& file, int64_t line) {
       p.BeginDict();
-      p.Str("name");
-      p.Str(name);
-      p.Str("filename");
-      p.Str(file);
-      p.Str("line");
-      p.Int(line);
+      StrItem(p, "name", name);
+      StrItem(p, "filename", file);
+      IntItem(p, "line", line);
       p.EndDict();
     };
     // Innermost first, as torch records Python frames.
@@ -179,22 +186,14 @@ std::string AllocConf(const graph::AllocatorSpec& a) {
 void Segment(PickleWriter& p, const sim::SegmentState& s,
              const std::vector<sim::AllocationLabel>& labels) {
   p.BeginDict();
-  p.Str("device");
-  p.Int(0);
-  p.Str("address");
-  p.Int(s.address);
-  p.Str("total_size");
-  p.Int(s.total_size);
-  p.Str("allocated_size");
-  p.Int(s.allocated_size);
-  p.Str("active_size");
-  p.Int(s.allocated_size);
-  p.Str("requested_size");
-  p.Int(s.requested_size);
-  p.Str("stream");
-  p.Int(s.stream);
-  p.Str("segment_type");
-  p.Str(s.large ? "large" : "small");
+  IntItem(p, "device", 0);
+  IntItem(p, "address", s.address);
+  IntItem(p, "total_size", s.total_size);
+  IntItem(p, "allocated_size", s.allocated_size);
+  IntItem(p, "active_size", s.allocated_size);
+  IntItem(p, "requested_size", s.requested_size);
+  IntItem(p, "stream", s.stream);
+  StrItem(p, "segment_type", s.large ? "large" : "small");
   p.Str("is_expandable");
   p.Bool(s.expandable);
   p.Str("frames");
@@ -204,21 +203,17 @@ void Segment(PickleWriter& p, const sim::SegmentState& s,
   p.BeginList();
   for (const sim::BlockState& b : s.blocks) {
     p.BeginDict();
-    p.Str("address");
-    p.Int(b.address);
-    p.Str("size");
-    p.Int(b.size);
-    p.Str("requested_size");
-    p.Int(b.allocated ? b.requested : 0);
-    p.Str("state");
-    p.Str(b.allocated ? "active_allocated" : "inactive");
+    IntItem(p, "address", b.address);
+    IntItem(p, "size", b.size);
+    IntItem(p, "requested_size", b.allocated ? b.requested : 0);
+    StrItem(p, "state", b.allocated ? "active_allocated" : "inactive");
     p.Str("frames");
     Frames(p, labels, b.allocated ? b.tag : -1);
     p.EndDict();
   }
   p.EndList();
-  // Last, so that the tuple's elements cannot straddle a batch of a dict
-  // this short.
+  // (0, 0): no private pool. A dict this short has no batch boundary
+  // between the tuple's two elements.
   p.Str("segment_pool_id");
   p.Int(0);
   p.Int(0);
@@ -231,14 +226,11 @@ void Entry(PickleWriter& p, const sim::TraceEntry& e, const sim::AllocatorRun& r
                        e.action != sim::TraceAction::kFreeRequested &&
                        e.action != sim::TraceAction::kFreeCompleted;
   p.BeginDict();
-  p.Str("action");
-  p.Str(sim::TraceActionName(e.action));
+  StrItem(p, "action", sim::TraceActionName(e.action));
   p.Str(e.action == sim::TraceAction::kOom ? "device_free" : "addr");
   p.Int(e.addr);
-  p.Str("size");
-  p.Int(e.size);
-  p.Str("stream");
-  p.Int(e.stream);
+  IntItem(p, "size", e.size);
+  IntItem(p, "stream", e.stream);
   p.Str("time_us");
   const double t = e.event < static_cast<int64_t>(run.event_times.size()) ? run.event_times[e.event] : 0;
   p.Int(std::llround(t * 1e6));
@@ -246,8 +238,7 @@ void Entry(PickleWriter& p, const sim::TraceEntry& e, const sim::AllocatorRun& r
   Frames(p, run.labels, segment ? -1 : e.tag);
   // MemoryViz.js colours allocations by category and expects "unknown"
   // among them once any entry has one: segments have no category.
-  p.Str("category");
-  p.Str(segment || e.tag < 0 || e.tag >= static_cast<int64_t>(run.labels.size())
+  StrItem(p, "category", segment || e.tag < 0 || e.tag >= static_cast<int64_t>(run.labels.size())
             ? "unknown"
             : run.labels[e.tag].category);
   p.EndDict();
@@ -274,8 +265,7 @@ void WriteMemorySnapshot(const graph::Config& config, const sim::AllocatorRun& r
   p.BeginDict();
   p.Str("PYTORCH_CUDA_ALLOC_CONF");
   p.Str(AllocConf(a));
-  p.Str("max_split_size");
-  p.Int(a.max_split_size_mb > 0 ? a.max_split_size_mb << 20 : -1);  // SIZE_MAX as int64
+  IntItem(p, "max_split_size", a.max_split_size_mb > 0 ? a.max_split_size_mb << 20 : -1);  // SIZE_MAX as int64
   p.Str("garbage_collection_threshold");
   p.Float(0.0);
   p.Str("expandable_segments");
