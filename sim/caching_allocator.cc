@@ -146,6 +146,11 @@ CachingAllocator::Handle CachingAllocator::Allocate(int64_t bytes, int stream, i
     ++events_;
     return kNoBlock;
   }
+  if (bytes < 0 || bytes > kMaxRequest) {  // no device has that much
+    ++stats_.ooms;
+    ++events_;
+    return kOutOfMemory;
+  }
   const int64_t size = RoundSize(bytes, options_.roundup_power2_divisions);
   Pool& pool = size <= kSmallSize ? small_ : large_;
   const int64_t alloc_size = SegmentSize(size);

@@ -108,10 +108,12 @@ class CachingAllocator {
   static constexpr Handle kOutOfMemory = -1;
   static constexpr Handle kNoBlock = -2;  // a 0-byte request holds nothing
   static constexpr int kMaxStreams = 64;
+  static constexpr int64_t kMaxRequest = int64_t{1} << 50;
 
   explicit CachingAllocator(AllocatorOptions options);
 
-  // Serves `bytes` (0..2^50) on `stream` (0..kMaxStreams-1) and tags the
+  // Serves `bytes` (0..kMaxRequest; more is always out of memory) on
+  // `stream` (0..kMaxStreams-1) and tags the
   // block with `tag` (the snapshot's link back to the caller). Returns the
   // block's handle, kNoBlock for 0 bytes, or kOutOfMemory when even after
   // freeing the cache no segment fits in the capacity (nothing changes then

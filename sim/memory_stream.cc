@@ -173,10 +173,12 @@ class StreamReplayer : public LedgerVisitor {
       allocator_.LiftCapacity();
       h = allocator_.Allocate(bytes, stream, tag);
       Stamp(time);
-      if (h == CachingAllocator::kOutOfMemory) {
-        Fail("a request of " + std::to_string(bytes) + " B exceeds any segment");
-        return CachingAllocator::kNoBlock;
+      if (h == CachingAllocator::kOutOfMemory && status_.ok()) {
+        status_ = Status::Invalid("model: rank " + std::to_string(out_.rank) + " needs a block of " +
+                                  std::to_string(bytes) + " B (" + *source.name +
+                                  "), beyond what a caching allocator can serve");
       }
+      if (h == CachingAllocator::kOutOfMemory) return CachingAllocator::kNoBlock;
     }
     const int64_t reserved = allocator_.stats().reserved;
     if (reserved > out_.reserved_peak) {
