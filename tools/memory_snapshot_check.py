@@ -8,14 +8,49 @@ Loads the pickle, runs torch.cuda._memory_viz on it (torch 1.13's `stats`,
 `memory` and `trace` take the whole dict) and prints one JSON object:
 segments, reserved_bytes (the segments' total_size, as _memory_viz adds
 them), allocated_bytes (blocks in state active_allocated), requested_bytes
-(what those blocks asked for), trace_entries, flamegraph_lines. The
-flamegraph text is kept as text (no flamegraph.pl is fetched).
+(what those blocks asked for), trace_entries, flamegraph_lines, and
+rewinds: whether walking the trace back from the segments, as the viewer's
+"Allocator State History" does, meets every block and segment where the
+trace says and ends with nothing allocated (the trace starts at time 0).
+The flamegraph text is kept as text (no flamegraph.pl is fetched).
 """
 import json
 import pickle
 import sys
 
 from torch.cuda import _memory_viz
+
+
+def _subtract(ranges, addr, size):
+    """Removes [addr, addr + size) from one of `ranges`; False if none holds it."""
+    for i, (a, n) in enumerate(ranges):
+        if a <= addr and addr + size <= a + n:
+            rest = [(a, addr - a), (addr + size, a + n - addr - size)]
+            ranges[i:i + 1] = [r for r in rest if r[1] > 0]
+            return True
+    return False
+
+
+def rewinds(data):
+    """Undoes the trace from the last event to the first, like MemoryViz.js."""
+    blocks = {b["address"]: b["requested_size"] for s in data["segments"]
+              for b in s["blocks"] if b["state"] == "active_allocated"}
+    ranges = [(s["address"], s["total_size"]) for s in data["segments"]]
+    for e in reversed(data["device_traces"][0]):
+        action, addr, size = e["action"], e.get("addr"), e["size"]
+        if action == "alloc":
+            if blocks.pop(addr, None) != size:
+                return False
+        elif action == "free_completed":
+            if addr in blocks:
+                return False
+            blocks[addr] = size
+        elif action in ("segment_alloc", "segment_map"):
+            if not _subtract(ranges, addr, size):
+                return False
+        elif action in ("segment_free", "segment_unmap"):
+            ranges.append((addr, size))
+    return not blocks and not ranges
 
 
 def main(path):
@@ -46,6 +81,7 @@ def main(path):
         "requested_bytes": requested,
         "trace_entries": sum(len(t) for t in data["device_traces"]),
         "flamegraph_lines": len(lines.splitlines()),
+        "rewinds": rewinds(data),
     }, sort_keys=True))
 
 

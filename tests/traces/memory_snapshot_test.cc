@@ -95,14 +95,15 @@ TEST(PickleWriterTest, LongListsAreBatched) {
   EXPECT_EQ(bytes.substr(4 + 1000 * 2, 2), "e(");
 }
 
-// torch 1.13's torch.cuda._memory_viz reads the snapshot of rank 1 of the
+// torch 1.13's torch.cuda._memory_viz reads the snapshot of `rank` of the
 // tiny scenario; its segments add up to the report's reserved peak, and
 // the allocated blocks' requests to the live bytes then.
-TEST(MemorySnapshotTest, TorchReadsItAndItsTotalsMatchTheReport) {
+void ExpectTorchReadsTheSnapshot(int rank, const std::string& flags) {
   char dir_template[] = "/tmp/stepsim_snapshot_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   const CliResult run = RunCli("run scenarios/pp4_tiny.textproto --memory-snapshot " + dir +
-                               "/s.pickle --snapshot-rank 1 --report " + dir + "/report.json");
+                               "/s.pickle --snapshot-rank " + std::to_string(rank) +
+                               " --report " + dir + "/report.json " + flags);
   ASSERT_EQ(run.exit_code, 0) << run.err;
   RunReport report;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
@@ -116,15 +117,26 @@ TEST(MemorySnapshotTest, TorchReadsItAndItsTotalsMatchTheReport) {
   const std::string err = stepsim::testing::Slurp(dir + "/check.err");
   std::system(("rm -rf '" + dir + "'").c_str());
   ASSERT_EQ(status, 0) << "python3-torch missing? run tools/setup.sh\n" << err;
-  const RankReport& rank = report.ranks(1);
-  EXPECT_NE(check.find("\"reserved_bytes\": " + std::to_string(rank.reserved_peak_bytes())),
+  const RankReport& k = report.ranks(rank);
+  EXPECT_NE(check.find("\"reserved_bytes\": " + std::to_string(k.reserved_peak_bytes())),
             std::string::npos)
       << check;
-  EXPECT_NE(
-      check.find("\"requested_bytes\": " + std::to_string(rank.reserved_peak_live_bytes())),
-      std::string::npos)
+  EXPECT_NE(check.find("\"requested_bytes\": " + std::to_string(k.reserved_peak_live_bytes())),
+            std::string::npos)
       << check;
   EXPECT_EQ(check.find("\"trace_entries\": 0"), std::string::npos) << check;
+  // Walking the trace back from the segments (as the viewer draws earlier
+  // states) meets every block and segment and ends empty.
+  EXPECT_NE(check.find("\"rewinds\": true"), std::string::npos) << check;
+}
+
+TEST(MemorySnapshotTest, TorchReadsItAndItsTotalsMatchTheReport) {
+  ExpectTorchReadsTheSnapshot(1, "");
+}
+
+// Pages mapped into expandable segments (segment_map events).
+TEST(MemorySnapshotTest, TorchReadsExpandableSegments) {
+  ExpectTorchReadsTheSnapshot(2, "--set allocator.expandable_segments=true");
 }
 
 TEST(MemorySnapshotTest, RefusesARankOutsideThePipelineAndKindNone) {
