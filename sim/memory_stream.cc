@@ -1,7 +1,6 @@
 #include "sim/memory_stream.h"
 
 #include <deque>
-#include <map>
 #include <unordered_map>
 
 namespace stepsim::sim {
@@ -19,7 +18,8 @@ class StreamReplayer : public LedgerVisitor {
  public:
   StreamReplayer(const AllocatorOptions& options, const RankRun& run, bool labels,
                  int64_t capture_at, const MemoryStreamOptions& stream)
-      : allocator_(options), labels_(labels), capture_at_(capture_at), stream_(stream) {
+      : allocator_(options), labels_(labels), capture_at_(capture_at),
+        on_change_(stream.on_change) {
     out_.rank = run.rank;
     out_.reserved.push_back({0, 0});
     // Static state and the workspace, live from time 0.
@@ -39,13 +39,17 @@ class StreamReplayer : public LedgerVisitor {
   void OnDelta(const Delta& d) override {
     if (!status_.ok()) return;
     const int stream = d.what.starts_with("DP ") ? kDpComm : kPipeline;
-    auto& queue = buffers_[{d.what, d.microbatch}];
+    // A buffer is freed by the delta of the same name (which names its
+    // micro-batch); the oldest first.
+    auto it = buffers_.find(d.what);
+    if (it == buffers_.end()) it = buffers_.emplace(d.what, std::vector<Handle>{}).first;
+    std::vector<Handle>& queue = it->second;
     if (d.bytes > 0) {
       queue.push_back(Allocate(d.bytes, stream, d.time, {&d.what, d.category, d.microbatch}));
     } else if (d.bytes < 0) {
       if (queue.empty()) return Fail("a free of \"" + d.what + "\" without its allocation");
       Free(queue.front(), d.time);
-      queue.pop_front();
+      queue.erase(queue.begin());
     }
     Notify(d.time);
   }
@@ -206,7 +210,7 @@ class StreamReplayer : public LedgerVisitor {
   // After each ledger event: the reserved curve and the caller's check.
   void Notify(double time) {
     RecordReserved(time);
-    if (stream_.on_change) stream_.on_change(time, allocator_.stats().requested);
+    if (on_change_) on_change_(time, allocator_.stats().requested);
   }
 
   void RecordReserved(double time) {
@@ -231,7 +235,7 @@ class StreamReplayer : public LedgerVisitor {
   CachingAllocator allocator_;
   bool labels_;
   int64_t capture_at_;
-  const MemoryStreamOptions& stream_;
+  std::function<void(double, int64_t)> on_change_;
   AllocatorRun out_;
   Status status_;
   std::vector<AllocationLabel> labels_list_;
@@ -239,7 +243,7 @@ class StreamReplayer : public LedgerVisitor {
   std::unordered_map<uint64_t, std::vector<Handle>> slots_;
   uint64_t last_key_ = 0;
   std::vector<Handle>* last_slots_ = nullptr;
-  std::map<std::pair<std::string, int32_t>, std::deque<Handle>> buffers_;
+  std::unordered_map<std::string, std::vector<Handle>> buffers_;
   std::deque<std::pair<Handle, int64_t>> gathered_;  // (block, bytes), oldest first
 };
 
