@@ -77,8 +77,7 @@ CachingAllocator::FreeKey CachingAllocator::Key(int32_t stream, int64_t size, in
                                                 Handle block) {
   // Below the base: the smallest key of its (stream, size), for searches.
   const uint64_t units = addr <= kAddressBase ? 0 : static_cast<uint64_t>(addr - kAddressBase) >> 9;
-  return FreeKey{static_cast<uint64_t>(stream) << 52 | static_cast<uint64_t>(size),
-                 units << 24 | static_cast<uint64_t>(std::max<Handle>(block, 0))};
+  return FreeKey::Make(stream, size, units, std::max<Handle>(block, 0));
 }
 
 CachingAllocator::FreeKey CachingAllocator::KeyOf(Handle h) const {

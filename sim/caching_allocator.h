@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/free_block_set.h"
+
 namespace stepsim::sim {
 
 struct AllocatorOptions {
@@ -107,7 +109,7 @@ class CachingAllocator {
   using Handle = int32_t;
   static constexpr Handle kOutOfMemory = -1;
   static constexpr Handle kNoBlock = -2;  // a 0-byte request holds nothing
-  static constexpr int kMaxStreams = 64;
+  static constexpr int kMaxStreams = FreeBlockSet::kStreams;
   static constexpr int64_t kMaxRequest = int64_t{1} << 50;
 
   explicit CachingAllocator(AllocatorOptions options);
@@ -145,16 +147,7 @@ class CachingAllocator {
     bool small = false, allocated = false, mapped = true;
     int32_t expandable = -1;  // index of its expandable segment, or -1
   };
-  // Best fit: (stream, size, address), packed into 16 bytes so the sorted
-  // free lists stay compact: stream and size in `hi`; the address (in
-  // 512 B units from the base) and the block in `lo`.
-  struct FreeKey {
-    uint64_t hi, lo;
-    int32_t stream() const { return static_cast<int32_t>(hi >> 52); }
-    int64_t size() const { return static_cast<int64_t>(hi & ((uint64_t{1} << 52) - 1)); }
-    Handle block() const { return static_cast<Handle>(lo & ((uint64_t{1} << 24) - 1)); }
-    bool operator<(const FreeKey& o) const { return hi != o.hi ? hi < o.hi : lo < o.lo; }
-  };
+  using FreeKey = FreeBlockSet::Key;  // best fit: (stream, size, address)
   static FreeKey Key(int32_t stream, int64_t size, int64_t addr, Handle block);
   struct AddressKey {  // unmapped ranges: (stream, address)
     int32_t stream;
@@ -164,29 +157,9 @@ class CachingAllocator {
       return stream != o.stream ? stream < o.stream : addr < o.addr;
     }
   };
-  // Free blocks of a pool in best-fit order. A sorted vector: a pool holds
-  // at most a few hundred free blocks, where shifting beats a tree's nodes.
-  class FreeSet {
-   public:
-    using const_iterator = std::vector<FreeKey>::const_iterator;
-    const_iterator begin() const { return keys_.begin(); }
-    const_iterator end() const { return keys_.end(); }
-    const_iterator lower_bound(const FreeKey& k) const {
-      return std::lower_bound(keys_.begin(), keys_.end(), k);
-    }
-    void insert(const FreeKey& k) { keys_.insert(lower_bound(k), k); }
-    void erase(const_iterator it) { keys_.erase(it); }
-    void erase(const FreeKey& k) {
-      const auto it = lower_bound(k);
-      if (it != keys_.end() && !(k < *it)) keys_.erase(it);
-    }
-
-   private:
-    std::vector<FreeKey> keys_;
-  };
   struct Pool {
     bool small = false;
-    FreeSet blocks;
+    FreeBlockSet blocks;
     std::set<AddressKey> unmapped;
   };
   struct Expandable {
