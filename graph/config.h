@@ -91,7 +91,9 @@ struct HardwareSpec {
   double latency_us = 0, efficiency = 0;
   int64_t gpus_per_node = 8;
   int64_t comm_workspace_bytes = 0;
-  int64_t runtime_overhead_bytes = 0;  // outside the caching allocator
+  // Outside the caching allocator. Last: the presets in ResolveHardware set
+  // the fields before it positionally.
+  int64_t runtime_overhead_bytes = 0;
 };
 
 // PyTorch's caching-allocator settings (scenario `allocator`).
