@@ -555,6 +555,58 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
   return h;
 }
 
+// The allocator settings and hardware.runtime_overhead_bytes.
+AllocatorSpec ResolveAllocator(const Scenario& scenario, HardwareSpec& hardware,
+                               Problems& problems) {
+  const Hardware& hw = scenario.hardware();
+  // A CPU host has no CUDA context and no caching allocator (the calibration
+  // harness: allocated bytes are the live tensors).
+  const bool cpu = hardware.gpu == CPU;
+  hardware.runtime_overhead_bytes = cpu ? 0 : kDefaultRuntimeOverheadBytes;
+  if (hw.has_runtime_overhead_bytes()) {
+    if (hw.runtime_overhead_bytes() < 0 || hw.runtime_overhead_bytes() > (int64_t{1} << 50)) {
+      problems.Add("hardware.runtime_overhead_bytes", "must be between 0 and 2^50 (1 PiB)");
+    }
+    hardware.runtime_overhead_bytes = hw.runtime_overhead_bytes();
+  }
+  const Allocator& in = scenario.allocator();
+  AllocatorSpec a;
+  if (cpu) a.kind = Allocator::NONE;
+  if (in.kind() != Allocator::KIND_UNSPECIFIED) a.kind = in.kind();
+  auto mb = [&](bool has, int64_t value, int64_t& target, const std::string& field) {
+    if (!has) return;
+    // PyTorch refuses less than its 20 MiB large buffer.
+    if (value < 20 || value > (int64_t{1} << 30)) {
+      problems.Add("allocator." + field, Str(value) + " is outside 20..2^30 MiB");
+    }
+    target = value;
+  };
+  mb(in.has_max_split_size_mb(), in.max_split_size_mb(), a.max_split_size_mb,
+     "max_split_size_mb");
+  mb(in.has_max_non_split_rounding_mb(), in.max_non_split_rounding_mb(),
+     a.max_non_split_rounding_mb, "max_non_split_rounding_mb");
+  if (in.has_roundup_power2_divisions()) {
+    const int64_t d = in.roundup_power2_divisions();
+    if (d < 0 || d > 1024 || (d & (d - 1)) != 0) {
+      problems.Add("allocator.roundup_power2_divisions",
+                   Str(d) + " is not 0 or a power of two up to 1024");
+    }
+    a.roundup_power2_divisions = d;
+  }
+  a.expandable_segments = in.expandable_segments();
+  if (a.kind == Allocator::NONE) {
+    const std::vector<std::pair<bool, std::string>> settings = {
+        {in.has_max_split_size_mb(), "max_split_size_mb"},
+        {in.has_max_non_split_rounding_mb(), "max_non_split_rounding_mb"},
+        {in.has_roundup_power2_divisions(), "roundup_power2_divisions"},
+        {in.has_expandable_segments(), "expandable_segments"}};
+    for (const auto& [has, field] : settings) {
+      if (has) problems.Add("allocator." + field, "only meaningful with kind CACHING");
+    }
+  }
+  return a;
+}
+
 void CheckTiming(const Timing& t, int64_t stages, Problems& problems) {
   auto check = [&](const google::protobuf::RepeatedField<double>& values,
                    const std::string& field) {
@@ -697,6 +749,7 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
         GetProfile(c.conventions.profile).table().comm_workspace_allocated() ? int64_t{1} << 30 : 0;
   }
 
+  c.allocator = ResolveAllocator(scenario, c.hardware, problems);
   c.timing = scenario.timing();
 
   if (problems.empty()) {

@@ -123,7 +123,22 @@ struct HardwareSpec {
   int64_t gpus_per_node = 8;
   int64_t comm_workspace_bytes = 0;
   int compute_capability = 90;  // major*10 + minor: 90 Hopper, 80 Ampere
+  // Outside the caching allocator. Last: the presets in ResolveHardware set
+  // the fields before it positionally.
+  int64_t runtime_overhead_bytes = 0;
 };
+
+// PyTorch's caching-allocator settings (scenario `allocator`).
+struct AllocatorSpec {
+  Allocator::Kind kind = Allocator::CACHING;
+  int64_t max_split_size_mb = 0;  // 0: no limit
+  int64_t max_non_split_rounding_mb = 20;
+  int64_t roundup_power2_divisions = 0;
+  bool expandable_segments = false;
+};
+
+// The CUDA context with its kernels, 1,341 MiB (see Hardware in scenario.proto).
+inline constexpr int64_t kDefaultRuntimeOverheadBytes = int64_t{1341} << 20;
 
 struct Config {
   std::string name;
@@ -139,6 +154,7 @@ struct Config {
   HardwareSpec hardware;
   Timing timing;
   Layout layout;
+  AllocatorSpec allocator;
 };
 
 // The selective-recompute module names stepsim knows (Megatron's).

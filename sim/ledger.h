@@ -55,6 +55,20 @@ struct LedgerResult {
   int64_t events = 0;
 };
 
+// Receives a ledger's events one by one, in exactly the order Replay
+// applies them (see Ledger::Visit).
+class LedgerVisitor {
+ public:
+  virtual ~LedgerVisitor() = default;
+  // A single delta (pipeline buffer, DP bucket) at delta.time.
+  virtual void OnDelta(const Delta& delta) = 0;
+  // The allocations of `phase` of `step` (free = false, at its start) or
+  // its frees (free = true, at its end); `time` is absolute. The phase's op
+  // is step.stage->dag.ops[phase.op] with its tensor events; phase.alloc
+  // and phase.free may hold more (ZeRO-3 gathered weights).
+  virtual void OnPhase(const StepRecord& step, const Phase& phase, bool free, double time) = 0;
+};
+
 class Ledger {
  public:
   // `initial` is live at time 0 (static state and workspace).
@@ -72,6 +86,9 @@ class Ledger {
   // Replays in time order. With `on_change` every event is visited; without
   // it a step with no single delta inside it is applied in O(1).
   LedgerResult Replay(const OnChange& on_change = nullptr) const;
+  // Walks every event in Replay's order (no step is folded into one
+  // change) and hands each to `visitor`. The initial bytes are not events.
+  void Visit(LedgerVisitor& visitor) const;
 
  private:
   Bytes initial_;

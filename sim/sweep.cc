@@ -104,7 +104,9 @@ Status SimulateMany(const std::vector<SimJob>& jobs, const Reporter& reporter,
              StatusOr<SimResult> result =
                  Simulate(config, choice.schedule, sim_options, std::move(cached->value()));
              if (!result.ok()) return result.status();
-             std::string report = reporter(config, *result).SerializeAsString();
+             StatusOr<RunReport> built = reporter(config, *result);
+             if (!built.ok()) return built.status();
+             std::string report = built->SerializeAsString();
              // The child exits next: leaving the result (DAGs, ledgers)
              // to the kernel saves tearing it down, a tenth of the work.
              new SimResult(std::move(*result));  // NOLINT: deliberately never freed

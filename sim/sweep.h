@@ -38,9 +38,9 @@ struct ScheduleChoice {
 // function means BuildSchedule (the scenario's generated kind).
 using ScheduleSource = std::function<StatusOr<ScheduleChoice>(const graph::Config&)>;
 
-// Turns a finished simulation into its report (traces::BuildRunReport:
-// traces/ builds on sim/, so the caller passes it in).
-using Reporter = std::function<RunReport(const graph::Config&, const SimResult&)>;
+// Turns a finished simulation into its report (traces::ReportRun: traces/
+// builds on sim/, so the caller passes it in).
+using Reporter = std::function<StatusOr<RunReport>(const graph::Config&, const SimResult&)>;
 
 // `message` serialized with map entries in key order, so equal messages
 // give equal bytes (cache keys).

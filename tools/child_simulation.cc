@@ -35,7 +35,12 @@ StatusOr<RunReport> SimulateInChild(const graph::Config& config) {
     if (status.ok()) {
       StatusOr<sim::SimResult> result = sim::Simulate(config, *schedule, sim::SimOptions{});
       if (result.ok()) {
-        traces::BuildRunReport(config, *result).SerializeToString(&payload);
+        StatusOr<RunReport> report = traces::ReportRun(config, *result);
+        if (report.ok()) {
+          report->SerializeToString(&payload);
+        } else {
+          status = report.status();
+        }
       } else {
         status = result.status();
       }

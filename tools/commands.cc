@@ -7,11 +7,13 @@
 #include "graph/stage_dag.h"
 #include "sim/budget.h"
 #include "sim/engine.h"
+#include "sim/memory_stream.h"
 #include "sim/schedule.h"
 #include "sim/schedule_file.h"
 #include "traces/activations_text.h"
 #include "traces/chrome_trace.h"
 #include "traces/json.h"
+#include "traces/memory_snapshot.h"
 #include "traces/params_text.h"
 #include "traces/run_report.h"
 #include "traces/timeline_csv.h"
@@ -138,6 +140,16 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   plan.AddOutput("--report", outputs.report);
   plan.AddOutput("--chrome-trace", outputs.chrome_trace);
   plan.AddOutput("--timeline", outputs.timeline);
+  plan.AddOutput("--memory-snapshot", outputs.memory_snapshot);
+  const bool snapshot = !outputs.memory_snapshot.empty();
+  if (snapshot && config.allocator.kind == Allocator::NONE) {
+    return Report(Status::Invalid("--memory-snapshot: needs allocator.kind CACHING"));
+  }
+  if (snapshot && (outputs.snapshot_rank < 0 || outputs.snapshot_rank >= config.parallel.pp)) {
+    return Report(Status::Invalid("--snapshot-rank: " + std::to_string(outputs.snapshot_rank) +
+                                  " is not a pipeline rank (0.." +
+                                  std::to_string(config.parallel.pp - 1) + ")"));
+  }
   if (Status s = plan.Prepare(); !s.ok()) return Report(s);
 
   if (!outputs.no_budget) {
@@ -157,7 +169,10 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   StatusOr<sim::SimResult> result = sim::Simulate(config, *schedule, options);
   if (!result.ok()) return Report(places.Locate(result.status()));
 
-  const RunReport report = traces::BuildRunReport(config, *result);
+  StatusOr<std::vector<sim::AllocatorRun>> allocators =
+      sim::ReplayAllocators(config, *result, snapshot ? outputs.snapshot_rank : -1);
+  if (!allocators.ok()) return Report(allocators.status());
+  const RunReport report = traces::BuildRunReport(config, *result, &*allocators);
   if (!plan.ToStdout()) std::cout << traces::FormatRunSummary(report);
   Status s = plan.Write("--report", traces::ToJson(report));
   if (s.ok()) {
@@ -168,6 +183,11 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   if (s.ok()) {
     s = plan.Stream("--timeline", [&](std::ostream& out) {
       traces::WriteTimelineCsv(*result, outputs.resolution_us, out);
+    });
+  }
+  if (s.ok() && snapshot) {
+    s = plan.Stream("--memory-snapshot", [&](std::ostream& out) {
+      traces::WriteMemorySnapshot(config, (*allocators)[outputs.snapshot_rank], out);
     });
   }
   if (s.ok()) s = plan.Commit();

@@ -30,6 +30,8 @@ struct RunOutputs {
   // Refuse runs estimated to take longer (sim/budget.h), unless no_budget.
   double max_seconds = sim::kDefaultMaxSeconds;
   bool no_budget = false;
+  std::string memory_snapshot;  // --memory-snapshot FILE: a PyTorch memory snapshot
+  int64_t snapshot_rank = 0;
 };
 int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verbose);
 

@@ -51,7 +51,7 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
     if (!schedule.ok()) return schedule.status();
     return sim::ScheduleChoice{std::move(*schedule), false};
   };
-  StatusOr<SweepReport> sweep = sim::RunSweep(*base, {vary}, traces::BuildRunReport, options);
+  StatusOr<SweepReport> sweep = sim::RunSweep(*base, {vary}, traces::ReportRun, options);
   if (!sweep.ok()) return Report(sweep.status());
   std::map<int64_t, std::string> errors;
   for (const SweepConfig& c : sweep->configs()) {

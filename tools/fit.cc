@@ -115,7 +115,7 @@ int RunFitCommand(const FitArgs& args) {
   options.progress = [&](const std::string& phase, int64_t done, int64_t total) {
     (phase == "bounds" ? bounds : simulating).Update(done, total);
   };
-  StatusOr<SweepReport> report = sim::RunFit(*base, *space, traces::BuildRunReport, options);
+  StatusOr<SweepReport> report = sim::RunFit(*base, *space, traces::ReportRun, options);
   if (!report.ok()) return Report(report.status());
   SearchOutputs outputs = args.outputs;
   if (outputs.top < 0) outputs.top = space->top;

@@ -10,7 +10,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libgtest-dev libcli11-dev nlohmann-json3-dev
-  python3-torch
+  python3-torch  # the calibration harness; tests read memory snapshots with torch
   slurm-wlm munge  # the Slurm round-trip test's local cluster (tools/slurm/)
 )
 missing=()

@@ -13,6 +13,7 @@
 
 #include "graph/presets.h"
 #include "graph/utf8.h"
+#include "tools/allocator_replay.h"
 #include "tools/commands.h"
 #include "tools/sweep_commands.h"
 
@@ -127,6 +128,30 @@ int main(int argc, char** argv) {
   run->add_flag("--no-budget", run_outputs.no_budget,
                 "run however long the simulation is estimated to take")
       ->excludes(max_seconds);
+
+  AddOutput(run, "--memory-snapshot", &run_outputs.memory_snapshot,
+            "write a PyTorch memory snapshot (pickle) of one rank to FILE, or -");
+  run->add_option("--snapshot-rank", run_outputs.snapshot_rank,
+                  "the pipeline rank of --memory-snapshot (default 0)")
+      ->needs("--memory-snapshot");
+
+  stepsim::tools::AllocatorReplayArgs replay_args;
+  CLI::App* replay = app.add_subcommand(
+      "allocator-replay",
+      "replay `alloc ID BYTES [STREAM]` / `free ID` lines through PyTorch's caching allocator");
+  replay->add_option("trace", replay_args.path, "trace file, one event per line")->required();
+  replay->add_option("--json", replay_args.json, "write the result as JSON to FILE, or -");
+  replay->add_option("--max-split-size-mb", replay_args.max_split_size_mb,
+                     "blocks of this many MiB or more are not split (>= 20)")
+      ->check(CLI::Range(int64_t{20}, int64_t{1} << 30));
+  replay->add_option("--roundup-power2-divisions", replay_args.options.roundup_power2_divisions,
+                     "round sizes to N steps between powers of two (a power of two)")
+      ->check(CLI::IsMember({0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}));
+  replay->add_flag("--expandable-segments", replay_args.options.expandable_segments,
+                   "one growing segment per stream, mapped in pages");
+  replay->add_option("--capacity", replay_args.options.capacity,
+                     "bytes cudaMalloc may hand out (default: unlimited)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 50));
 
   ScenarioArgs schedule_args;
   std::string schedule_out;
@@ -269,6 +294,7 @@ int main(int argc, char** argv) {
     if (sweep->parsed()) return t::RunSweepCommand(sweep_args);
     if (fit->parsed()) return t::RunFitCommand(fit_args);
     if (merge->parsed()) return t::RunMergeCommand(merge_files, merge_outputs);
+    if (replay->parsed()) return t::RunAllocatorReplay(replay_args);
     if (app.got_subcommand("presets")) {
       for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";
       return t::kExitOk;

@@ -136,7 +136,7 @@ int RunSweepCommand(const SweepArgs& args) {
     choice.schedule = std::move(*schedule);
     return choice;
   };
-  StatusOr<SweepReport> report = sim::RunSweep(*base, varies, traces::BuildRunReport, options);
+  StatusOr<SweepReport> report = sim::RunSweep(*base, varies, traces::ReportRun, options);
   if (!report.ok()) return Report(report.status());
   const std::string title = base->name() + ": sweep of " + std::to_string(report->total()) +
                             " configurations" +

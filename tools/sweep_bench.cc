@@ -87,7 +87,7 @@ double TimeSweep(const Case& c, int jobs, int runs, int64_t* simulated, double* 
     const auto start = Clock::now();
     const double cpu_start = CpuSeconds();
     stepsim::StatusOr<stepsim::SweepReport> report =
-        stepsim::sim::RunSweep(*base, varies, stepsim::traces::BuildRunReport, options);
+        stepsim::sim::RunSweep(*base, varies, stepsim::traces::ReportRun, options);
     const double s = Seconds(start);
     const double used = CpuSeconds() - cpu_start;
     if (!report.ok()) {

@@ -35,7 +35,8 @@ int64_t InFlight(const sim::RankRun& run, double time) {
 
 }  // namespace
 
-RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
+RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s,
+                         const std::vector<sim::AllocatorRun>* allocators) {
   RunReport r;
   r.set_scenario(c.name);
   r.set_model(c.model.name);
@@ -47,7 +48,9 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
   r.set_compute_time_us(Us(s.compute_end));
   r.set_transfers(static_cast<int64_t>(s.transfers.size()));
   int64_t events = 0;
-  for (const sim::RankRun& run : s.ranks) {
+  const bool modelled = allocators != nullptr && allocators->size() == s.ranks.size();
+  for (size_t i = 0; i < s.ranks.size(); ++i) {
+    const sim::RankRun& run = s.ranks[i];
     const sim::Peak& peak = run.memory.peak;
     RankReport* out = r.add_ranks();
     out->set_pp_rank(run.rank);
@@ -65,7 +68,25 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
     for (const auto& [name, bytes] : run.buffers) (*out->mutable_static_breakdown())[name] += bytes;
     out->set_end_bytes(sim::Total(run.memory.end));
     out->set_capacity_bytes(c.hardware.hbm_bytes);
-    out->set_fits(peak.total <= c.hardware.hbm_bytes);
+    const int64_t overhead = c.hardware.runtime_overhead_bytes;
+    out->set_runtime_overhead_bytes(overhead);
+    if (modelled) {
+      const sim::AllocatorRun& a = (*allocators)[i];
+      out->set_reserved_peak_bytes(a.reserved_peak);
+      out->set_reserved_peak_time_us(Us(a.reserved_peak_time));
+      out->set_fragmentation_bytes(a.reserved_peak - peak.total);
+      out->set_cuda_mallocs(a.end.device_allocs);
+      out->set_largest_free_block_bytes(a.oom ? a.oom_largest_free : a.largest_free_at_peak);
+      out->set_oom_op(a.oom_op);
+      out->set_oom_request_bytes(a.oom_request);
+      out->set_reserved_peak_live_bytes(a.live_at_peak);
+    } else {
+      out->set_reserved_peak_bytes(peak.total);
+      out->set_reserved_peak_time_us(Us(peak.time));
+      out->set_reserved_peak_live_bytes(peak.total);
+    }
+    out->set_fits(out->oom_op().empty() &&
+                  out->reserved_peak_bytes() <= c.hardware.hbm_bytes - overhead);
     out->set_busy_us(Us(run.busy));
     const double bubble = s.compute_end - run.busy;
     out->set_bubble_us(Us(bubble));
@@ -83,6 +104,12 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s) {
   return r;
 }
 
+StatusOr<RunReport> ReportRun(const graph::Config& c, const sim::SimResult& s) {
+  StatusOr<std::vector<sim::AllocatorRun>> allocators = sim::ReplayAllocators(c, s);
+  if (!allocators.ok()) return allocators.status();
+  return BuildRunReport(c, s, &*allocators);
+}
+
 std::string FormatRunSummary(const RunReport& r) {
   std::string out = r.model() + " (" + r.scenario() + "): " + r.schedule() + ", PP" +
                     std::to_string(r.pp()) +
@@ -90,12 +117,15 @@ std::string FormatRunSummary(const RunReport& r) {
                     std::to_string(r.microbatches()) + " micro-batches\n";
   out += "step time " + Fixed(r.step_time_us() / 1000, 3) + " ms (last step ends at " +
          Fixed(r.compute_time_us() / 1000, 3) + " ms, then the DP gradient reduction)\n\n";
-  Table table({"rank", "peak GiB", "fits", "at ms", "<during", "mb", "weights", "grads", "optim",
-               "activ", "recomp", "comm", "work", "frame", "in flight", "bubble"});
+  Table table({"rank", "peak GiB", "reserved", "frag", "fits", "at ms", "<during", "mb",
+               "weights", "grads", "optim", "activ", "recomp", "comm", "work", "frame",
+               "in flight", "bubble"});
   for (const RankReport& k : r.ranks()) {
     auto gib = [&](const char* cat) { return Gib(k.peak_breakdown().at(cat)); };
-    table.AddRow({std::to_string(k.pp_rank()), Gib(k.peak_bytes()),
-                  k.fits() ? "yes" : "NO (" + Gib(k.capacity_bytes()) + ")",
+    table.AddRow({std::to_string(k.pp_rank()), Gib(k.peak_bytes()), Gib(k.reserved_peak_bytes()),
+                  Gib(k.fragmentation_bytes()),
+                  k.fits() ? "yes" : "NO (" + Gib(k.capacity_bytes() - k.runtime_overhead_bytes()) +
+                                         ")",
                   Fixed(k.peak_time_us() / 1000, 3),
                   k.peak_step().empty() ? k.peak_op() : k.peak_step() + " " + k.peak_op(),
                   k.peak_microbatch() < 0 ? "-" : std::to_string(k.peak_microbatch()),
@@ -105,9 +135,18 @@ std::string FormatRunSummary(const RunReport& r) {
                   Fixed(100 * k.bubble_fraction(), 1) + "%"});
   }
   out += table.Render();
-  out += "(GiB = 2^30 bytes; breakdown at each rank's peak; fits: against " +
-         (r.ranks().empty() ? std::string("?") : Gib(r.ranks(0).capacity_bytes())) +
-         " GiB of device memory)\n";
+  const bool none = r.ranks().empty();
+  out += "(GiB = 2^30 bytes; breakdown at each rank's peak; reserved: the caching allocator's "
+         "peak, frag: reserved minus peak; fits: reserved against " +
+         (none ? std::string("?") : Gib(r.ranks(0).capacity_bytes())) + " GiB of device memory less " +
+         (none ? std::string("?") : Gib(r.ranks(0).runtime_overhead_bytes())) +
+         " GiB of CUDA context)\n";
+  for (const RankReport& k : r.ranks()) {
+    if (k.oom_op().empty()) continue;
+    out += "rank " + std::to_string(k.pp_rank()) + ": out of memory at " + k.oom_op() +
+           ": a request of " + Gib(k.oom_request_bytes()) + " GiB, the largest free block " +
+           Gib(k.largest_free_block_bytes()) + " GiB\n";
+  }
   return out;
 }
 

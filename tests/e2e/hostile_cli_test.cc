@@ -294,7 +294,7 @@ TEST(HostileCliTest, TheCommandLine) {
   CliResult unknown = Stepsim("frobnicate x");
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_EQ(unknown.err, "stepsim: unknown command \"frobnicate\" (commands: params, activations, "
-                         "dag, run, schedule, compare, sweep, fit, merge, check-trace, validate, "
+                         "dag, run, allocator-replay, schedule, compare, sweep, fit, merge, check-trace, validate, "
                          "presets; stepsim --help explains them)\n");
   CliResult version = Stepsim("--version");
   EXPECT_EQ(version.exit_code, 0);

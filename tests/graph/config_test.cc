@@ -207,3 +207,47 @@ TEST(ConfigTest, RoutingImbalanceBounds) {
 
 }  // namespace
 }  // namespace stepsim::graph
+
+namespace stepsim::graph {
+namespace {
+
+// The allocator defaults to CACHING with PyTorch's defaults, and the CUDA
+// context to 1,341 MiB (hardware.runtime_overhead_bytes).
+TEST(ConfigTest, AllocatorDefaults) {
+  StatusOr<Config> c = ResolveText(kTiny);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->allocator.kind, Allocator::CACHING);
+  EXPECT_EQ(c->allocator.max_split_size_mb, 0);
+  EXPECT_EQ(c->allocator.max_non_split_rounding_mb, 20);
+  EXPECT_EQ(c->allocator.roundup_power2_divisions, 0);
+  EXPECT_FALSE(c->allocator.expandable_segments);
+  EXPECT_EQ(c->hardware.runtime_overhead_bytes, int64_t{1341} * 1024 * 1024);
+  c = ResolveText(std::string(kTiny) +
+                  "allocator { kind: CACHING max_split_size_mb: 512 expandable_segments: true "
+                  "roundup_power2_divisions: 4 }\nhardware { runtime_overhead_bytes: 0 }\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->allocator.max_split_size_mb, 512);
+  EXPECT_TRUE(c->allocator.expandable_segments);
+  EXPECT_EQ(c->allocator.roundup_power2_divisions, 4);
+  EXPECT_EQ(c->hardware.runtime_overhead_bytes, 0);
+}
+
+TEST(ConfigTest, AllocatorProblemsNameTheField) {
+  EXPECT_EQ(ErrorOf(std::string(kTiny) +
+                    "allocator { max_split_size_mb: 19 roundup_power2_divisions: 3 "
+                    "max_non_split_rounding_mb: 0 }\n"
+                    "hardware { runtime_overhead_bytes: -1 }\n"),
+            "hardware.runtime_overhead_bytes: must be between 0 and 2^50 (1 PiB)\n"
+            "allocator.max_split_size_mb: 19 is outside 20..2^30 MiB\n"
+            "allocator.max_non_split_rounding_mb: 0 is outside 20..2^30 MiB\n"
+            "allocator.roundup_power2_divisions: 3 is not 0 or a power of two up to 1024");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "allocator { kind: NONE expandable_segments: false }\n"),
+            "allocator.expandable_segments: only meaningful with kind CACHING");
+  // Enum numbers are refused by the parser (one vocabulary, graph/names.h).
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "allocator { kind: 7 }\n"),
+            "test.textproto:3:19: write an enum value by name, not number \"7\" (allocator.kind: "
+            "one of CACHING, NONE)\n  allocator { kind: 7 }\n                    ^");
+}
+
+}  // namespace
+}  // namespace stepsim::graph

@@ -77,13 +77,13 @@ TEST(FitTest, EnumeratesLayoutsThatUseTheGpusAndKeepTheBatch) {
 TEST(FitTest, AnEmptySpaceSaysSo) {
   FitSpace space = SmallSpace();
   space.gpus = 7;  // no PP*TP*CP of the lists divides 7 ... except 1, not listed
-  StatusOr<SweepReport> r = RunFit(Tiny(), space, traces::BuildRunReport, FitOptions{});
+  StatusOr<SweepReport> r = RunFit(Tiny(), space, traces::ReportRun, FitOptions{});
   ASSERT_EQ(r.status().code(), StatusCode::kInvalidInput);
   EXPECT_NE(r.status().message().find("the search space is empty"), std::string::npos)
       << r.status().message();
   space.gpus = 16;
   space.zero = {4};
-  EXPECT_EQ(RunFit(Tiny(), space, traces::BuildRunReport, FitOptions{}).status().message(),
+  EXPECT_EQ(RunFit(Tiny(), space, traces::ReportRun, FitOptions{}).status().message(),
             "--zero: 4 is outside 0..3");
 }
 
@@ -117,7 +117,7 @@ Truth SimulateAll(const Scenario& base, const FitCandidates& fit) {
     truth.step_us[index[job]] = row.step_time_us();
     truth.peak[index[job]] = row.max_peak_bytes();
   };
-  EXPECT_TRUE(SimulateMany(jobs, traces::BuildRunReport, many).ok());
+  EXPECT_TRUE(SimulateMany(jobs, traces::ReportRun, many).ok());
   return truth;
 }
 
@@ -137,7 +137,7 @@ TEST(FitTest, FindsTheFastestThatFitAsSimulatingEverythingWould) {
 
   FitOptions options;
   options.jobs = 2;
-  StatusOr<SweepReport> report = RunFit(Tiny(), SmallSpace(), traces::BuildRunReport, options);
+  StatusOr<SweepReport> report = RunFit(Tiny(), SmallSpace(), traces::ReportRun, options);
   ASSERT_TRUE(report.ok()) << report.status().message();
   ASSERT_EQ(report->configs_size(), static_cast<int>(fit->candidates.size()));
   for (int k = 0; k < 5; ++k) {
@@ -255,12 +255,12 @@ TEST(FitTest, StagesOfOneShapeHaveTheSameSteps) {
 
 TEST(FitTest, ShardsMergeIntoTheSameTopK) {
   FitOptions options;
-  StatusOr<SweepReport> whole = RunFit(Tiny(), SmallSpace(), traces::BuildRunReport, options);
+  StatusOr<SweepReport> whole = RunFit(Tiny(), SmallSpace(), traces::ReportRun, options);
   ASSERT_TRUE(whole.ok());
   std::vector<std::pair<std::string, SweepReport>> shards;
   for (int64_t k = 1; k <= 3; ++k) {
     options.shard = {k, 3};
-    StatusOr<SweepReport> part = RunFit(Tiny(), SmallSpace(), traces::BuildRunReport, options);
+    StatusOr<SweepReport> part = RunFit(Tiny(), SmallSpace(), traces::ReportRun, options);
     ASSERT_TRUE(part.ok());
     shards.emplace_back(std::to_string(k), *part);
   }

@@ -36,18 +36,18 @@ std::vector<Vary> Space() {
 TEST(SweepTest, RowsAreTheSameForAnyNumberOfWorkers) {
   SweepOptions one;
   one.jobs = 1;
-  StatusOr<SweepReport> a = RunSweep(Tiny(), Space(), traces::BuildRunReport, one);
+  StatusOr<SweepReport> a = RunSweep(Tiny(), Space(), traces::ReportRun, one);
   ASSERT_TRUE(a.ok()) << a.status().message();
   ASSERT_EQ(a->configs_size(), 12);
   SweepOptions three;
   three.jobs = 3;
-  StatusOr<SweepReport> b = RunSweep(Tiny(), Space(), traces::BuildRunReport, three);
+  StatusOr<SweepReport> b = RunSweep(Tiny(), Space(), traces::ReportRun, three);
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(Same(*a, *b));
 }
 
 TEST(SweepTest, InvalidPointsAreRowsWithTheirReason) {
-  StatusOr<SweepReport> r = RunSweep(Tiny(), Space(), traces::BuildRunReport, SweepOptions{});
+  StatusOr<SweepReport> r = RunSweep(Tiny(), Space(), traces::ReportRun, SweepOptions{});
   ASSERT_TRUE(r.ok());
   int invalid = 0;
   for (const SweepConfig& c : r->configs()) {
@@ -73,7 +73,7 @@ TEST(SweepTest, ARowIsWhatOneSimulationReports) {
   std::map<int64_t, RunReport> reports;
   SweepOptions options;
   options.reports = &reports;
-  StatusOr<SweepReport> r = RunSweep(Tiny(), Space(), traces::BuildRunReport, options);
+  StatusOr<SweepReport> r = RunSweep(Tiny(), Space(), traces::ReportRun, options);
   ASSERT_TRUE(r.ok());
   // Index 3 = (0, 1, 1): 1F1B, 8 micro-batches, ZeRO-1, simulated alone
   // here (in a child: one engine per process) with profiles built afresh.
@@ -83,7 +83,8 @@ TEST(SweepTest, ARowIsWhatOneSimulationReports) {
     StatusOr<Schedule> s = BuildSchedule(c);
     StatusOr<SimResult> result = Simulate(c, *s, SimOptions{});
     if (!result.ok()) return result.status();
-    return traces::BuildRunReport(c, *result).SerializeAsString();
+    StatusOr<RunReport> report = traces::ReportRun(c, *result);
+    return report.ok() ? report->SerializeAsString() : std::string();
   });
   ASSERT_TRUE(bytes.ok()) << bytes.status().message();
   RunReport alone;
@@ -93,13 +94,13 @@ TEST(SweepTest, ARowIsWhatOneSimulationReports) {
 }
 
 TEST(SweepTest, ShardsTogetherAreTheWholeSweep) {
-  StatusOr<SweepReport> whole = RunSweep(Tiny(), Space(), traces::BuildRunReport, SweepOptions{});
+  StatusOr<SweepReport> whole = RunSweep(Tiny(), Space(), traces::ReportRun, SweepOptions{});
   ASSERT_TRUE(whole.ok());
   std::vector<std::pair<std::string, SweepReport>> shards;
   for (int64_t k = 1; k <= 5; ++k) {
     SweepOptions options;
     options.shard = {k, 5};
-    StatusOr<SweepReport> part = RunSweep(Tiny(), Space(), traces::BuildRunReport, options);
+    StatusOr<SweepReport> part = RunSweep(Tiny(), Space(), traces::ReportRun, options);
     ASSERT_TRUE(part.ok());
     EXPECT_EQ(part->shard(), std::to_string(k) + "/5");
     EXPECT_EQ(part->configs_size(), k <= 2 ? 3 : 2);  // 12 over 5 shards
@@ -113,10 +114,10 @@ TEST(SweepTest, ShardsTogetherAreTheWholeSweep) {
 TEST(SweepTest, ARefusedSpaceOrShardIsBadInput) {
   SweepOptions options;
   options.shard = {1, 13};
-  EXPECT_EQ(RunSweep(Tiny(), Space(), traces::BuildRunReport, options).status().message(),
+  EXPECT_EQ(RunSweep(Tiny(), Space(), traces::ReportRun, options).status().message(),
             "--shard 1/13: the sweep has only 12 configurations, fewer than 13 shards");
   std::vector<Vary> bad = {{"parallel.pipeline", {"2"}}};
-  EXPECT_EQ(RunSweep(Tiny(), bad, traces::BuildRunReport, SweepOptions{}).status().code(),
+  EXPECT_EQ(RunSweep(Tiny(), bad, traces::ReportRun, SweepOptions{}).status().code(),
             StatusCode::kInvalidInput);
 }
 

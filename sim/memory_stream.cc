@@ -1,0 +1,314 @@
+#include "sim/memory_stream.h"
+
+#include <deque>
+#include <unordered_map>
+
+namespace stepsim::sim {
+namespace {
+
+using graph::Category;
+using Handle = CachingAllocator::Handle;
+
+constexpr int kCompute = static_cast<int>(CudaStream::kCompute);
+constexpr int kPipeline = static_cast<int>(CudaStream::kPipeline);
+constexpr int kEpComm = static_cast<int>(CudaStream::kEpComm);
+constexpr int kDpComm = static_cast<int>(CudaStream::kDpComm);
+
+class StreamReplayer : public LedgerVisitor {
+ public:
+  StreamReplayer(const AllocatorOptions& options, const RankRun& run, bool labels,
+                 int64_t capture_at, const MemoryStreamOptions& stream)
+      : allocator_(options), labels_(labels), capture_at_(capture_at),
+        on_change_(stream.on_change) {
+    out_.rank = run.rank;
+    out_.reserved.push_back({0, 0});
+    // Static state and the workspace, live from time 0.
+    const Bytes& initial = run.ledger.initial();
+    for (Category c : {Category::kWeights, Category::kGradients, Category::kOptimizer}) {
+      const std::string name = graph::CategoryName(c);
+      Allocate(initial[static_cast<int>(c)], kCompute, 0, {&name, c});
+    }
+    const int64_t other = Total(initial) - initial[static_cast<int>(Category::kWeights)] -
+                          initial[static_cast<int>(Category::kGradients)] -
+                          initial[static_cast<int>(Category::kOptimizer)];
+    const std::string workspace = "communication workspace";
+    Allocate(other, kDpComm, 0, {&workspace, Category::kComm});
+    RecordReserved(0);
+  }
+
+  void OnDelta(const Delta& d) override {
+    if (!status_.ok()) return;
+    const int stream = d.what.starts_with("DP ") ? kDpComm : kPipeline;
+    // A buffer is freed by the delta of the same name (which names its
+    // micro-batch); the oldest first.
+    auto it = buffers_.find(d.what);
+    if (it == buffers_.end()) it = buffers_.emplace(d.what, std::vector<Handle>{}).first;
+    std::vector<Handle>& queue = it->second;
+    if (d.bytes > 0) {
+      queue.push_back(Allocate(d.bytes, stream, d.time, {&d.what, d.category, d.microbatch}));
+    } else if (d.bytes < 0) {
+      if (queue.empty()) return Fail("a free of \"" + d.what + "\" without its allocation");
+      Free(queue.front(), d.time);
+      queue.erase(queue.begin());
+    }
+    Notify(d.time);
+  }
+
+  void OnPhase(const StepRecord& r, const Phase& ph, bool free, double time) override {
+    if (!status_.ok()) return;
+    const graph::StageDag& dag = r.stage->dag;
+    const graph::Op& op = dag.ops[ph.op];
+    std::vector<Handle>& slots = SlotsOf(r);
+    int64_t tensors = 0;
+    if (!free) {
+      // ZeRO-3: the phase allocates more than its op's tensors.
+      for (const graph::TensorEvent& e : op.events) {
+        if (e.allocate) tensors += dag.tensors[e.tensor].bytes;
+      }
+      const int64_t gathered = Total(ph.alloc) - tensors;
+      if (gathered > 0) {
+        static const std::string kGathered = "gathered weights";
+        gathered_.push_back(
+            {Allocate(gathered, kDpComm, time, {&kGathered, Category::kComm, -1, &r, &op}),
+             gathered});
+      }
+      for (const graph::TensorEvent& e : op.events) {
+        if (!e.allocate) continue;
+        const graph::Tensor& t = dag.tensors[e.tensor];
+        const int stream = t.category == Category::kComm && op.comm_bytes > 0 ? kEpComm : kCompute;
+        if (slots[e.tensor] != kUnset) return Fail("tensor " + t.name + " allocated twice");
+        slots[e.tensor] = Allocate(t.bytes, stream, time, {&t.name, t.category, -1, &r, &op});
+      }
+    } else {
+      for (const graph::TensorEvent& e : op.events) {
+        if (e.allocate) continue;
+        const graph::Tensor& t = dag.tensors[e.tensor];
+        if (slots[e.tensor] == kUnset) return Fail("tensor " + t.name + " freed unallocated");
+        Free(slots[e.tensor], time);
+        slots[e.tensor] = kUnset;
+        tensors += t.bytes;
+      }
+      for (int64_t gathered = Total(ph.free) - tensors; gathered > 0;) {
+        if (gathered_.empty() || gathered_.front().second > gathered) {
+          return Fail("gathered weights freed that were not gathered");
+        }
+        gathered -= gathered_.front().second;
+        Free(gathered_.front().first, time);
+        gathered_.pop_front();
+      }
+    }
+    Notify(time);
+  }
+
+  StatusOr<AllocatorRun> Finish() {
+    if (!status_.ok()) return status_;
+    out_.end = allocator_.stats();
+    if (labels_) {
+      // A snapshot taken at the peak holds the events up to it.
+      for (const TraceEntry& e : allocator_.trace()) {
+        if (capture_at_ < 0 || e.event <= capture_at_) out_.trace.push_back(e);
+      }
+      out_.labels = std::move(labels_list_);
+      out_.event_times = std::move(event_times_);
+    }
+    return std::move(out_);
+  }
+
+ private:
+  static constexpr Handle kUnset = -3;
+
+  // Where a request comes from: a tensor or buffer, and the step and op
+  // for DAG tensors.
+  struct Source {
+    const std::string* name;
+    Category category;
+    int32_t microbatch = -1;
+    const StepRecord* step = nullptr;
+    const graph::Op* op = nullptr;
+  };
+
+  static AllocationLabel LabelOf(const Source& s) {
+    AllocationLabel l;
+    l.tensor = *s.name;
+    l.category = graph::CategoryName(s.category);
+    l.microbatch = s.microbatch;
+    if (s.step != nullptr) {
+      l.op = std::string(graph::OpKindName(s.op->kind)) + " " + s.op->name;
+      l.step = StepName(s.step->step, s.step->chunks);
+      l.layer = s.op->layer;
+      l.microbatch = s.step->step.microbatch;
+      l.stage = s.step->stage->stage;
+    }
+    return l;
+  }
+
+  // The handles of one (stage, micro-batch)'s DAG tensors.
+  std::vector<Handle>& SlotsOf(const StepRecord& r) {
+    const uint64_t key = (static_cast<uint64_t>(r.stage->stage) << 32) |
+                         static_cast<uint32_t>(r.step.microbatch);
+    if (key == last_key_ && last_slots_ != nullptr) return *last_slots_;
+    std::vector<Handle>& slots = slots_[key];
+    if (slots.empty()) slots.assign(r.stage->dag.tensors.size(), kUnset);
+    last_key_ = key;
+    last_slots_ = &slots;
+    return slots;
+  }
+
+  // Serves a request; the first OOM is recorded and the capacity lifted so
+  // the rest of the step shows what it would need.
+  Handle Allocate(int64_t bytes, int stream, double time, const Source& source) {
+    int64_t tag = -1;
+    if (labels_) {
+      tag = static_cast<int64_t>(labels_list_.size());
+      labels_list_.push_back(LabelOf(source));
+    }
+    Handle h = allocator_.Allocate(bytes, stream, tag);
+    Stamp(time);
+    if (h == CachingAllocator::kOutOfMemory) {
+      if (!out_.oom) {
+        out_.oom = true;
+        const StepRecord* r = source.step;
+        out_.oom_op = r != nullptr ? StepName(r->step, r->chunks) + " " +
+                                         graph::OpKindName(source.op->kind) + " " + source.op->name
+                                   : *source.name;
+        out_.oom_request = bytes;
+        out_.oom_largest_free = allocator_.LargestFreeBlock();
+      }
+      allocator_.LiftCapacity();
+      h = allocator_.Allocate(bytes, stream, tag);
+      Stamp(time);
+      if (h == CachingAllocator::kOutOfMemory && status_.ok()) {
+        status_ = Status::Invalid("model: rank " + std::to_string(out_.rank) + " needs a block of " +
+                                  std::to_string(bytes) + " B (" + *source.name +
+                                  "), beyond what a caching allocator can serve");
+      }
+      if (h == CachingAllocator::kOutOfMemory) return CachingAllocator::kNoBlock;
+    }
+    const int64_t reserved = allocator_.stats().reserved;
+    if (reserved > out_.reserved_peak) {
+      out_.reserved_peak = reserved;
+      out_.reserved_peak_time = time;
+      out_.live_at_peak = allocator_.stats().requested;
+      out_.largest_free_at_peak = allocator_.LargestFreeBlock();
+      out_.peak_event = allocator_.events() - 1;
+    }
+    if (capture_at_ >= 0 && allocator_.events() - 1 == capture_at_) {
+      out_.segments_at_peak = allocator_.Snapshot();
+    }
+    return h;
+  }
+
+  void Free(Handle h, double time) {
+    allocator_.Free(h);
+    Stamp(time);
+  }
+
+  void Stamp(double time) {
+    if (labels_) event_times_.push_back(time);
+  }
+
+  // After each ledger event: the reserved curve and the caller's check.
+  void Notify(double time) {
+    RecordReserved(time);
+    if (on_change_) on_change_(time, allocator_.stats().requested);
+  }
+
+  void RecordReserved(double time) {
+    const int64_t reserved = allocator_.stats().reserved;
+    if (out_.reserved.back().bytes != reserved) {
+      if (out_.reserved.back().time == time) {
+        out_.reserved.back().bytes = reserved;
+      } else {
+        out_.reserved.push_back({time, reserved});
+      }
+    }
+  }
+
+  void Fail(const std::string& message) {
+    if (status_.ok()) {
+      status_ = Status::Failed("rank " + std::to_string(out_.rank) +
+                               ": the allocation stream is inconsistent (a stepsim bug): " +
+                               message);
+    }
+  }
+
+  CachingAllocator allocator_;
+  bool labels_;
+  int64_t capture_at_;
+  std::function<void(double, int64_t)> on_change_;
+  AllocatorRun out_;
+  Status status_;
+  std::vector<AllocationLabel> labels_list_;
+  std::vector<double> event_times_;
+  std::unordered_map<uint64_t, std::vector<Handle>> slots_;
+  uint64_t last_key_ = 0;
+  std::vector<Handle>* last_slots_ = nullptr;
+  std::unordered_map<std::string, std::vector<Handle>> buffers_;
+  std::deque<std::pair<Handle, int64_t>> gathered_;  // (block, bytes), oldest first
+};
+
+}  // namespace
+
+const char* CudaStreamName(int stream) {
+  switch (stream) {
+    case kCompute: return "compute";
+    case kPipeline: return "pipeline";
+    case kEpComm: return "ep";
+    case kDpComm: return "dp";
+  }
+  return "?";
+}
+
+AllocatorOptions AllocatorOptionsFor(const graph::Config& c) {
+  AllocatorOptions o;
+  o.capacity = std::max<int64_t>(0, c.hardware.hbm_bytes - c.hardware.runtime_overhead_bytes);
+  if (c.allocator.max_split_size_mb > 0) o.max_split_size = c.allocator.max_split_size_mb << 20;
+  o.max_non_split_rounding = c.allocator.max_non_split_rounding_mb << 20;
+  o.roundup_power2_divisions = c.allocator.roundup_power2_divisions;
+  o.expandable_segments = c.allocator.expandable_segments;
+  // PyTorch reserves 9/8 of the device's memory for an expandable segment.
+  o.expandable_address_space = c.hardware.hbm_bytes + c.hardware.hbm_bytes / 8;
+  return o;
+}
+
+StatusOr<AllocatorRun> ReplayAllocator(const AllocatorOptions& allocator, const RankRun& run,
+                                       const MemoryStreamOptions& options) {
+  if (!options.snapshot) {
+    StreamReplayer replay(allocator, run, false, -1, options);
+    run.ledger.Visit(replay);
+    return replay.Finish();
+  }
+  // Find the peak first, then replay again recording everything and
+  // capture the segments right after the peak's event.
+  int64_t peak_event = -1;
+  {
+    StreamReplayer first(allocator, run, false, -1, MemoryStreamOptions{});
+    run.ledger.Visit(first);
+    StatusOr<AllocatorRun> r = first.Finish();
+    if (!r.ok()) return r.status();
+    peak_event = r->peak_event;
+  }
+  AllocatorOptions recording = allocator;
+  recording.record_trace = true;
+  StreamReplayer replay(recording, run, true, peak_event, options);
+  run.ledger.Visit(replay);
+  return replay.Finish();
+}
+
+StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config,
+                                                     const SimResult& result,
+                                                     int64_t snapshot_rank) {
+  std::vector<AllocatorRun> out;
+  if (config.allocator.kind == Allocator::NONE) return out;
+  const AllocatorOptions options = AllocatorOptionsFor(config);
+  for (const RankRun& run : result.ranks) {
+    MemoryStreamOptions stream;
+    stream.snapshot = run.rank == snapshot_rank;
+    StatusOr<AllocatorRun> r = ReplayAllocator(options, run, stream);
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+}  // namespace stepsim::sim

@@ -1,0 +1,68 @@
+// The run report's reserved-memory fields and the `fits` verdict, on the
+// tiny scenario simulated in this process (one SimGrid engine per test).
+#include "traces/run_report.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/schedules/builtin.h"
+#include "tests/test_util.h"
+
+namespace stepsim::traces {
+namespace {
+
+struct Simulation {
+  graph::Config config;
+  sim::SimResult result;
+  std::vector<sim::AllocatorRun> allocators;
+};
+
+Simulation Simulated(const std::vector<std::string>& sets) {
+  Simulation run;
+  run.config = testing::LoadScenario("pp4_tiny.textproto", sets);
+  StatusOr<sim::Schedule> schedule = sim::BuildSchedule(run.config);
+  EXPECT_TRUE(schedule.ok());
+  StatusOr<sim::SimResult> r = sim::Simulate(run.config, *schedule, sim::SimOptions{});
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  run.result = std::move(*r);
+  StatusOr<std::vector<sim::AllocatorRun>> a = sim::ReplayAllocators(run.config, run.result);
+  EXPECT_TRUE(a.ok()) << a.status().message();
+  run.allocators = std::move(*a);
+  return run;
+}
+
+// Reserved covers the live peak; fragmentation is their difference; the
+// verdict compares reserved plus the CUDA context with the device. A device
+// of exactly reserved + context fits; one byte less does not, though the
+// live peak alone would.
+TEST(RunReportTest, FitsJudgesReservedPlusTheRuntimeOverhead) {
+  Simulation run = Simulated({});
+  const RunReport report = BuildRunReport(run.config, run.result, &run.allocators);
+  const RankReport& k = report.ranks(1);
+  EXPECT_EQ(k.reserved_peak_bytes(), run.allocators[1].reserved_peak);
+  EXPECT_EQ(k.fragmentation_bytes(), k.reserved_peak_bytes() - k.peak_bytes());
+  EXPECT_GT(k.fragmentation_bytes(), 0);
+  EXPECT_EQ(k.runtime_overhead_bytes(), graph::kDefaultRuntimeOverheadBytes);
+  EXPECT_EQ(k.cuda_mallocs(), run.allocators[1].end.device_allocs);
+  EXPECT_TRUE(k.oom_op().empty());
+  EXPECT_TRUE(k.fits());
+
+  run.config.hardware.hbm_bytes = k.reserved_peak_bytes() + k.runtime_overhead_bytes();
+  EXPECT_TRUE(BuildRunReport(run.config, run.result, &run.allocators).ranks(1).fits());
+  run.config.hardware.hbm_bytes -= 1;
+  EXPECT_FALSE(BuildRunReport(run.config, run.result, &run.allocators).ranks(1).fits());
+}
+
+// Without an allocator model reserved is the live peak.
+TEST(RunReportTest, WithoutTheAllocatorReservedIsThePeak) {
+  Simulation run = Simulated({"allocator.kind=NONE"});
+  const RunReport report = BuildRunReport(run.config, run.result, &run.allocators);
+  for (const RankReport& k : report.ranks()) {
+    EXPECT_EQ(k.reserved_peak_bytes(), k.peak_bytes());
+    EXPECT_EQ(k.fragmentation_bytes(), 0);
+    EXPECT_EQ(k.cuda_mallocs(), 0);
+  }
+  EXPECT_NE(FormatRunSummary(report).find("reserved"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stepsim::traces
