@@ -464,6 +464,7 @@ ConventionSpec ResolveConventions(const Conventions& in, const ParallelSpec& p,
   c.dataloader_attention_mask = in.dataloader_attention_mask();
   c.retain_batches = in.retain_batches();
   c.moe_grouped_gemm = in.moe_grouped_gemm();
+  c.cross_entropy_keeps_bf16_logits = in.cross_entropy_keeps_bf16_logits();
   if (in.has_routing_imbalance()) {
     c.routing_imbalance = in.routing_imbalance();
     if (!(c.routing_imbalance >= 1.0) || c.routing_imbalance > static_cast<double>(p.ep)) {

@@ -113,6 +113,7 @@ struct ConventionSpec {
   bool dataloader_attention_mask = false;
   bool retain_batches = false;
   bool moe_grouped_gemm = false;
+  bool cross_entropy_keeps_bf16_logits = false;
 };
 
 struct HardwareSpec {

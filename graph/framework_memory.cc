@@ -1,6 +1,10 @@
 #include "graph/framework_memory.h"
 
+#include <set>
+#include <utility>
+
 #include "graph/checked.h"
+#include "graph/params.h"
 #include "graph/profile.h"
 
 namespace stepsim::graph {
@@ -25,6 +29,72 @@ bool HoldsLoss(const Config& c, const std::vector<int64_t>& stages) {
     }
   }
   return false;
+}
+
+using Shape = std::pair<int64_t, int64_t>;  // a weight's [out, in] on the device
+
+// The distinct weight shapes of the GEMMs a device of `stages` runs through
+// Transformer Engine (and Megatron's own output layer), for its cache of
+// dummy weight gradients.
+std::set<Shape> WeightShapes(const Config& c, const std::vector<int64_t>& stages) {
+  const ModelSpec& m = c.model;
+  const int64_t tp = c.parallel.tp, h = m.hidden, gate = m.activation == SWIGLU ? 2 : 1;
+  std::set<Shape> out;
+  auto decoder = [&](bool moe) {
+    if (m.attention == MHA) {
+      out.insert({(m.heads + 2 * m.query_groups) * m.head_dim / tp, h});
+      out.insert({h, m.heads * m.head_dim / tp});
+    } else {
+      const int64_t nh = m.heads / tp;
+      if (m.q_lora > 0) {
+        out.insert({m.q_lora, h});
+        out.insert({nh * (m.nope_dim + m.rope_dim), m.q_lora});
+      } else {
+        out.insert({nh * (m.nope_dim + m.rope_dim), h});
+      }
+      out.insert({m.kv_lora + m.rope_dim, h});
+      out.insert({nh * (m.nope_dim + m.v_dim), m.kv_lora});
+      out.insert({h, nh * m.v_dim});
+    }
+    if (moe) {
+      const int64_t fe = m.moe_ffn / c.parallel.etp;
+      out.insert({gate * fe, h});
+      out.insert({h, fe});
+      if (m.shared_experts > 0) {
+        out.insert({gate * m.shared_ffn / tp, h});
+        out.insert({h, m.shared_ffn / tp});
+      }
+    } else {
+      out.insert({gate * m.ffn / tp, h});
+      out.insert({h, m.ffn / tp});
+    }
+  };
+  for (int64_t s : stages) {
+    for (const Slot& slot : c.layout.stages[s].slots) {
+      switch (slot.kind) {
+        case SlotKind::kDecoder: decoder(m.IsMoeLayer(slot.index)); break;
+        case SlotKind::kMtp:
+          out.insert({h / tp, 2 * h});
+          decoder(m.experts > 0);
+          out.insert({PaddedVocab(c) / tp, h});
+          break;
+        case SlotKind::kLoss: out.insert({PaddedVocab(c) / tp, h}); break;
+        case SlotKind::kEmbedding: break;
+      }
+    }
+  }
+  return out;
+}
+
+int64_t MoeLayers(const Config& c, const std::vector<int64_t>& stages) {
+  int64_t n = 0;
+  for (int64_t s : stages) {
+    for (const Slot& slot : c.layout.stages[s].slots) {
+      if (slot.kind == SlotKind::kDecoder && c.model.IsMoeLayer(slot.index)) ++n;
+      if (slot.kind == SlotKind::kMtp && c.model.experts > 0) ++n;
+    }
+  }
+  return n;
 }
 
 }  // namespace
@@ -56,7 +126,42 @@ std::vector<NamedBytes> FrameworkBuffers(const Config& c, const std::vector<int6
     const int64_t per_handle = (hopper ? 32 * kMiB : 8'519'680) + kMiB;
     out.push_back({"torch_cublas_workspace", 2 * per_handle});
   }
+  if (profile.megatron_buffers()) {
+    const int64_t tokens = Mul(c.batch.micro_batch_size, c.batch.seq_len / c.parallel.cp);
+    const int64_t held = c.parallel.sequence_parallel ? tokens / c.parallel.tp : tokens;
+    if (c.conventions.gradient_accumulation_fusion) {
+      // TE module/base.py get_dummy_wgrad (and Megatron's output layer):
+      // with fused weight-gradient accumulation the GEMM writes into
+      // main_grad, and autograd gets a cached empty BF16 tensor of the
+      // weight's shape, one per distinct shape.
+      int64_t dummy = 0;
+      for (const auto& [rows, cols] : WeightShapes(c, stages)) {
+        dummy = Add(dummy, Mul(rows, cols, c.precision.activation));
+      }
+      out.push_back({"te_dummy_wgrads", dummy});
+    }
+    if (HoldsLoss(c, stages) && c.parallel.sequence_parallel) {
+      // megatron/core/utils.py GlobalMemoryBuffer "mpu": the output
+      // layer's sequence-parallel all-gather, [t, h] BF16, kept.
+      out.push_back({"megatron_gather_buffer", Mul(tokens, c.model.hidden, c.precision.activation)});
+    }
+    if (const int64_t layers = MoeLayers(c, stages); layers > 0) {
+      // MoEAlltoAllTokenDispatcher keeps each layer's last probs [T, N]
+      // (router dtype) and routing map [T, N] (bool) as attributes.
+      const int64_t router = c.conventions.moe_router_fp32 ? 4 : c.precision.activation;
+      out.push_back({"moe_dispatcher_state", Mul(layers, held, c.model.experts, router + 1)});
+    }
+  }
   return out;
+}
+
+int64_t OptimizerGradientCopyBytes(const Config& c, int64_t optimizer_bytes) {
+  const PrecisionSpec& p = c.precision;
+  if (!GetProfile(c.conventions.profile).table().optimizer_copies_gradients()) return 0;
+  if (p.master < 0 || p.master <= p.gradient || p.optimizer <= 0) return 0;
+  // One copy of each gradient element the optimizer steps (its shard under
+  // the distributed optimizer), in the master weights' precision.
+  return Mul(optimizer_bytes / p.optimizer, p.master);
 }
 
 int64_t RetainedBatchBytes(const Config& c) {

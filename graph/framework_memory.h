@@ -27,6 +27,13 @@ std::vector<NamedBytes> FrameworkBuffers(const Config& config, const std::vector
 // 0 unless conventions.retain_batches. Throws Overflow.
 int64_t RetainedBatchBytes(const Config& config);
 
+// The gradient copies the optimizer step makes and keeps until the next
+// iteration's zero_grad, for a device whose optimizer state is
+// `optimizer_bytes`: profiles that copy gradients kept below the master
+// weights' precision (Megatron's distributed optimizer with BF16
+// gradients). Throws Overflow.
+int64_t OptimizerGradientCopyBytes(const Config& config, int64_t optimizer_bytes);
+
 // Whether a device holding `stages` loads input batches: it holds the first
 // or the last stage (Megatron's get_batch; the eager loop has one stage).
 bool LoadsBatches(const Config& config, const std::vector<int64_t>& stages);

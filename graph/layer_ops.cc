@@ -280,6 +280,9 @@ void AddMla(Builder& bld) {
   // q/kv down-projections share the normed input (sequence-gathered).
   OpSpec& down = bld.Op("down_proj", true);
   Builder::Offer(down, "input", Mul(d.tokens_sp(), h));
+  // Without query compression Megatron fuses a norm into the q projection.
+  Builder::Offer(down, "q_proj_norm_output", m.q_lora == 0 ? Mul(d.tokens_sp(), h) : 0);
+  Builder::Offer(down, "q_proj_norm_rstd", m.q_lora == 0 ? d.tokens_sp() : 0);
   const int64_t down_width = m.q_lora > 0 ? Add(m.q_lora, m.kv_lora, m.rope_dim)
                                           : Add(m.kv_lora, m.rope_dim);
   down.flops = Matmul(bsd, h, down_width);
@@ -624,13 +627,17 @@ void AddLoss(Builder& bld) {
   head.flops = Matmul(static_cast<double>(d.bs()), m.hidden, vocab_local);
   head.backward_flops = head.flops;
   head.weight_flops = head.flops;
-  head.output_bytes = Mul(d.a, logits);
+  // The logits; a cross-entropy that keeps its gradient in them (TE before
+  // 2.18) keeps this very storage, counted there.
+  head.output_bytes = c.conventions.cross_entropy_keeps_bf16_logits ? 0 : Mul(d.a, logits);
   head.input_grad_bytes = Mul(d.a, d.tokens_sp(), m.hidden);
   head.comm_buffer_bytes = GatherBuffer(d, m.hidden);
   OpSpec& loss = bld.Op("cross_entropy", false, "loss.cross_entropy");
   const bool fused = c.conventions.fused_loss;
+  const bool in_logits = c.conventions.cross_entropy_keeps_bf16_logits;
   Builder::Offer(loss, "logits_fp32", fused ? 0 : logits);
-  Builder::Offer(loss, "softmax", fused ? 0 : logits);
+  Builder::Offer(loss, "softmax", fused || in_logits ? 0 : logits);
+  Builder::Offer(loss, "logits_grad", in_logits ? logits : 0);
   Builder::Offer(loss, "lse", fused ? d.bs() : 0);
   Builder::Offer(loss, "labels", d.bs());
   Builder::Offer(loss, "target_mask", d.bs());
@@ -643,7 +650,8 @@ void AddLoss(Builder& bld) {
   Builder::Offer(loss, "total_weight", 1);
   Builder::Offer(loss, "loss_scale", 1);
   loss.output_bytes = Mul(4, d.bs());
-  loss.input_grad_bytes = Mul(d.a, logits);
+  // Kept in the logits, the gradient is handed back in that same storage.
+  loss.input_grad_bytes = in_logits ? 0 : Mul(d.a, logits);
   loss.flops = 5.0 * static_cast<double>(logits);
   loss.backward_flops = loss.flops;
 }

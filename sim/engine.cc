@@ -165,6 +165,12 @@ void RunRank(World& w, int64_t rank) {
   sg4::Comm::wait_all(mine);
   w.waiting[rank].clear();
   run.end = sg4::Engine::get_clock();
+  if (run.gradient_copy_bytes > 0) {
+    // The optimizer step's copies of the gradients in the master weights'
+    // precision, kept until the next iteration's zero_grad.
+    run.ledger.AddDelta({run.end, Category::kOptimizer, run.gradient_copy_bytes,
+                         "optimizer step: gradient copies", -1, 2});
+  }
   w.done[rank] = true;
 }
 
@@ -271,8 +277,14 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
       return stepsim::Status::Invalid("hardware.comm_workspace_bytes: static memory plus the "
                                       "workspace overflows 64-bit byte counts");
     }
-    RankRun run{r, Ledger(initial), initial, std::move(buffers), 0, m.dense_params,
+    RankRun run{r, Ledger(initial), initial, std::move(buffers), 0, 0, m.dense_params,
                 m.expert_params, 0, 0, 0, 0, LedgerResult{}};
+    try {
+      run.gradient_copy_bytes = graph::OptimizerGradientCopyBytes(c, m.optimizer_bytes);
+    } catch (const Overflow&) {
+      return stepsim::Status::Invalid("precision: the optimizer's gradient copies overflow "
+                                      "64-bit byte counts");
+    }
     result.ranks.push_back(std::move(run));
   }
 
@@ -429,7 +441,11 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
     for (int k = 0; k < graph::kNumCategories; ++k) diff[k] = run.memory.end[k] - run.static_bytes[k];
     // What the step leaves behind on purpose: the retained input batches.
     diff[static_cast<int>(Category::kFramework)] -= run.retained_bytes;
+    diff[static_cast<int>(Category::kOptimizer)] -= run.gradient_copy_bytes;
     if (run.retained_bytes > 0) run.buffers.emplace_back("retained_batches", run.retained_bytes);
+    if (run.gradient_copy_bytes > 0) {
+      run.buffers.emplace_back("optimizer_gradient_copies", run.gradient_copy_bytes);
+    }
     if (diff != Bytes{}) {
       leaks += "\n  rank " + std::to_string(run.rank) + ": " + Describe(diff);
     }

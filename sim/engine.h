@@ -42,6 +42,9 @@ struct RankRun {
   // the step, by name.
   std::vector<std::pair<std::string, int64_t>> buffers;
   int64_t retained_bytes = 0;  // input batches still held after the step
+  // The optimizer step's gradient copies, kept after the step
+  // (graph::OptimizerGradientCopyBytes). Set before the simulation runs.
+  int64_t gradient_copy_bytes = 0;
   int64_t dense_params = 0, expert_params = 0;  // held, before ZeRO sharding
   double busy = 0;             // seconds running steps
   double compute_end = 0;      // end of the rank's last step
