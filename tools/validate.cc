@@ -85,11 +85,12 @@ StatusOr<CaseResult> RunCase(const std::string& path) {
                                  " is outside the pipeline (parallel.pp = " +
                                  std::to_string(config->parallel.pp) + ")");
     }
-    if (m.metric() == PEAK_RESERVED || m.metric() == DEVICE_USED) {
+    if ((m.metric() == PEAK_RESERVED || m.metric() == DEVICE_USED) &&
+        config->allocator.kind == Allocator::NONE) {
       return parsed->ErrorAt(parsed->metric[i],
                              "measured: " + Metric_Name(m.metric()) +
                                  " needs reserved memory, which this scenario cannot produce "
-                                 "(no caching-allocator model)");
+                                 "(allocator.kind NONE)");
     }
   }
   StatusOr<RunReport> report = SimulateInChild(*config);
@@ -114,6 +115,16 @@ StatusOr<CaseResult> RunCase(const std::string& path) {
       case STATIC_ALLOCATED:
         row.predicted = rank.end_bytes();
         row.breakdown = Sorted(rank.static_breakdown());
+        break;
+      case PEAK_RESERVED:
+      case DEVICE_USED:
+        row.predicted = rank.reserved_peak_bytes() +
+                        (m.metric() == DEVICE_USED ? rank.runtime_overhead_bytes() : 0);
+        row.breakdown = {{"reserved", rank.reserved_peak_bytes()},
+                         {"fragmentation", rank.fragmentation_bytes()}};
+        if (m.metric() == DEVICE_USED) {
+          row.breakdown.emplace_back("runtime_overhead", rank.runtime_overhead_bytes());
+        }
         break;
       default:  // DYNAMIC_ALLOCATED
         row.predicted = rank.peak_bytes() - rank.end_bytes();
