@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "graph/checked.h"
+#include "graph/fp8.h"
 #include "graph/presets.h"
 #include "graph/profile.h"
 
@@ -377,7 +378,41 @@ PrecisionSpec ResolvePrecision(const Precision& in, Problems& problems) {
     p.optimizer = get(true, in.optimizer_bytes(), p.optimizer, "optimizer_bytes", 0);
     p.master = p.moment = -1;  // only the total is known
   }
+  if (in.fp8_recipe() != Precision::FP8_RECIPE_UNSPECIFIED) p.fp8 = in.fp8_recipe();
   return p;
+}
+
+// Every GEMM input an FP8 recipe stores must split into its tiles: the
+// reduction widths of the model's linear layers on one device.
+void CheckFp8Widths(const Config& c, Problems& problems) {
+  const int64_t align = Fp8Alignment(c.precision.fp8);
+  if (align <= 1) return;
+  const ModelSpec& m = c.model;
+  const ParallelSpec& p = c.parallel;
+  std::vector<std::pair<std::string, int64_t>> widths = {{"model.hidden_size", m.hidden}};
+  if (m.attention == MLA) {
+    if (m.q_lora > 0) widths.push_back({"model.q_lora_rank", m.q_lora});
+    widths.push_back({"model.kv_lora_rank", m.kv_lora});
+    widths.push_back({"the attention output per device (heads * v_head_dim / TP)",
+                      m.heads * m.v_dim / p.tp});
+  } else {
+    widths.push_back({"the attention output per device (heads * kv_channels / TP)",
+                      m.heads * m.head_dim / p.tp});
+  }
+  if (m.DenseLayers() > 0) widths.push_back({"model.ffn_hidden_size / TP", m.ffn / p.tp});
+  if (m.experts > 0) {
+    widths.push_back({"model.moe_ffn_hidden_size / ETP", m.moe_ffn / p.etp});
+    if (m.shared_experts > 0) {
+      widths.push_back({"model.shared_expert_ffn_hidden_size / TP", m.shared_ffn / p.tp});
+    }
+  }
+  for (const auto& [what, width] : widths) {
+    if (width % align == 0) continue;
+    problems.Add("precision.fp8_recipe",
+                 Precision::Fp8Recipe_Name(c.precision.fp8) + " stores GEMM inputs in tiles of " +
+                     Str(align) + ": " + what + " (" + Str(width) + ") is not a multiple of " +
+                     Str(align));
+  }
 }
 
 RecomputeSpec ResolveRecompute(const Recompute& in, Problems& problems) {
@@ -726,6 +761,7 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
                  "the shared experts' width (model.shared_expert_ffn_hidden_size)",
                  c.model.shared_ffn);
   }
+  if (problems.empty()) CheckFp8Widths(c, problems);
   if (c.model.vocab_multiple == 0) {
     // Megatron pads the vocabulary to a multiple of 128 * TP
     // (--make-vocab-size-divisible-by, default 128); the paper and Hugging

@@ -80,6 +80,7 @@ struct PrecisionSpec {
   // The optimizer's parts when known (-1: only the total is): the master
   // weights and each of Adam's two moments; optimizer = master + 2 * moment.
   int64_t master = 4, moment = 2;
+  Precision::Fp8Recipe fp8 = Precision::NONE;
 };
 
 struct RecomputeSpec {

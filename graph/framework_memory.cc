@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "graph/checked.h"
+#include "graph/fp8.h"
 #include "graph/params.h"
 #include "graph/profile.h"
 
@@ -125,6 +126,31 @@ std::vector<NamedBytes> FrameworkBuffers(const Config& c, const std::vector<int6
     // forward's and the autograd engine's backward thread hold one each.
     const int64_t per_handle = (hopper ? 32 * kMiB : 8'519'680) + kMiB;
     out.push_back({"torch_cublas_workspace", 2 * per_handle});
+  }
+  if (UsesFp8(c.precision.fp8)) {
+    // Transformer Engine caches each GEMM weight's FP8 copies across
+    // micro-batches (module/linear.py _fp8_workspaces, refreshed on the
+    // first micro-batch): the linears' weights, not the embedding, the
+    // output layer, the router or the norms.
+    int64_t gemm_params = 0;
+    for (int64_t s : stages) {
+      const Stage& stage = c.layout.stages[s];
+      for (const Slot& slot : stage.slots) {
+        for (const ParamEntry& e : SlotParams(c, stage, slot)) {
+          const std::string& name = e.matrix;
+          const bool gemm = e.module != "embedding" && e.module != "head" &&
+                            e.module != "norms" && name.find("norm") == std::string::npos &&
+                            name.find("bias") == std::string::npos &&
+                            name.find("router") == std::string::npos &&
+                            name.find("b_o") == std::string::npos &&
+                            name.find("b_qkv") == std::string::npos;
+          if (gemm) gemm_params = Add(gemm_params, e.device);
+        }
+      }
+    }
+    const int64_t cache =
+        Fp8WeightCacheBytes(c.precision.fp8, gemm_params, c.hardware.compute_capability);
+    if (cache > 0) out.push_back({"fp8_weight_cache", cache});
   }
   if (profile.megatron_buffers()) {
     const int64_t tokens = Mul(c.batch.micro_batch_size, c.batch.seq_len / c.parallel.cp);

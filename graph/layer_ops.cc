@@ -9,6 +9,9 @@
 #include "graph/profile.h"
 
 namespace stepsim::graph {
+
+const char kFp8SwigluRecompute[] = "fp8_swiglu";
+
 namespace {
 
 // Sizes shared by every builder, for one micro-batch on one device.
@@ -64,8 +67,9 @@ class Builder {
     return ops_.back();
   }
 
-  static void Offer(OpSpec& op, const std::string& tensor, int64_t elements) {
-    op.offers.emplace_back(tensor, elements);
+  // `width`: a GEMM input's inner dimension, for the scales FP8 keeps.
+  static void Offer(OpSpec& op, const std::string& tensor, int64_t elements, int64_t width = 0) {
+    op.offers.push_back({tensor, elements, width});
   }
 
   // Every op with its keeps resolved by the profile.
@@ -79,6 +83,11 @@ class Builder {
     const OpKeeps* rule = profile_.Find(op.kind);
     if (rule == nullptr) return;
     for (const KeptTensor& k : rule->keep()) Pick(op, k, &op.keeps);
+    if (UsesFp8(c_.precision.fp8) && op.has_weights) {
+      for (const Keep& k : op.keeps) {
+        if (k.linear_input && k.width > 0) op.fp8_gemm_rows = k.elements / k.width;
+      }
+    }
     for (const KeptTensor& k : rule->forward_workspace()) Pick(op, k, &op.forward_workspace);
     for (const KeptTensor& k : rule->backward_workspace()) Pick(op, k, &op.backward_workspace);
   }
@@ -86,16 +95,22 @@ class Builder {
   // The offered tensor `k` names, typed and sized, appended to `out`.
   void Pick(const OpSpec& op, const KeptTensor& k, std::vector<Keep>* out) const {
     const auto it = std::find_if(op.offers.begin(), op.offers.end(),
-                                 [&](const auto& offer) { return offer.first == k.name(); });
+                                 [&](const OpSpec::Offer& o) { return o.name == k.name(); });
     if (it == op.offers.end()) {
       throw ProfileError("profile " + FrameworkProfile_Name(profile_.table().profile()) +
                          ": op " + op.kind + " keeps \"" + k.name() +
                          "\", which the op does not offer (a stepsim bug)");
     }
-    if (it->second == 0) return;
+    if (it->elements == 0) return;
+    const Fp8Recipe recipe = c_.precision.fp8;
+    if (!k.fp8_only().empty() &&
+        std::find(k.fp8_only().begin(), k.fp8_only().end(), recipe) == k.fp8_only().end()) {
+      return;  // an FP8 copy only these recipes keep
+    }
     Keep keep;
     keep.name = k.name();
-    keep.elements = Mul(it->second, k.copies() > 0 ? k.copies() : 1);
+    keep.elements = Mul(it->elements, k.copies() > 0 ? k.copies() : 1);
+    keep.width = it->width;
     keep.type = k.type() == ELEMENT_TYPE_UNSPECIFIED ? ACTIVATION : k.type();
     keep.bytes = Mul(keep.elements,
                      ElementBytes(keep.type, d_.a, c_.conventions.moe_router_fp32 ? 4 : d_.a));
@@ -104,7 +119,23 @@ class Builder {
     keep.checkpoint = k.checkpoint();
     keep.until_forward_end = k.until_forward_end();
     keep.selective.assign(k.recompute().begin(), k.recompute().end());
+    if (UsesFp8(recipe)) ApplyFp8(recipe, k, &keep);
     out->push_back(std::move(keep));
+  }
+
+  // FP8 storage of a kept tensor (graph/fp8.h).
+  static void ApplyFp8(Fp8Recipe recipe, const KeptTensor& k, Keep* keep) {
+    const int64_t width = keep->width > 0 ? keep->width : keep->elements;
+    const int64_t rows = keep->elements / width;
+    const bool deepseek = recipe == Precision::DEEPSEEK_V3;
+    if (deepseek && k.attention_output()) {
+      keep->bytes = E5M6TensorBytes(rows, width);
+    } else if ((deepseek && k.swiglu_input()) || k.linear_input() || !k.fp8_only().empty()) {
+      const int64_t copies = k.fp8_copies() > 0 ? k.fp8_copies() : 1;
+      keep->bytes = Mul(copies, Fp8TensorBytes(recipe, rows, width));
+    }
+    // DeepSeek recomputes the MoE SwiGLU output from its cached FP8 input.
+    if (deepseek && k.swiglu_output()) keep->selective.push_back(kFp8SwigluRecompute);
   }
 
   const Config& c_;
@@ -174,7 +205,7 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
     Builder::Offer(op, "q", q);
     Builder::Offer(op, "k", k);
     Builder::Offer(op, "v", v);
-    Builder::Offer(op, "out", out);
+    Builder::Offer(op, "out", out, heads_local * v_dim);
     Builder::Offer(op, "lse", Mul(b, heads_local, s));
     Builder::Offer(op, "rng_state", 2);  // the Philox seed and offset, int64
     op.output_bytes = Mul(d.a, out);
@@ -217,7 +248,7 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
   Builder::Offer(av, "v", v);
   Builder::Offer(av, "v_expanded", v_expanded);
   Builder::Offer(av, "v_storage", v_storage);
-  Builder::Offer(av, "out", out);  // the context, the output projection's input
+  Builder::Offer(av, "out", out, heads_local * v_dim);  // the output projection's input
   av.output_bytes = Mul(d.a, out);
   av.input_grad_bytes = Mul(d.a, Add(scores, v));
   av.flops = av_flops;
@@ -258,7 +289,7 @@ void AddOutputProjection(Builder& bld, int64_t heads_local, int64_t head_dim) {
   const int64_t h = bld.c().model.hidden;
   OpSpec& o = bld.Op("o_proj", true);
   const int64_t o_in = Mul(d.bs(), heads_local, head_dim);
-  Builder::Offer(o, "input", o_in);
+  Builder::Offer(o, "input", o_in, heads_local * head_dim);
   o.flops = Matmul(static_cast<double>(d.bs()), heads_local * head_dim, h);
   o.backward_flops = o.flops;
   o.weight_flops = o.flops;
@@ -279,9 +310,9 @@ void AddMla(Builder& bld) {
 
   // q/kv down-projections share the normed input (sequence-gathered).
   OpSpec& down = bld.Op("down_proj", true);
-  Builder::Offer(down, "input", Mul(d.tokens_sp(), h));
+  Builder::Offer(down, "input", Mul(d.tokens_sp(), h), h);
   // Without query compression Megatron fuses a norm into the q projection.
-  Builder::Offer(down, "q_proj_norm_output", m.q_lora == 0 ? Mul(d.tokens_sp(), h) : 0);
+  Builder::Offer(down, "q_proj_norm_output", m.q_lora == 0 ? Mul(d.tokens_sp(), h) : 0, h);
   Builder::Offer(down, "q_proj_norm_rstd", m.q_lora == 0 ? d.tokens_sp() : 0);
   const int64_t down_width = m.q_lora > 0 ? Add(m.q_lora, m.kv_lora, m.rope_dim)
                                           : Add(m.kv_lora, m.rope_dim);
@@ -303,8 +334,8 @@ void AddMla(Builder& bld) {
 
   // Up-projections from the latents c_Q, c_KV (column-parallel over heads).
   OpSpec& up = bld.Op("up_proj", true);
-  Builder::Offer(up, "q_latent", Mul(latent_rows, m.q_lora));
-  Builder::Offer(up, "kv_latent", Mul(latent_rows, m.kv_lora));
+  Builder::Offer(up, "q_latent", Mul(latent_rows, m.q_lora), m.q_lora);
+  Builder::Offer(up, "kv_latent", Mul(latent_rows, m.kv_lora), m.kv_lora);
   Builder::Offer(up, "k_rope", Mul(latent_rows, m.rope_dim));
   const int64_t rope_heads = c.conventions.q_rope == SPLIT ? nh : m.heads;
   up.flops = Matmul(bsd, m.q_lora, nh * m.nope_dim) + Matmul(bsd, m.q_lora, rope_heads * m.rope_dim) +
@@ -334,7 +365,7 @@ void AddMha(Builder& bld) {
   const double bsd = static_cast<double>(bs);
   AddHiddenNorm(bld, "attn_norm");
   OpSpec& qkv = bld.Op("qkv_proj", true);
-  Builder::Offer(qkv, "input", Mul(d.tokens_sp(), h));
+  Builder::Offer(qkv, "input", Mul(d.tokens_sp(), h), h);
   qkv.flops = Matmul(bsd, h, (nh + 2 * ng) * hd);
   qkv.backward_flops = qkv.flops;
   qkv.weight_flops = qkv.flops;
@@ -372,9 +403,9 @@ void AddMlpOps(Builder& bld, const MlpShape& s) {
   const double tokens = static_cast<double>(s.tokens);
 
   OpSpec& fc1 = bld.Op(s.prefix + "fc1", true);
-  Builder::Offer(fc1, "input", Mul(s.input_tokens, m.hidden));
-  Builder::Offer(fc1, "input_gathered", Mul(s.gathered_input, m.hidden));
-  Builder::Offer(fc1, "norm_output", Mul(s.norm_output, m.hidden));
+  Builder::Offer(fc1, "input", Mul(s.input_tokens, m.hidden), m.hidden);
+  Builder::Offer(fc1, "input_gathered", Mul(s.gathered_input, m.hidden), m.hidden);
+  Builder::Offer(fc1, "norm_output", Mul(s.norm_output, m.hidden), m.hidden);
   fc1.flops = Matmul(tokens, m.hidden, (gated ? 2 : 1) * s.width);
   fc1.backward_flops = fc1.flops;
   fc1.weight_flops = fc1.flops;
@@ -387,7 +418,7 @@ void AddMlpOps(Builder& bld, const MlpShape& s) {
   // "moe.experts_gelu", ... Its input is fc1's output ([tokens, 2w] gated).
   const char* function = gated ? "swiglu" : (m.activation == GELU ? "gelu" : "squared_relu");
   OpSpec& act = bld.Op(s.prefix + "act", false, bld.module() + "." + s.prefix + function);
-  Builder::Offer(act, "input", Mul(gated ? 2 : 1, inter));
+  Builder::Offer(act, "input", Mul(gated ? 2 : 1, inter), (gated ? 2 : 1) * s.width);
   Builder::Offer(act, "probs", s.probs);
   if (gated) {
     Builder::Offer(act, "gate", inter);
@@ -400,7 +431,7 @@ void AddMlpOps(Builder& bld, const MlpShape& s) {
   act.backward_flops = act.flops;
 
   OpSpec& fc2 = bld.Op(s.prefix + "fc2", true);
-  Builder::Offer(fc2, "input", inter);
+  Builder::Offer(fc2, "input", inter, s.width);
   fc2.flops = Matmul(tokens, s.width, m.hidden);
   fc2.backward_flops = fc2.flops;
   fc2.weight_flops = fc2.flops;
@@ -486,6 +517,7 @@ void AddMoe(Builder& bld) {
              c.conventions.routing_imbalance;
   }
   const int64_t copies_i = static_cast<int64_t>(std::floor(copies));
+  const bool fp8_dispatch = c.precision.fp8 == Precision::DEEPSEEK_V3;
   // Top-k and permutation keep the dispatch map; the all-to-all sends the
   // permuted tokens to their experts' ranks.
   {
@@ -508,8 +540,20 @@ void AddMoe(Builder& bld) {
     Builder::Offer(dispatch, "row_id_map", fused ? Mul(held, Add(Mul(2, m.experts), 1)) : 0);
     Builder::Offer(dispatch, "sort_map", sort ? copies_i : 0);
     Builder::Offer(dispatch, "one_hot", Mul(held, m.top_k, m.experts));  // eager expert mask
-    const int64_t send = Mul(d.a, local_copies, h);
-    dispatch.comm_buffer_bytes = Add(send, Mul(d.a, copies_i, h));
+    // DeepSeek-V3 quantizes the tokens to FP8 (1x128 tiles) before
+    // dispatching them; otherwise they travel in the activation dtype.
+    auto tokens_bytes = [&](int64_t rows) {
+      return fp8_dispatch ? Fp8TensorBytes(Precision::DEEPSEEK_V3, rows, h) : Mul(d.a, rows, h);
+    };
+    // Forward: the permuted tokens are sent, the expert rows received.
+    // Backward: the rows' gradients go back in the activation dtype (the
+    // report's backward combine stays in BF16).
+    const int64_t send = tokens_bytes(local_copies);
+    dispatch.send_bytes = send;
+    dispatch.receive_bytes = tokens_bytes(copies_i);
+    dispatch.grad_send_bytes = Mul(d.a, copies_i, h);
+    dispatch.grad_receive_bytes = Mul(d.a, local_copies, h);
+    dispatch.comm_buffer_bytes = Add(send, dispatch.receive_bytes);
     dispatch.comm_bytes = static_cast<double>(send) * (c.parallel.ep - 1) / c.parallel.ep;
     dispatch.output_bytes = Mul(d.a, copies_i, h);
     dispatch.input_grad_bytes = Mul(d.a, held, h);
@@ -563,8 +607,17 @@ void AddMoe(Builder& bld) {
     Builder::Offer(combine, "weight_indices", copies_i);
     Builder::Offer(combine, "sort_map",
                    c.conventions.moe_permute_fusion && m.experts / c.parallel.ep > 1 ? copies_i : 0);
+    // Forward: the expert rows go back in the activation dtype. Backward:
+    // DeepSeek-V3 quantizes the gradients before the experts' down
+    // projection to FP8 for this all-to-all (report section 3.3.3).
     const int64_t back = Mul(d.a, copies_i, h);
-    combine.comm_buffer_bytes = Add(back, Mul(d.a, local_copies, h));
+    combine.send_bytes = back;
+    combine.receive_bytes = Mul(d.a, local_copies, h);
+    combine.grad_send_bytes =
+        fp8_dispatch ? Fp8TensorBytes(Precision::DEEPSEEK_V3, local_copies, h) : combine.receive_bytes;
+    combine.grad_receive_bytes =
+        fp8_dispatch ? Fp8TensorBytes(Precision::DEEPSEEK_V3, copies_i, h) : back;
+    combine.comm_buffer_bytes = Add(back, combine.receive_bytes);
     combine.comm_bytes = static_cast<double>(back) * (c.parallel.ep - 1) / c.parallel.ep;
     combine.output_bytes = Mul(d.a, d.tokens_sp(), h);
     combine.input_grad_bytes = back;
@@ -622,7 +675,7 @@ void AddLoss(Builder& bld) {
   const int64_t logits = Mul(d.bs(), vocab_local);
   AddHiddenNorm(bld, "final_norm", "loss.final_norm");
   OpSpec& head = bld.Op("head", true, "loss.head");
-  Builder::Offer(head, "input", Mul(d.tokens_sp(), m.hidden));
+  Builder::Offer(head, "input", Mul(d.tokens_sp(), m.hidden), m.hidden);
   Builder::Offer(head, "input_grad_copy", Mul(d.tokens_sp(), m.hidden));
   head.flops = Matmul(static_cast<double>(d.bs()), m.hidden, vocab_local);
   head.backward_flops = head.flops;
@@ -682,7 +735,7 @@ std::vector<OpSpec> SlotOps(const Config& c, const Stage& /*stage*/, const Slot&
         const Dims& d = bld.d();
         OpSpec& proj = bld.Op("eh_proj", true);
         const int64_t in = Mul(2, d.tokens_sp(), c.model.hidden);
-        Builder::Offer(proj, "input", in);
+        Builder::Offer(proj, "input", in, 2 * c.model.hidden);
         proj.flops = Matmul(static_cast<double>(d.bs()), 2 * c.model.hidden,
                             c.model.hidden / d.t);
         proj.backward_flops = proj.flops;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "graph/config.h"
+#include "graph/fp8.h"
 #include "graph/layout.h"
 #include "profile.pb.h"
 
@@ -29,6 +30,7 @@ struct Keep {
   std::string name;    // "q", "softmax", "input", ...
   int64_t bytes = 0;
   int64_t elements = 0;
+  int64_t width = 0;          // the inner dimension of a GEMM input (its rows: elements / width)
   ElementType type = ACTIVATION;
   bool linear_input = false;  // a GEMM input: FP8 storage applies
   bool weight_grad = false;   // needed by the weight gradient: W frees it, else B
@@ -51,14 +53,28 @@ struct OpSpec {
   double backward_flops = 0; // B (input gradient)
   double weight_flops = 0;   // W (weight gradient)
   double comm_bytes = 0;     // bytes a collective moves off the device
-  // What the op could keep: (tensor name, elements). The profile picks.
-  std::vector<std::pair<std::string, int64_t>> offers;
+  // What the op could keep. The profile picks.
+  struct Offer {
+    std::string name;
+    int64_t elements = 0;
+    int64_t width = 0;  // a GEMM input's inner dimension (FP8 tiles), else 0
+  };
+  std::vector<Offer> offers;
   std::vector<Keep> keeps;       // what the profile keeps of the offers
   std::vector<Keep> forward_workspace, backward_workspace;  // the profile's transients
   int64_t output_bytes = 0;      // the forward output, transient
   int64_t input_grad_bytes = 0;  // the input gradient B produces
-  int64_t comm_buffer_bytes = 0; // TP/SP gather or EP send/receive buffer, transient
+  int64_t comm_buffer_bytes = 0; // TP/SP gather or EP send + receive buffers, transient
   bool ep_buffer = false;        // the comm buffer is an EP dispatch/combine buffer
+  // An EP all-to-all's buffers one after the other: the send buffer (the
+  // permuted or sorted copy of the op's input) and the receive buffer, in
+  // forward and in backward (comm_buffer_bytes = forward send + receive).
+  int64_t send_bytes = 0, receive_bytes = 0;
+  int64_t grad_send_bytes = 0, grad_receive_bytes = 0;
+  // An FP8 GEMM (precision.fp8_recipe): the rows of its input. Its B
+  // quantizes the output gradient for the weight gradient, and W holds that
+  // quantized copy instead of the BF16 gradient. 0 for any other op.
+  int64_t fp8_gemm_rows = 0;
 };
 
 // The forward ops of one slot of `stage`, in execution order, their keeps
@@ -68,6 +84,10 @@ std::vector<OpSpec> SlotOps(const Config& config, const Stage& stage, const Slot
 
 // The forward ops of a whole stage, in order.
 std::vector<OpSpec> StageOps(const Config& config, const Stage& stage);
+
+// The recompute tag DeepSeek-V3's FP8 recipe adds to the MoE SwiGLU output:
+// always discarded and recomputed from the cached FP8 input.
+extern const char kFp8SwigluRecompute[];
 
 // A profile table that does not match the builders (a stepsim defect).
 struct ProfileError : std::logic_error {

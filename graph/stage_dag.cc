@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "graph/checked.h"
+#include "graph/fp8.h"
 #include "graph/layer_ops.h"
 #include "graph/profile.h"
 
@@ -27,6 +28,11 @@ std::string LayerPrefix(const OpSpec& op) { return op.name.substr(0, op.name.fin
 std::string RecomputeGroup(const Config& c, const OpSpec& op, const Keep& keep,
                            const std::vector<std::string>& fully_recomputed_units) {
   const RecomputeSpec& r = c.recompute;
+  if (std::find(keep.selective.begin(), keep.selective.end(), kFp8SwigluRecompute) !=
+          keep.selective.end() &&
+      !(r.policy == FULL && !op.unit.empty())) {
+    return LayerPrefix(op) + "." + kFp8SwigluRecompute;
+  }
   if (r.policy == FULL) {
     if (op.unit.empty() || keep.checkpoint) return "";
     const bool selected = std::find(fully_recomputed_units.begin(), fully_recomputed_units.end(),
@@ -161,13 +167,25 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       dag.ops[fwd[i]].bytes_moved = moved;
       // Every allocation of an op comes before its frees: a gather buffer
       // and the output are live together while the op runs.
-      const int comm = s.comm_buffer_bytes > 0
-                           ? b.NewTensor(s.name + ".comm", s.comm_buffer_bytes, Category::kComm)
-                           : -1;
+      int comm = -1;
+      if (s.ep_buffer && s.comm_buffer_bytes > 0) {
+        // An EP all-to-all: the input's permuted (or sorted) copy is sent,
+        // so the input goes once copied; the received rows outlive the
+        // send buffer until the output is made from them.
+        const int send = b.NewTensor(s.name + ".send", s.send_bytes, Category::kComm);
+        comm = b.NewTensor(s.name + ".recv", s.receive_bytes, Category::kComm);
+        b.Alloc(fwd[i], send);
+        if (pending_out >= 0) b.Free(fwd[i], pending_out);
+        pending_out = -1;
+        b.Alloc(fwd[i], comm);
+        b.Free(fwd[i], send);
+      } else if (s.comm_buffer_bytes > 0) {
+        comm = b.NewTensor(s.name + ".comm", s.comm_buffer_bytes, Category::kComm);
+        b.Alloc(fwd[i], comm);
+      }
       const int out = s.output_bytes > 0
                           ? b.NewTensor(s.name + ".out", s.output_bytes, Category::kWorkspace)
                           : -1;
-      if (comm >= 0) b.Alloc(fwd[i], comm);
       if (out >= 0) b.Alloc(fwd[i], out);
       // The profile's forward workspaces: freed with the op, or after the
       // stage's last forward op (a mask every layer reads).
@@ -249,13 +267,27 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       b.Edge(previous, bwd[i]);
       b.Edge(fwd[i], bwd[i]);
       previous = bwd[i];
+      int grad_recv = -1;
+      if (s.ep_buffer && s.comm_buffer_bytes > 0) {
+        // The all-to-all backward: the output gradient's permuted copy is
+        // sent, the received rows become the input gradient.
+        const int send = b.NewTensor(s.name + ".grad_send", s.grad_send_bytes, Category::kComm);
+        grad_recv = b.NewTensor(s.name + ".grad_recv", s.grad_receive_bytes, Category::kComm);
+        b.Alloc(bwd[i], send);
+        if (dy[i] >= 0) b.Free(bwd[i], dy[i]);
+        dy[i] = -1;
+        b.Alloc(bwd[i], grad_recv);
+        b.Free(bwd[i], send);
+      }
       // dX of op i is dY of op i - 1; op 0's goes to the previous stage.
       if (i > 0 && s.input_grad_bytes > 0) {
         dy[i - 1] = b.NewTensor(s.name + ".grad_input", s.input_grad_bytes,
                                 Category::kWorkspace);
         b.Alloc(bwd[i], dy[i - 1]);
       }
-      if (s.comm_buffer_bytes > 0) {
+      if (grad_recv >= 0) {
+        b.Free(bwd[i], grad_recv);
+      } else if (s.comm_buffer_bytes > 0) {
         const int t = b.NewTensor(s.name + ".grad_comm", s.comm_buffer_bytes, Category::kComm);
         b.Alloc(bwd[i], t);
         b.Free(bwd[i], t);
@@ -263,6 +295,29 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
 
       for (const KeptTensor& k : kept[i]) {
         if (!k.weight_grad || !s.has_weights) b.Free(bwd[i], k.tensor);
+      }
+      if (s.has_weights && s.output_bytes > 0 && dy[i] >= 0) {
+        // W reads this op's own output gradient. The chain hands B the next
+        // op's input gradient, which differs beside a branch (shared
+        // experts, the query and key-value paths): W holds its own size.
+        // An FP8 GEMM's B quantizes the gradient for the weight-gradient
+        // GEMM, and W holds only the quantized copy.
+        const bool fp8 = s.fp8_gemm_rows > 0;
+        int64_t held = s.output_bytes;
+        if (fp8) {
+          const int64_t elements = s.output_bytes / c.precision.activation;
+          held = Fp8OutputGradBytes(c.precision.fp8, s.fp8_gemm_rows,
+                                    CeilDiv(elements, s.fp8_gemm_rows),
+                                    c.hardware.compute_capability);
+        }
+        if (fp8 || held != dag.tensors[dy[i]].bytes) {
+          const int q = b.NewTensor(s.name + (fp8 ? ".grad_output_fp8" : ".grad_output"), held,
+                                    Category::kWorkspace);
+          if (fp8) b.Alloc(bwd[i], q);  // quantized from the BF16 gradient
+          b.Free(bwd[i], dy[i]);
+          if (!fp8) b.Alloc(bwd[i], q);  // the same gradient, at its own size
+          dy[i] = q;
+        }
       }
       if (!s.has_weights && dy[i] >= 0) b.Free(bwd[i], dy[i]);
       dag.backward.push_back(bwd[i]);

@@ -186,14 +186,15 @@ TEST(GoldenTest, EveryReadyScenarioIsDeterministicAndEndsStatic) {
   for (const char* scenario :
        {"pp4_tiny.textproto", "pp4_1f1b_golden.textproto", "deepseek_v2.textproto",
         "deepseek_v3.textproto", "deepseek_v3_paper.textproto"}) {
+    // 32 micro-batches: the fewest DualPipe runs on 16 stages.
     const std::string args = std::string("run scenarios/") + scenario +
-                             " --set batch.num_microbatches=16 --timeline-resolution-us 1000";
+                             " --set batch.num_microbatches=32 --timeline-resolution-us 1000";
     CliResult a = RunWithEveryOutput(args);
     CliResult b = RunWithEveryOutput(args);
     ASSERT_EQ(a.exit_code, 0) << scenario << ": " << a.err;
     EXPECT_TRUE(a.out == b.out) << scenario << " differs between two runs";
     CliResult report = RunCli(std::string("run scenarios/") + scenario +
-                              " --set batch.num_microbatches=16 --report -");
+                              " --set batch.num_microbatches=32 --report -");
     RunReport r;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(report.out, &r).ok()) << scenario;
     for (const RankReport& k : r.ranks()) {

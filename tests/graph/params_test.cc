@@ -111,13 +111,26 @@ TEST(ParamsTest, MegatronConventionsSplitRopeAndSharedExperts) {
 
 TEST(ParamsTest, DeepSeekV3MtpModule) {
   // Projection 2h^2 = 102,760,448; norms 3h = 21,504; one MoE layer.
-  const Config c = LoadScenario("deepseek_v3.textproto");
+  const Config c = LoadScenario("deepseek_v3.textproto", {"schedule.kind=ONE_F_ONE_B"});
   StatusOr<ModelParams> p = CountParams(c);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->mtp, 2 * 7168 * 7168 + 3 * 7168 + kMoeLayer);
   EXPECT_EQ(p->total, 671'026'404'352);
-  // The last stage keeps its own copy of the embedding for MTP (TP1).
+  // Under 1F1B the last stage has a rank of its own and keeps its own copy
+  // of the embedding for MTP (TP1).
   EXPECT_EQ(p->stages[15].matrices.at("embedding.mtp_copy"), kVocabMatrix);
+}
+
+TEST(ParamsTest, DualPipeSharesTheEmbeddingWithMtp) {
+  // DualPipe puts stages 0 and 15 on one rank, so MTP reads the embedding
+  // stage 0 holds (DeepSeek-V3 report section 3.2.3): no copy, the same
+  // model total.
+  const Config c = LoadScenario("deepseek_v3.textproto");
+  ASSERT_EQ(c.schedule, DUALPIPE);
+  StatusOr<ModelParams> p = CountParams(c);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->total, 671'026'404'352);
+  EXPECT_EQ(p->stages[15].matrices.count("embedding.mtp_copy"), 0u);
 }
 
 TEST(ParamsTest, DeepSeekV2Total) {

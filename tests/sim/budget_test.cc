@@ -61,8 +61,8 @@ TEST(BudgetTest, PriceAddsTheRates) {
 }
 
 TEST(BudgetTest, TwentyThousandMicroBatchesOnV3AreRefused) {
-  const graph::Config c =
-      LoadScenario("deepseek_v3.textproto", {"batch.num_microbatches=20000"});
+  const graph::Config c = LoadScenario(
+      "deepseek_v3.textproto", {"schedule.kind=ONE_F_ONE_B", "batch.num_microbatches=20000"});
   const RunCost cost = EstimateRunCost(c, false);
   const Status s = CheckBudget(c, cost, Budget{});
   ASSERT_EQ(s.code(), StatusCode::kInvalidInput);
@@ -81,8 +81,8 @@ TEST(BudgetTest, TwentyThousandMicroBatchesOnV3AreRefused) {
 }
 
 TEST(BudgetTest, TooManyEventsForMemory) {
-  const graph::Config c =
-      LoadScenario("deepseek_v3.textproto", {"batch.num_microbatches=200000"});
+  const graph::Config c = LoadScenario(
+      "deepseek_v3.textproto", {"schedule.kind=ONE_F_ONE_B", "batch.num_microbatches=200000"});
   const Status s = CheckBudget(c, EstimateRunCost(c, false), Budget{0, false, 200'000'000});
   EXPECT_EQ(s.message(),
             "batch.num_microbatches: 200,000 micro-batches on 16 stages make 6,400,000 steps, "
