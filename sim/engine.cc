@@ -167,10 +167,8 @@ std::string Describe(const Bytes& b) {
   return out;
 }
 
-}  // namespace
-
-StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
-                             const SimOptions& options) {
+StatusOr<SimResult> SimulateOnSimGrid(const graph::Config& c, const Schedule& given,
+                                      const SimOptions& options) {
   SimResult result;
   result.schedule = given;
   if (result.schedule.routes.empty()) result.schedule.routes = c.layout.routes;
@@ -299,5 +297,23 @@ StatusOr<SimResult> Simulate(const graph::Config& c, const Schedule& given,
   }
   return result;
 }
+
+}  // namespace
+
+#ifdef STEPSIM_ENGINE_MODULE
+// The module's one entry point, found by engine_loader.cc with dlsym.
+extern "C" void stepsim_engine_simulate(const graph::Config* config, const Schedule* schedule,
+                                        const SimOptions* options,
+                                        StatusOr<SimResult>* result) {
+  *result = SimulateOnSimGrid(*config, *schedule, *options);
+}
+#else
+StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
+                             const SimOptions& options) {
+  return SimulateOnSimGrid(config, schedule, options);
+}
+
+Status LoadEngine() { return Status::Ok(); }
+#endif
 
 }  // namespace stepsim::sim

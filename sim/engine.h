@@ -61,9 +61,20 @@ struct SimOptions {
 
 // Runs the step. kInvalidInput for configurations that cannot run (and for
 // a replayed schedule that deadlocks); kFailed for a deadlock of a built-in
-// schedule or a ledger that does not return to its static state (bugs).
+// schedule or a ledger that does not return to its static state (bugs), and
+// for an engine module that cannot be loaded (below).
 StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
                              const SimOptions& options);
+
+// Loading SimGrid costs more than everything else a small command does (it
+// pulls in 16 ns-3 libraries), so the `stepsim` command keeps the engine in a
+// module, stepsim_engine.so next to the executable (engine_loader.cc), and
+// loads it on the first Simulate or here; commands that never simulate never
+// load SimGrid. Call it before forking children that simulate, so that they
+// share one load. kFailed with the loader's message if the module is missing
+// or does not load. Programs linked with the engine itself (the tests)
+// return Ok at once.
+Status LoadEngine();
 
 }  // namespace stepsim::sim
 

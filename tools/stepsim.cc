@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "graph/presets.h"
+#include "sim/engine.h"
 #include "tools/commands.h"
 
 namespace {
@@ -128,7 +129,11 @@ int main(int argc, char** argv) {
     if (dag->parsed()) return t::RunDag(dag_args, dag_stage, dag_dot);
     if (run->parsed()) return t::RunSimulation(run_args, run_outputs, verbose);
     if (schedule->parsed()) return t::RunSchedule(schedule_args, schedule_out);
-    if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
+    if (compare->parsed()) {
+      // Load the engine (SimGrid) once, before compare forks a child per schedule.
+      if (const int code = t::Report(stepsim::sim::LoadEngine()); code != t::kExitOk) return code;
+      return t::RunCompare(compare_args, compare_schedules, compare_json);
+    }
     if (check->parsed()) return t::RunCheckTrace(check_path);
     if (app.got_subcommand("presets")) {
       for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";

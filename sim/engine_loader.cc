@@ -1,0 +1,64 @@
+// Simulate and LoadEngine (engine.h) for the `stepsim` command: the engine
+// and SimGrid live in stepsim_engine.so, next to the executable, loaded on
+// first use. The module leaves stepsim's own symbols undefined; they come
+// from the executable, which exports them (ENABLE_EXPORTS).
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "sim/engine.h"
+
+namespace stepsim::sim {
+namespace {
+
+using Entry = void (*)(const graph::Config*, const Schedule*, const SimOptions*,
+                       StatusOr<SimResult>*);
+
+struct Module {
+  Entry entry = nullptr;
+  std::string error;
+};
+
+Module Load() {
+  Module m;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    m.error = "cannot find the stepsim executable's folder: " + ec.message();
+    return m;
+  }
+  const std::string path = (self.parent_path() / "stepsim_engine.so").string();
+  void* handle = dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* why = dlerror();
+    m.error = "cannot load the simulation engine " + path + ": " + (why ? why : "unknown error");
+    return m;
+  }
+  m.entry = reinterpret_cast<Entry>(dlsym(handle, "stepsim_engine_simulate"));
+  if (m.entry == nullptr) m.error = path + " has no entry point stepsim_engine_simulate";
+  return m;
+}
+
+const Module& Loaded() {
+  static const Module module = Load();  // loaded once, never unloaded
+  return module;
+}
+
+}  // namespace
+
+Status LoadEngine() {
+  const Module& m = Loaded();
+  return m.entry != nullptr ? Status::Ok() : Status::Failed(m.error);
+}
+
+StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
+                             const SimOptions& options) {
+  const Module& m = Loaded();
+  if (m.entry == nullptr) return Status::Failed(m.error);
+  StatusOr<SimResult> result(Status::Failed("the simulation engine returned nothing"));
+  m.entry(&config, &schedule, &options, &result);
+  return result;
+}
+
+}  // namespace stepsim::sim
