@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <string_view>
+
+#include "traces/text_writer.h"
 
 namespace stepsim::traces {
 namespace {
@@ -14,73 +17,33 @@ using graph::Category;
 // when printed.
 int64_t Ns(double seconds) { return std::llround(seconds * 1e9); }
 
-std::string Us(int64_t ns) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%lld.%03lld", static_cast<long long>(ns / 1000),
-                static_cast<long long>(ns % 1000));
-  return buffer;
-}
+double Gib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
 
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-      out += buffer;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-std::string Gib(int64_t bytes) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.6f", static_cast<double>(bytes) / (1 << 30));
-  return buffer;
-}
-
-// Streams events to an ostream through a buffer of about 1 MiB.
-class Writer {
+// Streams events, one per line, separated by commas.
+class Events {
  public:
-  explicit Writer(std::ostream& out) : out_(out) {
-    buffer_ = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
+  explicit Events(std::ostream& out) : w_(out) {
+    w_ << "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
   }
-  void Event(const std::string& body) {
-    buffer_ += first_ ? "\n{" : ",\n{";
+  // Starts an event; the caller writes its fields and calls End.
+  TextWriter& Begin() {
+    w_ << (first_ ? "\n{" : ",\n{");
     first_ = false;
-    buffer_ += body;
-    buffer_ += '}';
-    if (buffer_.size() > (1 << 20)) Flush();
+    return w_;
   }
-  void Finish() {
-    buffer_ += "\n]}\n";
-    Flush();
-  }
+  void End() { w_ << '}'; }
+  void Finish() { w_ << "\n]}\n"; }
+  TextWriter& writer() { return w_; }
 
  private:
-  void Flush() {
-    out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
-    buffer_.clear();
-  }
-
-  std::ostream& out_;
-  std::string buffer_;
+  TextWriter w_;
   bool first_ = true;
 };
-
-std::string Ids(int64_t pid, int64_t tid) {
-  return "\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid);
-}
 
 }  // namespace
 
 void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ostream& out) {
-  Writer w(out);
+  Events events(out);
   const int64_t chunks = s.schedule.chunks;
 
   // Pipeline transfers go to comm lanes: the first lane free at their start.
@@ -110,18 +73,27 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     send_lane[i] = take(t.from_rank, Ns(t.start), Ns(t.end));
     recv_lane[i] = take(t.to_rank, Ns(t.start), Ns(t.end));
   }
+  auto ids = [](TextWriter& w, int64_t pid, int64_t tid) -> TextWriter& {
+    return w << "\"pid\":" << pid << ",\"tid\":" << tid;
+  };
 
   for (const sim::RankRun& run : s.ranks) {
     const int64_t pid = run.rank;
-    w.Event("\"name\":\"process_name\",\"ph\":\"M\"," + Ids(pid, 0) +
-            ",\"args\":{\"name\":\"rank " + std::to_string(pid) + "\"}");
-    w.Event("\"name\":\"process_sort_index\",\"ph\":\"M\"," + Ids(pid, 0) +
-            ",\"args\":{\"sort_index\":" + std::to_string(pid) + "}");
-    w.Event("\"name\":\"thread_name\",\"ph\":\"M\"," + Ids(pid, 0) +
-            ",\"args\":{\"name\":\"compute\"}");
+    auto metadata = [&](std::string_view name, int64_t tid, std::string_view key) -> TextWriter& {
+      TextWriter& w = events.Begin();
+      w << "\"name\":\"" << name << "\",\"ph\":\"M\",";
+      return ids(w, pid, tid) << ",\"args\":{\"" << key << "\":";
+    };
+    metadata("process_name", 0, "name") << "\"rank " << pid << "\"}";
+    events.End();
+    metadata("process_sort_index", 0, "sort_index") << pid << '}';
+    events.End();
+    metadata("thread_name", 0, "name") << "\"compute\"}";
+    events.End();
     for (size_t l = 0; l < lanes[run.rank].size(); ++l) {
-      w.Event("\"name\":\"thread_name\",\"ph\":\"M\"," + Ids(pid, 1 + static_cast<int64_t>(l)) +
-              ",\"args\":{\"name\":\"pipeline comm " + std::to_string(l) + "\"}");
+      metadata("thread_name", 1 + static_cast<int64_t>(l), "name")
+          << "\"pipeline comm " << static_cast<int64_t>(l) << "\"}";
+      events.End();
     }
     // Steps and their ops. SimGrid may end a step a fraction of a
     // nanosecond before its computed end: a step never overlaps the next.
@@ -133,11 +105,15 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
       int64_t t1 = std::max(t0, Ns(r.start + p.duration));
       if (i + 1 < steps.size()) t1 = std::max(t0, std::min(t1, Ns(steps[i + 1].start)));
       const std::string step = sim::StepName(r.step, chunks);
-      w.Event("\"name\":" + Quote(step) + ",\"cat\":\"step\",\"ph\":\"X\"," + Ids(pid, 0) +
-              ",\"ts\":" + Us(t0) + ",\"dur\":" + Us(t1 - t0) +
-              ",\"args\":{\"microbatch\":" + std::to_string(r.step.microbatch) +
-              ",\"chunk\":" + std::to_string(r.step.chunk) +
-              ",\"stage\":" + std::to_string(r.stage->stage) + "}");
+      TextWriter& w = events.Begin();
+      w << "\"name\":";
+      w.Quoted(step) << ",\"cat\":\"step\",\"ph\":\"X\",";
+      ids(w, pid, 0) << ",\"ts\":";
+      w.Micros(t0) << ",\"dur\":";
+      w.Micros(t1 - t0) << ",\"args\":{\"microbatch\":" << r.step.microbatch
+                        << ",\"chunk\":" << r.step.chunk << ",\"stage\":" << r.stage->stage
+                        << '}';
+      events.End();
       for (const sim::Phase& ph : p.phases) {
         const graph::Op& op = r.stage->dag.ops[ph.op];
         const int64_t a = std::clamp(Ns(r.start + ph.start), t0, t1);
@@ -147,13 +123,17 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
           alloc += ph.alloc[k];
           freed += ph.free[k];
         }
-        w.Event("\"name\":" + Quote(op.name) + ",\"cat\":\"" + graph::OpKindName(op.kind) +
-                "\",\"ph\":\"X\"," + Ids(pid, 0) + ",\"ts\":" + Us(a) + ",\"dur\":" + Us(b - a) +
-                ",\"args\":{\"step\":" + Quote(step) +
-                ",\"microbatch\":" + std::to_string(r.step.microbatch) +
-                ",\"layer\":" + std::to_string(op.layer) +
-                ",\"allocated_bytes\":" + std::to_string(alloc) +
-                ",\"freed_bytes\":" + std::to_string(freed) + "}");
+        TextWriter& o = events.Begin();
+        o << "\"name\":";
+        o.Quoted(op.name) << ",\"cat\":\"" << graph::OpKindName(op.kind)
+                          << "\",\"ph\":\"X\",";
+        ids(o, pid, 0) << ",\"ts\":";
+        o.Micros(a) << ",\"dur\":";
+        o.Micros(b - a) << ",\"args\":{\"step\":";
+        o.Quoted(step) << ",\"microbatch\":" << r.step.microbatch << ",\"layer\":" << op.layer
+                       << ",\"allocated_bytes\":" << alloc << ",\"freed_bytes\":" << freed
+                       << '}';
+        events.End();
       }
     }
     // Memory counters, one per distinct time (the last state at that time).
@@ -161,13 +141,16 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     sim::Bytes pending{};
     auto emit = [&] {
       if (pending_ns < 0) return;
-      std::string args;
+      TextWriter& w = events.Begin();
+      w << "\"name\":\"memory (GiB)\",\"ph\":\"C\",";
+      ids(w, pid, 0) << ",\"ts\":";
+      w.Micros(pending_ns) << ",\"args\":{";
       for (int k = 0; k < graph::kNumCategories; ++k) {
-        args += std::string(k ? "," : "") + "\"" + graph::CategoryName(static_cast<Category>(k)) +
-                "\":" + Gib(pending[k]);
+        w << (k ? ",\"" : "\"") << graph::CategoryName(static_cast<Category>(k)) << "\":";
+        w.Fixed(Gib(pending[k]), 6);
       }
-      w.Event("\"name\":\"memory (GiB)\",\"ph\":\"C\"," + Ids(pid, 0) + ",\"ts\":" +
-              Us(pending_ns) + ",\"args\":{" + args + "}");
+      w << '}';
+      events.End();
     };
     pending_ns = 0;
     pending = run.ledger.initial();
@@ -180,15 +163,21 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     emit();
     // The peak.
     const RankReport& rr = report.ranks(static_cast<int>(run.rank));
-    std::string args;
+    char gib[32];
+    std::snprintf(gib, sizeof gib, "%.6f", Gib(rr.peak_bytes()));
+    TextWriter& w = events.Begin();
+    w << "\"name\":";
+    w.Quoted("peak " + std::string(gib).substr(0, 6) + " GiB")
+        << ",\"cat\":\"memory\",\"ph\":\"i\",\"s\":\"p\",";
+    ids(w, pid, 0) << ",\"ts\":";
+    w.Micros(Ns(run.memory.peak.time)) << ",\"args\":{";
     for (int k = 0; k < graph::kNumCategories; ++k) {
-      args += std::string(k ? "," : "") + "\"" + graph::CategoryName(static_cast<Category>(k)) +
-              "_gib\":" + Gib(run.memory.peak.breakdown[k]);
+      w << (k ? ",\"" : "\"") << graph::CategoryName(static_cast<Category>(k)) << "_gib\":";
+      w.Fixed(Gib(run.memory.peak.breakdown[k]), 6);
     }
-    w.Event("\"name\":" + Quote("peak " + Gib(rr.peak_bytes()).substr(0, 6) + " GiB") +
-            ",\"cat\":\"memory\",\"ph\":\"i\",\"s\":\"p\"," + Ids(pid, 0) + ",\"ts\":" +
-            Us(Ns(run.memory.peak.time)) + ",\"args\":{" + args + ",\"op\":" +
-            Quote(rr.peak_op()) + "}");
+    w << ",\"op\":";
+    w.Quoted(rr.peak_op()) << '}';
+    events.End();
   }
 
   // Transfers: a send slice, a receive slice, and a flow between them.
@@ -197,22 +186,31 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     const int64_t a = Ns(t.start), b = std::max(Ns(t.end), a);
     const std::string what = std::string(t.gradient ? "gradient " : "activation ") +
                              std::to_string(t.microbatch);
-    const std::string args = ",\"args\":{\"bytes\":" + std::to_string(t.bytes) +
-                             ",\"from_stage\":" + std::to_string(t.from_stage) +
-                             ",\"to_stage\":" + std::to_string(t.to_stage) + "}";
-    const std::string send_ids = Ids(t.from_rank, 1 + send_lane[i]);
-    const std::string recv_ids = Ids(t.to_rank, 1 + recv_lane[i]);
-    w.Event("\"name\":" + Quote("send " + what) + ",\"cat\":\"pipeline\",\"ph\":\"X\"," +
-            send_ids + ",\"ts\":" + Us(a) + ",\"dur\":" + Us(b - a) + args);
-    w.Event("\"name\":" + Quote("recv " + what) + ",\"cat\":\"pipeline\",\"ph\":\"X\"," +
-            recv_ids + ",\"ts\":" + Us(a) + ",\"dur\":" + Us(b - a) + args);
-    const std::string id = std::to_string(i);
-    w.Event("\"name\":" + Quote(what) + ",\"cat\":\"pipeline\",\"ph\":\"s\",\"id\":" + id + "," +
-            send_ids + ",\"ts\":" + Us(a));
-    w.Event("\"name\":" + Quote(what) + ",\"cat\":\"pipeline\",\"ph\":\"f\",\"bp\":\"e\",\"id\":" +
-            id + "," + recv_ids + ",\"ts\":" + Us(b));
+    auto slice = [&](std::string_view verb, int64_t rank, int lane) {
+      TextWriter& w = events.Begin();
+      w << "\"name\":\"" << verb << what << "\",\"cat\":\"pipeline\",\"ph\":\"X\",";
+      ids(w, rank, 1 + lane) << ",\"ts\":";
+      w.Micros(a) << ",\"dur\":";
+      w.Micros(b - a) << ",\"args\":{\"bytes\":" << t.bytes << ",\"from_stage\":"
+                      << t.from_stage << ",\"to_stage\":" << t.to_stage << '}';
+      events.End();
+    };
+    slice("send ", t.from_rank, send_lane[i]);
+    slice("recv ", t.to_rank, recv_lane[i]);
+    TextWriter& f = events.Begin();
+    f << "\"name\":\"" << what << "\",\"cat\":\"pipeline\",\"ph\":\"s\",\"id\":"
+      << static_cast<int64_t>(i) << ',';
+    ids(f, t.from_rank, 1 + send_lane[i]) << ",\"ts\":";
+    f.Micros(a);
+    events.End();
+    TextWriter& e = events.Begin();
+    e << "\"name\":\"" << what << "\",\"cat\":\"pipeline\",\"ph\":\"f\",\"bp\":\"e\",\"id\":"
+      << static_cast<int64_t>(i) << ',';
+    ids(e, t.to_rank, 1 + recv_lane[i]) << ",\"ts\":";
+    e.Micros(b);
+    events.End();
   }
-  w.Finish();
+  events.Finish();
 }
 
 std::string ChromeTrace(const sim::SimResult& result, const RunReport& report) {

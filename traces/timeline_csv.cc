@@ -1,45 +1,34 @@
 #include "traces/timeline_csv.h"
 
 #include <cmath>
-#include <cstdio>
 #include <sstream>
+
+#include "traces/text_writer.h"
 
 namespace stepsim::traces {
 namespace {
 
-void AppendRow(std::string& out, double time, int64_t rank, const sim::Bytes& live) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.3f,%lld", time * 1e6, static_cast<long long>(rank));
-  out += buffer;
+void AppendRow(TextWriter& w, double time, int64_t rank, const sim::Bytes& live) {
+  w.Fixed(time * 1e6, 3) << ',' << rank;
   int64_t total = 0;
   for (int64_t b : live) {
-    out += ',';
-    out += std::to_string(b);
+    w << ',' << b;
     total += b;
   }
-  out += ',';
-  out += std::to_string(total);
-  out += '\n';
+  w << ',' << total << '\n';
 }
 
 }  // namespace
 
 void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& sink) {
-  std::string out =
-      "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,total\n";
-  auto flush_if_big = [&] {
-    if (out.size() > (1 << 20)) {
-      sink.write(out.data(), static_cast<std::streamsize>(out.size()));
-      out.clear();
-    }
-  };
+  TextWriter w(sink);
+  w << "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,total\n";
   const double window = resolution_us > 0 ? resolution_us * 1e-6 : 0;
   for (const sim::RankRun& run : result.ranks) {
-    AppendRow(out, 0, run.rank, run.ledger.initial());
+    AppendRow(w, 0, run.rank, run.ledger.initial());
     if (window <= 0) {
       run.ledger.Replay([&](double time, const sim::Bytes& live) {
-        AppendRow(out, time, run.rank, live);
-        flush_if_big();
+        AppendRow(w, time, run.rank, live);
       });
       continue;
     }
@@ -48,8 +37,7 @@ void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::o
     double best_time = 0;
     sim::Bytes best{};
     auto flush = [&] {
-      if (bucket >= 0) AppendRow(out, best_time, run.rank, best);
-      flush_if_big();
+      if (bucket >= 0) AppendRow(w, best_time, run.rank, best);
     };
     run.ledger.Replay([&](double time, const sim::Bytes& live) {
       const auto b = static_cast<int64_t>(std::floor(time / window));
@@ -67,7 +55,6 @@ void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::o
     });
     flush();
   }
-  sink.write(out.data(), static_cast<std::streamsize>(out.size()));
 }
 
 std::string TimelineCsv(const sim::SimResult& result, double resolution_us) {
