@@ -64,7 +64,7 @@ class StepIndex {
 
 class Replayer {
  public:
-  Replayer(const Ledger& ledger, const Ledger::OnChange& on_change)
+  Replayer(const Ledger& ledger, const Ledger::OnDetailedChange& on_change)
       : on_change_(on_change), live_(ledger.initial()), total_(Total(live_)) {
     result_.peak.total = total_;
     result_.peak.breakdown = live_;
@@ -78,7 +78,7 @@ class Replayer {
     if (d.bytes > 0 && total_ > result_.peak.total) {
       result_.peak = Peak{d.time, total_, live_, d.what, "", d.microbatch, -1};
     }
-    if (on_change_) on_change_(d.time, live_);
+    if (on_change_) on_change_({d.time, &live_, nullptr, nullptr, false, &d});
   }
 
   // Phase allocations (free = false) or frees of one phase of a step.
@@ -94,7 +94,7 @@ class Replayer {
     total_ += free ? -change : change;
     ++result_.events;
     if (!free && total_ > result_.peak.total) RecordPeak(r, ph, time, live_);
-    if (on_change_) on_change_(time, live_);
+    if (on_change_) on_change_({time, &live_, &r, &ph, free, nullptr});
   }
 
   // The whole step at once: no single delta falls inside it.
@@ -149,7 +149,7 @@ class Replayer {
                         op.layer};
   }
 
-  const Ledger::OnChange& on_change_;
+  const Ledger::OnDetailedChange& on_change_;
   Bytes live_;
   int64_t total_;
   LedgerResult result_;
@@ -158,6 +158,11 @@ class Replayer {
 }  // namespace
 
 LedgerResult Ledger::Replay(const OnChange& on_change) const {
+  if (!on_change) return ReplayChanges(nullptr);
+  return ReplayChanges([&](const Change& c) { on_change(c.time, *c.live); });
+}
+
+LedgerResult Ledger::ReplayChanges(const OnDetailedChange& on_change) const {
   // Deltas in time order; at one instant frees first, then by recording order.
   std::vector<int> order(deltas_.size());
   std::iota(order.begin(), order.end(), 0);
@@ -167,9 +172,14 @@ LedgerResult Ledger::Replay(const OnChange& on_change) const {
     if (x.time != y.time) return x.time < y.time;
     return x.tie < y.tie;
   });
-  std::vector<StepRecord> steps = steps_;
-  std::stable_sort(steps.begin(), steps.end(),
-                   [](const StepRecord& a, const StepRecord& b) { return a.start < b.start; });
+  // Steps by start time (an actor records them in that order already).
+  auto by_start = [](const StepRecord& a, const StepRecord& b) { return a.start < b.start; };
+  std::vector<StepRecord> sorted;
+  if (!std::is_sorted(steps_.begin(), steps_.end(), by_start)) {
+    sorted = steps_;
+    std::stable_sort(sorted.begin(), sorted.end(), by_start);
+  }
+  const std::vector<StepRecord>& steps = sorted.empty() ? steps_ : sorted;
 
   Replayer replay(*this, on_change);
   std::map<const StepProfile*, StepIndex> indexes;
