@@ -248,17 +248,17 @@ Point Measure(const Bench& b, const std::vector<std::string>& sets, int64_t m) {
 }
 
 void PrintPoints(const char* label, const std::vector<Point>& points) {
-  std::printf("%-7s %9s %8s %10s %10s %9s %10s %10s %7s %7s %s\n", label, "CPU s", "RSS MiB",
-              "G instr", "SimGrid G", "floor s", "floor G", "floor SG G", "total x",
-              "SG x", "same end");
+  std::printf("%-7s %8s %8s %9s %9s %8s %8s %9s %9s %7s %6s %s\n", label, "CPU s", "RSS MiB",
+              "G instr", "SimGrid G", "floor s", "MiB", "floor G", "floor SG", "total x", "SG x",
+              "same end");
   for (const Point& p : points) {
     const bool ir = p.run_ir && p.floor_ir;
     const std::string total_x = ir ? Num(p.run_ir->total / p.floor_ir->total, "%.2f")
                                    : Num(p.run.cpu / p.floor.cpu, "%.2f") + "*";
     const std::string sg_x = ir ? Num(p.run_ir->simgrid / p.floor_ir->simgrid, "%.2f") : "-";
-    std::printf("%-7lld %9.3f %8.1f %10s %10s %9.3f %10s %10s %7s %7s %s\n",
+    std::printf("%-7lld %8.3f %8.1f %9s %9s %8.3f %8.1f %9s %9s %7s %6s %s\n",
                 static_cast<long long>(p.x), p.run.cpu, p.run.rss_mib, Giga(p.run_ir).c_str(),
-                Giga(p.run_ir, true).c_str(), p.floor.cpu, Giga(p.floor_ir).c_str(),
+                Giga(p.run_ir, true).c_str(), p.floor.cpu, p.floor.rss_mib, Giga(p.floor_ir).c_str(),
                 Giga(p.floor_ir, true).c_str(), total_x.c_str(), sg_x.c_str(),
                 !p.run.ok ? "stepsim failed" : (p.same_end ? "yes" : "NO"));
   }
@@ -414,6 +414,10 @@ int main(int argc, char** argv) {
              {"CSV timeline", "--timeline", "timeline.csv"}}) {
       const std::string path = b.tmp + "/" + file;
       const Process p = b.Best(b.Stepsim("run", "deepseek_v3.textproto", sets, {flag, path}));
+      if (!p.ok || !base.ok) {
+        std::printf("  %-13s FAILED\n", label.c_str());
+        continue;
+      }
       const double mb = static_cast<double>(fs::file_size(path)) / 1e6;
       std::printf("  %-13s %8.1f MB  %7.3f s  %7.0f MB/s  RSS %6.1f MiB\n", label.c_str(), mb,
                   p.cpu - base.cpu, mb / std::max(1e-9, p.cpu - base.cpu), p.rss_mib);

@@ -1,6 +1,7 @@
 #include "tools/commands.h"
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "graph/activations.h"
@@ -107,7 +108,8 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
     });
     if (status.ok() && !to_stdout) {
       std::cout << "Chrome trace: " << outputs.chrome_trace
-                << " (open it in https://ui.perfetto.dev or chrome://tracing)\n";
+                << " (open it in https://ui.perfetto.dev, or load it in Chrome DevTools' "
+                   "Performance panel)\n";
     }
   }
   if (status.ok() && !outputs.timeline.empty()) {
@@ -129,14 +131,29 @@ int RunSchedule(const ScenarioArgs& args, const std::string& out) {
 }
 
 int RunCheckTrace(const std::string& path) {
-  StatusOr<std::string> text = ReadFile(path, std::uintmax_t{4} << 30);
-  if (!text.ok()) return Report(text.status());
-  const traces::TraceCheck check = traces::CheckChromeTrace(*text);
-  for (const std::string& p : check.problems) std::cerr << path << ": " << p << "\n";
+  // Streamed: a trace may be far larger than memory should hold.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Report(Status::Invalid(path + (std::filesystem::exists(path, ec)
+                                              ? ": is not a regular file"
+                                              : ": no such file")));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Report(Status::Invalid(path + ": cannot be opened"));
+  const traces::TraceCheck check = traces::CheckChromeTrace(in);
+  if (in.bad()) return Report(Status::Failed(path + ": read failed"));
+  for (const std::string& p : check.problems) std::cerr << path << ":" << p << "\n";
+  if (check.problem_count > static_cast<int64_t>(check.problems.size())) {
+    std::cerr << path << ": ... and " << check.problem_count - check.problems.size()
+              << " more problems\n";
+  }
+  for (const auto& [rule, count] : check.by_rule) {
+    std::cerr << path << ": " << count << " problems of " << rule << "\n";
+  }
   std::cout << path << ": " << check.events << " events, " << check.slices << " slices, "
-            << check.counters << " counter events, " << check.flows << " flows: "
-            << (check.problems.empty() ? "ok" : "INVALID") << "\n";
-  return check.problems.empty() ? kExitOk : kExitFailed;
+            << check.counters << " counter events, " << check.instants << " instants, "
+            << check.flows << " flows: " << (check.problem_count == 0 ? "ok" : "INVALID") << "\n";
+  return check.problem_count == 0 ? kExitOk : kExitFailed;
 }
 
 }  // namespace stepsim::tools

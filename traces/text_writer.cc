@@ -42,6 +42,12 @@ TextWriter& TextWriter::Fixed(double value, int decimals) {
   return *this;
 }
 
+TextWriter& TextWriter::Shortest(double value) {
+  Reserve(kSlack);
+  pos_ = std::to_chars(pos_, end_, value, std::chars_format::fixed).ptr;
+  return *this;
+}
+
 TextWriter& TextWriter::Micros(int64_t ns) {
   int64_t whole = ns / 1000, frac = ns % 1000;  // both toward zero
   Reserve(26);

@@ -31,6 +31,9 @@ class TextWriter {
   // `value` with exactly `decimals` (0..17) digits after the point, as
   // printf's "%.*f" prints it: Fixed(0.5, 3) -> "0.500".
   TextWriter& Fixed(double value, int decimals);
+  // The shortest fixed-point text that reads back as exactly `value`:
+  // Shortest(15.880999999999993) -> "15.880999999999993", Shortest(2.5) -> "2.5".
+  TextWriter& Shortest(double value);
   // Whole nanoseconds as microseconds with three decimals: 1234567 ->
   // "1234.567", -5 -> "-0.005". Exact: no floating point.
   TextWriter& Micros(int64_t ns);
