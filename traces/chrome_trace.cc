@@ -88,48 +88,48 @@ class Events {
   bool first_ = true;
 };
 
-// Comm lanes: each transfer takes the first lane of its rank that is free
-// strictly before it starts, so that no two slices of a lane touch (flows
-// bind to the slice starting at their timestamp).
+// A send slice spans the transfer on the wire, [start, end]; a receive
+// slice the buffer's wait from delivery until the step that takes it,
+// [end, consumed]: the flow between them starts and ends at two distinct
+// times (DevTools keys a flow's slices by their timestamp).
+struct CommSlice {
+  int transfer = 0;
+  bool recv = false;
+  int64_t start_ns = 0, end_ns = 0;
+  int lane = 0;
+};
+
+// Comm slices in time order, each on the first lane of its rank that is free
+// strictly before it starts (so that no two slices of a lane share a start,
+// where flows bind), and the lane count per rank.
 struct Lanes {
-  std::vector<int> send, recv;           // per transfer
-  std::vector<int> count;                // per rank
-  std::vector<int> order;                // transfers by start time
+  std::vector<CommSlice> slices;
+  std::vector<int> count;
 };
 
 Lanes AssignLanes(const sim::SimResult& s) {
   Lanes lanes;
-  const size_t n = s.transfers.size();
-  lanes.send.assign(n, -1);
-  lanes.recv.assign(n, -1);
-  lanes.count.assign(s.ranks.size(), 0);
-  lanes.order.resize(n);
-  for (size_t i = 0; i < n; ++i) lanes.order[i] = static_cast<int>(i);
-  std::stable_sort(lanes.order.begin(), lanes.order.end(), [&](int a, int b) {
-    return Ns(s.transfers[a].start) < Ns(s.transfers[b].start);
-  });
-  std::vector<std::vector<int64_t>> busy_until(s.ranks.size());
-  auto take = [&](int64_t rank, int64_t start, int64_t end) {
-    auto& ls = busy_until[rank];
-    for (size_t l = 0; l < ls.size(); ++l) {
-      if (ls[l] < start) {
-        ls[l] = end;
-        return static_cast<int>(l);
-      }
-    }
-    ls.push_back(end);
-    return static_cast<int>(ls.size()) - 1;
-  };
-  for (int i : lanes.order) {
+  for (size_t i = 0; i < s.transfers.size(); ++i) {
     const sim::Transfer& t = s.transfers[i];
     if (t.from_rank == t.to_rank) continue;  // a hand-off: no wire, no lane
     const int64_t a = Ns(t.start), b = std::max(Ns(t.end), a);
-    lanes.send[i] = take(t.from_rank, a, b);
-    lanes.recv[i] = take(t.to_rank, a, b);
+    const int64_t c = std::max(Ns(t.consumed), b);
+    lanes.slices.push_back({static_cast<int>(i), false, a, b, 0});
+    lanes.slices.push_back({static_cast<int>(i), true, b, c, 0});
   }
-  for (size_t r = 0; r < s.ranks.size(); ++r) {
-    lanes.count[r] = static_cast<int>(busy_until[r].size());
+  std::stable_sort(lanes.slices.begin(), lanes.slices.end(),
+                   [](const CommSlice& x, const CommSlice& y) { return x.start_ns < y.start_ns; });
+  std::vector<std::vector<int64_t>> busy_until(s.ranks.size());
+  for (CommSlice& c : lanes.slices) {
+    const sim::Transfer& t = s.transfers[c.transfer];
+    auto& ls = busy_until[c.recv ? t.to_rank : t.from_rank];
+    size_t l = 0;
+    while (l < ls.size() && ls[l] >= c.start_ns) ++l;
+    if (l == ls.size()) ls.push_back(0);
+    ls[l] = c.end_ns;
+    c.lane = static_cast<int>(l);
   }
+  for (const auto& ls : busy_until) lanes.count.push_back(static_cast<int>(ls.size()));
   return lanes;
 }
 
@@ -301,24 +301,19 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     WritePeak(events, run, report.ranks(static_cast<int>(run.rank)), pid);
   }
 
-  // Transfers, by start time: a send slice, a receive slice, and a flow
-  // from the one to the other, each bound where its slice starts.
-  for (int i : lanes.order) {
-    const sim::Transfer& t = s.transfers[i];
-    if (lanes.send[i] < 0) continue;  // a hand-off, drawn between its steps
-    const int64_t a = Ns(t.start), b = std::max(Ns(t.end), a);
+  // Transfers in time order: each comm slice and, right after it, the end
+  // of the flow from the send to the receive that binds to it.
+  for (const CommSlice& c : lanes.slices) {
+    const sim::Transfer& t = s.transfers[c.transfer];
     const std::string what = What(t);
-    for (const auto& [verb, rank, lane] : {std::tuple{"send ", t.from_rank, lanes.send[i]},
-                                           std::tuple{"recv ", t.to_rank, lanes.recv[i]}}) {
-      events.Slice(verb + what, "pipeline", rank + 1, LaneTid(lane), a, b)
-          << ",\"args\":{\"bytes\":" << t.bytes << ",\"microbatch\":" << t.microbatch
-          << ",\"from_stage\":" << t.from_stage << ",\"to_stage\":" << t.to_stage << '}';
-      events.End();
-    }
-    events.Flow('s', what, "pipeline", i + 1, t.from_rank + 1, LaneTid(lanes.send[i]), a,
-                t.microbatch);
-    events.Flow('f', what, "pipeline", i + 1, t.to_rank + 1, LaneTid(lanes.recv[i]), a,
-                t.microbatch);
+    const int64_t pid = (c.recv ? t.to_rank : t.from_rank) + 1;
+    events.Slice((c.recv ? "recv " : "send ") + what, "pipeline", pid, LaneTid(c.lane), c.start_ns,
+                 c.end_ns)
+        << ",\"args\":{\"bytes\":" << t.bytes << ",\"microbatch\":" << t.microbatch
+        << ",\"from_stage\":" << t.from_stage << ",\"to_stage\":" << t.to_stage << '}';
+    events.End();
+    events.Flow(c.recv ? 'f' : 's', what, "pipeline", c.transfer + 1, pid, LaneTid(c.lane),
+                c.start_ns, t.microbatch);
   }
   events.Finish();
 }

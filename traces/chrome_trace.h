@@ -8,10 +8,11 @@
 //     and "data-parallel comm" after them;
 //   - on compute, an X slice per step (F3, BW0, ...) holding one per op,
 //     with args micro-batch, layer, bytes allocated and freed;
-//   - per transfer a send and a receive slice joined by a flow that starts
-//     and ends at the slices' start (where both viewers bind it); a hand-off
-//     between two chunks of one rank (DualPipeV's turn) is a flow from the
-//     step that produces it to the step that consumes it;
+//   - per transfer a send slice (on the wire) and a receive slice (from
+//     delivery until the step that takes it), joined by a flow from the
+//     send's start to the receive's start (where both viewers bind it); a
+//     hand-off between two chunks of one rank (DualPipeV's turn) is a flow
+//     from the step that produces it to the step that consumes it;
 //   - the data-parallel gradient reduction as a slice;
 //   - per rank the counters "memory (GiB)" (the total) and "memory by
 //     category (GiB)" (one series per category; memory_series.h), at every
