@@ -19,10 +19,7 @@
 #include "traces/trace_check.h"
 
 namespace stepsim::tools {
-namespace {
 
-// The schedule a run uses: --schedule FILE, else the scenario's
-// schedule.file (relative to the scenario's folder), else the generated kind.
 StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const ScenarioArgs& args,
                                         const std::string& override_file, bool* from_file) {
   std::string path = override_file;
@@ -38,6 +35,8 @@ StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const Scena
   if (!text.ok()) return text.status();
   return sim::ParseScheduleFile(*text, path, config);
 }
+
+namespace {
 
 bool AnyToStdout(const RunOutputs& o) {
   return o.report == "-" || o.chrome_trace == "-" || o.timeline == "-";

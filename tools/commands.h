@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/schedule.h"
 #include "tools/cli_io.h"
 
 namespace stepsim::tools {
@@ -31,6 +32,17 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
                const std::string& json);
 
 int RunCheckTrace(const std::string& path);
+
+// Simulates the scenario and draws memory over time for `ranks` ("0,1,15";
+// empty: every rank up to 4, else the first, the highest and the last) into
+// `out` (.png or .svg) with tools/plot_memory.py.
+int RunPlot(const ScenarioArgs& args, const std::string& ranks, const std::string& out);
+
+// The schedule a run uses: `override_file` (--schedule), else the scenario's
+// schedule.file (relative to the scenario's folder), else the generated
+// kind. `from_file` tells which.
+StatusOr<sim::Schedule> ResolveSchedule(const graph::Config& config, const ScenarioArgs& args,
+                                        const std::string& override_file, bool* from_file);
 
 }  // namespace stepsim::tools
 

@@ -108,6 +108,16 @@ int main(int argc, char** argv) {
       "check-trace", "check a Chrome trace against the rules Perfetto's JSON importer needs");
   check->add_option("trace", check_path, "trace file (JSON)")->required();
 
+  ScenarioArgs plot_args;
+  std::string plot_ranks, plot_out;
+  CLI::App* plot = app.add_subcommand(
+      "plot", "simulate one step and draw each rank's memory over time (PNG or SVG)");
+  AddScenarioArgs(plot, &plot_args);
+  plot->add_option("--ranks", plot_ranks,
+                   "comma-separated pipeline ranks (default: all up to 4, else the first, the "
+                   "highest and the last)");
+  plot->add_option("-o,--out", plot_out, "FILE.png or FILE.svg")->required();
+
   app.add_subcommand("presets", "list the built-in model presets");
 
   try {
@@ -135,6 +145,7 @@ int main(int argc, char** argv) {
       return t::RunCompare(compare_args, compare_schedules, compare_json);
     }
     if (check->parsed()) return t::RunCheckTrace(check_path);
+    if (plot->parsed()) return t::RunPlot(plot_args, plot_ranks, plot_out);
     if (app.got_subcommand("presets")) {
       for (const std::string& name : stepsim::graph::ModelPresetNames()) std::cout << name << "\n";
       return t::kExitOk;
