@@ -1,9 +1,11 @@
 // The simulation of one training step on SimGrid: one actor per pipeline
-// rank walks its schedule; each step is one SimGrid activity of the step's
-// duration; pipeline activations and gradients are real SimGrid
-// communications between the ranks' hosts; every allocation and free lands
-// in the rank's ledger. One TP/EP/DP slice is simulated as representative of
-// the cluster (collectives take time from the cost model).
+// rank walks its steps as the plan lays them out (plan.h); each step is one
+// SimGrid activity of the step's duration; pipeline activations and
+// gradients are real SimGrid communications between the ranks' hosts
+// (detached sends into the receiver's mailbox, so that a transfer starts
+// when it is sent); every allocation and free lands in the rank's ledger.
+// One TP/EP/DP slice is simulated as representative of the cluster
+// (collectives take time from the cost model).
 //
 // SimGrid allows one engine per process: call Simulate at most once.
 #ifndef STEPSIM_SIM_ENGINE_H_

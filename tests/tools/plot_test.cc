@@ -86,6 +86,11 @@ TEST_F(PlotTest, SvgOfChosenRanks) {
   for (const Drawn& d : drawn) {
     EXPECT_EQ(d.bytes, report.ranks(static_cast<int>(d.rank)).peak_bytes()) << d.rank;
   }
+  // Same input, same bytes (no date, fixed ids).
+  const std::string again = (dir_ / "again.svg").string();
+  ASSERT_EQ(RunCli("plot scenarios/deepseek_v3.textproto --ranks 15,1 -o '" + again + "'").exit_code,
+            0);
+  EXPECT_TRUE(Slurp(again) == image);
 }
 
 TEST_F(PlotTest, RefusesWhatItCannotDraw) {
