@@ -70,7 +70,8 @@ def main():
         peak_ms = float(r["peak_time_us"]) / 1e3
         peak_gib = int(r["peak_bytes"]) / GIB
         ax.plot([peak_ms], [peak_gib], marker="v", color="black", markersize=7, zorder=5)
-        ax.annotate(f"peak {peak_gib:.2f} GiB\n{r['peak_op']} ({r['peak_step'] or '-'})",
+        over = "" if r["fits"] else ", over capacity"
+        ax.annotate(f"peak {peak_gib:.2f} GiB{over}\n{r['peak_op']} ({r['peak_step'] or '-'})",
                     (peak_ms, peak_gib), textcoords="offset points", xytext=(8, 6), fontsize=8)
         capacity = int(r["capacity_bytes"]) / GIB
         if capacity < 2 * peak_gib:
