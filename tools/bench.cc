@@ -65,8 +65,7 @@ Process RunOnce(const std::vector<std::string>& argv, const std::string& out_fil
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
-    if (!std::freopen(out_file.c_str(), "w", stdout) ||
-        !std::freopen("/dev/null", "w", stderr)) {
+    if (!std::freopen(out_file.c_str(), "w", stdout) || !std::freopen("/dev/null", "w", stderr)) {
       _exit(127);
     }
     std::vector<char*> args;
@@ -188,8 +187,7 @@ bool WriteFloorWorkload(const ScenarioArgs& args, const std::string& path) {
   }
   for (int64_t r = 0; r < header.ranks; ++r) {
     const stepsim::sim::RankPlan& rank = plan->ranks[r];
-    put(stepsim::tools::FloorRank{static_cast<int64_t>(rank.steps.size()),
-                                  rank.grad_sync_seconds});
+    put(stepsim::tools::FloorRank{static_cast<int64_t>(rank.steps.size()), rank.grad_sync_seconds});
     for (const auto& s : rank.steps) {
       stepsim::tools::FloorStep step;
       step.input = s.input >= 0 && s.input_from != r ? s.input : -1;
@@ -222,8 +220,8 @@ struct Point {
 
 Point Measure(const Bench& b, const std::vector<std::string>& sets, int64_t m) {
   Point p;
-  const std::vector<std::string> run = b.Stepsim("run", "deepseek_v3.textproto", sets,
-                                                 {"--report", b.tmp + "/report.json"});
+  const std::vector<std::string> run =
+      b.Stepsim("run", "deepseek_v3.textproto", sets, {"--report", b.tmp + "/report.json"});
   p.run = b.Best(run);
   ScenarioArgs args{b.source + "/scenarios/deepseek_v3.textproto", sets};
   const std::string workload = b.tmp + "/floor.bin";
@@ -258,9 +256,9 @@ void PrintPoints(const char* label, const std::vector<Point>& points) {
     const std::string sg_x = ir ? Num(p.run_ir->simgrid / p.floor_ir->simgrid, "%.2f") : "-";
     std::printf("%-7lld %8.3f %8.1f %9s %9s %8.3f %8.1f %9s %9s %7s %6s %s\n",
                 static_cast<long long>(p.x), p.run.cpu, p.run.rss_mib, Giga(p.run_ir).c_str(),
-                Giga(p.run_ir, true).c_str(), p.floor.cpu, p.floor.rss_mib, Giga(p.floor_ir).c_str(),
-                Giga(p.floor_ir, true).c_str(), total_x.c_str(), sg_x.c_str(),
-                !p.run.ok ? "stepsim failed" : (p.same_end ? "yes" : "NO"));
+                Giga(p.run_ir, true).c_str(), p.floor.cpu, p.floor.rss_mib,
+                Giga(p.floor_ir).c_str(), Giga(p.floor_ir, true).c_str(), total_x.c_str(),
+                sg_x.c_str(), !p.run.ok ? "stepsim failed" : (p.same_end ? "yes" : "NO"));
   }
 }
 
@@ -303,8 +301,7 @@ std::string Machine() {
   }
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return model + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores, " +
-         Num(static_cast<double>(pages) * static_cast<double>(page) / (1 << 30), "%.0f") +
-         " GiB";
+         Num(static_cast<double>(pages) * static_cast<double>(page) / (1 << 30), "%.0f") + " GiB";
 }
 
 }  // namespace
@@ -346,8 +343,7 @@ int main(int argc, char** argv) {
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
   std::printf("stepsim_bench %s on %s; best of %d runs; instructions: %s\n", date,
-              Machine().c_str(), b.options.runs,
-              b.valgrind.empty() ? "no valgrind" : "callgrind");
+              Machine().c_str(), b.options.runs, b.valgrind.empty() ? "no valgrind" : "callgrind");
 
   // Start-up.
   {
@@ -387,8 +383,9 @@ int main(int argc, char** argv) {
 
   // Pipeline stages.
   {
-    std::printf("\nDeepSeek-V3, 128 micro-batches, pipeline stages PP (even layouts; PP64: "
-                "E|(t|)*61m|L):\n");
+    std::printf(
+        "\nDeepSeek-V3, 128 micro-batches, pipeline stages PP (even layouts; PP64: "
+        "E|(t|)*61m|L):\n");
     std::vector<Point> points;
     for (int64_t pp : {4, 8, 16, 32, 64}) {
       const std::string layout = pp == 64 ? "E|(t|)*61m|L" : "";
@@ -424,24 +421,24 @@ int main(int argc, char** argv) {
       fs::remove(path);
     }
     const std::string big = b.tmp + "/big.json";
-    const Process write = RunOnce(
-        b.Stepsim("run", "deepseek_v3.textproto", {"batch.num_microbatches=512"},
-                  {"--chrome-trace", big}),
-        b.tmp + "/out");
+    const Process write =
+        RunOnce(b.Stepsim("run", "deepseek_v3.textproto", {"batch.num_microbatches=512"},
+                          {"--chrome-trace", big}),
+                b.tmp + "/out");
     if (write.ok) {
       const double mb = static_cast<double>(fs::file_size(big)) / 1e6;
       const Process check = b.Best({b.stepsim, "check-trace", big});
-      std::printf("  check-trace   %8.1f MB  %7.3f s  %7.0f MB/s  RSS %6.1f MiB%s\n", mb,
-                  check.cpu, mb / std::max(1e-9, check.cpu), check.rss_mib,
-                  check.ok ? "" : "  (INVALID)");
+      std::printf("  check-trace   %8.1f MB  %7.3f s  %7.0f MB/s  RSS %6.1f MiB%s\n", mb, check.cpu,
+                  mb / std::max(1e-9, check.cpu), check.rss_mib, check.ok ? "" : "  (INVALID)");
       fs::remove(big);
     }
   }
-  std::printf("\n(CPU: user + system of the whole process; G instr: callgrind, in total and "
-              "inside Engine::run (SimGrid, with the actors' code); floor: stepsim_floor, bare "
-              "SimGrid on the same plan; total x, SG x: stepsim over the floor in instructions "
-              "(* in CPU time); same end: the floor's simulated step ends when stepsim's "
-              "does)\n");
+  std::printf(
+      "\n(CPU: user + system of the whole process; G instr: callgrind, in total and "
+      "inside Engine::run (SimGrid, with the actors' code); floor: stepsim_floor, bare "
+      "SimGrid on the same plan; total x, SG x: stepsim over the floor in instructions "
+      "(* in CPU time); same end: the floor's simulated step ends when stepsim's "
+      "does)\n");
   fs::remove_all(b.tmp);
   return 0;
 }

@@ -9,15 +9,15 @@
 //   stepsim_floor WORKLOAD     prints the simulated end time in seconds
 //
 // Wall-clock time is what a benchmark measures; nothing here prints it.
-#include <simgrid/s4u.hpp>
+#include "tools/bench_floor.h"
 
 #include <cstdio>
+#include <simgrid/s4u.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sim/platform.h"
-#include "tools/bench_floor.h"
 
 namespace {
 
@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
         sg4::this_actor::sleep_for(step.duration);
         if (step.output >= 0) {
           payloads[step.output] = static_cast<int>(step.output);
-          mailboxes[step.output]->put_init(&payloads[step.output], header.fixed_p2p ? 0 : step.bytes)
+          mailboxes[step.output]
+              ->put_init(&payloads[step.output], header.fixed_p2p ? 0 : step.bytes)
               ->detach();
         }
       }

@@ -27,11 +27,10 @@ from matplotlib.patches import Patch  # noqa: E402
 import pandas as pd  # noqa: E402
 
 GIB = float(1 << 30)
-CATEGORIES = ["weights", "gradients", "optimizer", "activations", "recompute", "comm",
-              "workspace"]
 COLORS = {"weights": "#4c72b0", "gradients": "#8172b3", "optimizer": "#64b5cd",
           "activations": "#dd8452", "recompute": "#c44e52", "comm": "#55a868",
-          "workspace": "#ccb974"}
+          "workspace": "#ccb974", "framework": "#8c8c8c"}
+OTHER_COLORS = ["#937860", "#da8bc3", "#4c4c4c"]
 STEP_COLORS = {"F": "#6baed6", "B": "#fd8d3c", "W": "#74c476", "BW": "#9e9ac8",
                "DP": "#969696"}
 
@@ -46,6 +45,10 @@ def main():
     args = parser.parse_args()
 
     timeline = pd.read_csv(args.timeline)
+    # The stacked categories: the columns between "op" and "total".
+    columns = list(timeline.columns)
+    categories = columns[columns.index("op") + 1:columns.index("total")]
+    colors = [COLORS.get(c, OTHER_COLORS[i % len(OTHER_COLORS)]) for i, c in enumerate(categories)]
     steps = pd.read_csv(args.steps)
     with open(args.report, encoding="utf-8") as f:
         report = json.load(f)
@@ -63,9 +66,9 @@ def main():
         ax, strip = axes[2 * i][0], axes[2 * i + 1][0]
         rows = timeline[timeline["rank"] == rank].sort_values("seq")
         t = rows["time_us"].to_numpy() / 1e3
-        ax.stackplot(t, *[rows[c].to_numpy() / GIB for c in CATEGORIES], step="post",
-                     labels=CATEGORIES, colors=[COLORS[c] for c in CATEGORIES], linewidth=0)
-        drawn_max = int(rows[CATEGORIES].sum(axis=1).max())
+        ax.stackplot(t, *[rows[c].to_numpy() / GIB for c in categories], step="post",
+                     labels=categories, colors=colors, linewidth=0)
+        drawn_max = int(rows[categories].sum(axis=1).max())
         r = by_rank[rank]
         peak_ms = float(r["peak_time_us"]) / 1e3
         peak_gib = int(r["peak_bytes"]) / GIB
@@ -95,7 +98,7 @@ def main():
         strip.set_ylabel("steps", rotation=0, ha="right", va="center", fontsize=8)
         print(f"rank {rank}: drew at most {drawn_max} bytes, peak marked at "
               f"{float(r['peak_time_us']):.3f} us")
-    handles = [Patch(color=COLORS[c], label=c) for c in CATEGORIES]
+    handles = [Patch(color=color, label=c) for c, color in zip(categories, colors)]
     handles += [Patch(color=STEP_COLORS[k], label="DP reduction" if k == "DP" else f"step {k}")
                 for k in STEP_COLORS]
     axes[0][0].legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.02),

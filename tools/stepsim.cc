@@ -105,7 +105,8 @@ int main(int argc, char** argv) {
 
   std::string check_path;
   CLI::App* check = app.add_subcommand(
-      "check-trace", "check a Chrome trace against the rules Perfetto's JSON importer needs");
+      "check-trace",
+      "check a Chrome trace against the rules of Perfetto's and DevTools' importers");
   check->add_option("trace", check_path, "trace file (JSON)")->required();
 
   ScenarioArgs plot_args;

@@ -209,12 +209,12 @@ void WriteCompute(Events& events, const sim::SimResult& s, const sim::RankRun& r
     if (r.step.kind != sim::StepKind::kWeight) {
       const HandOffs::Key key{r.stage->stage, r.step.microbatch,
                               r.step.kind == sim::StepKind::kForward};
-      for (const auto& [map, phase] : {std::pair{&hand_offs.by_producer, 's'},
-                                       std::pair{&hand_offs.by_consumer, 'f'}}) {
+      for (const auto& [map, phase] :
+           {std::pair{&hand_offs.by_producer, 's'}, std::pair{&hand_offs.by_consumer, 'f'}}) {
         const auto it = map->find(key);
         if (it == map->end()) continue;
-        events.Flow(phase, "hand-off " + What(s.transfers[it->second]), "step", it->second + 1,
-                    pid, kComputeTid, t0, r.step.microbatch);
+        events.Flow(phase, "hand-off " + What(s.transfers[it->second]), "step", it->second + 1, pid,
+                    kComputeTid, t0, r.step.microbatch);
       }
     }
     for (const sim::Phase& ph : p.phases) {
@@ -239,7 +239,8 @@ void WritePeak(Events& events, const sim::RankRun& run, const RankReport& rr, in
   const sim::Peak& peak = run.memory.peak;
   TextWriter& w = events.Begin();
   w << "\"name\":";
-  w.Quoted("peak " + Gib(rr.peak_bytes()) + " GiB") << ",\"cat\":\"memory\",\"ph\":\"I\",\"s\":\"t\",";
+  w.Quoted("peak " + Gib(rr.peak_bytes()) + " GiB")
+      << ",\"cat\":\"memory\",\"ph\":\"I\",\"s\":\"t\",";
   events.Ids(pid, kComputeTid) << ",\"ts\":";
   w.Micros(Ns(peak.time)) << ",\"args\":{";
   const MemorySample sample{peak.breakdown};
@@ -282,8 +283,8 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     events.Metadata("thread_name", pid, kComputeTid, "name", "compute", 0);
     events.Metadata("thread_sort_index", pid, kComputeTid, "sort_index", "", 0);
     for (int l = 0; l < lane_count; ++l) {
-      events.Metadata("thread_name", pid, LaneTid(l), "name",
-                      "pipeline comm " + std::to_string(l), 0);
+      events.Metadata("thread_name", pid, LaneTid(l), "name", "pipeline comm " + std::to_string(l),
+                      0);
       events.Metadata("thread_sort_index", pid, LaneTid(l), "sort_index", "", 1 + l);
     }
     events.Metadata("thread_name", pid, dp_tid, "name", "data-parallel comm", 0);

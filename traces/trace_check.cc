@@ -1,13 +1,12 @@
 #include "traces/trace_check.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -133,7 +132,7 @@ struct Event {
   std::optional<int64_t> ts_ns, dur_ns;
   bool ts_not_number = false, dur_not_number = false;
   bool has_args = false;
-  int64_t args = 0;            // fields of args
+  int64_t args = 0;             // fields of args
   int64_t args_not_number = 0;  // of them, not numbers
   std::string first_bad_arg;
 };
@@ -224,17 +223,18 @@ class Checker : public nlohmann::json_sax<Json> {
     std::string what = e.what();
     const size_t at = what.find("syntax error");
     const auto [line, column] = chunks_.last();
-    Problem("syntax", "line " + std::to_string(line) + ", column " + std::to_string(column) +
-                          ": not valid JSON: " +
-            (at == std::string::npos ? what : what.substr(at)));
+    Problem("syntax",
+            "line " + std::to_string(line) + ", column " + std::to_string(column) +
+                ": not valid JSON: " + (at == std::string::npos ? what : what.substr(at)));
     return false;
   }
 
   void Finish() {
     if (!saw_events_ && check_.problem_count == 0) Problem("structure", "no traceEvents array");
     for (const auto& [key, flow] : open_flows_) {
-      Problem("flow pairing", "line " + std::to_string(flow.line) + ": event " + std::to_string(flow.event) +
-              ": flow " + key + " starts but never ends");
+      Problem("flow pairing", "line " + std::to_string(flow.line) + ": event " +
+                                  std::to_string(flow.event) + ": flow " + key +
+                                  " starts but never ends");
     }
   }
 
@@ -244,7 +244,7 @@ class Checker : public nlohmann::json_sax<Json> {
   bool Enter() {
     if (++depth_ > kMaxDepth) {
       Problem("structure", "line " + std::to_string(chunks_.line()) + ": nested more than " +
-              std::to_string(kMaxDepth) + " levels deep");
+                               std::to_string(kMaxDepth) + " levels deep");
       return false;
     }
     return true;
@@ -312,8 +312,9 @@ class Checker : public nlohmann::json_sax<Json> {
     ++check_.by_rule[rule];
   }
   void EventProblem(const char* rule, const std::string& text) {
-    Problem(rule, "line " + std::to_string(event_.line) + ": event " + std::to_string(event_.index) +
-            (event_.has_name ? " \"" + event_.name + "\"" : std::string()) + ": " + text);
+    Problem(rule, "line " + std::to_string(event_.line) + ": event " +
+                      std::to_string(event_.index) +
+                      (event_.has_name ? " \"" + event_.name + "\"" : std::string()) + ": " + text);
   }
 
   void FinishEvent() {
@@ -325,18 +326,19 @@ class Checker : public nlohmann::json_sax<Json> {
     const char ph = e.ph[0];
     if (!e.has_name) EventProblem("structure", "no \"name\"");
     bool ids_ok = true;
-    for (const auto& [field, value, not_integer] :
-         {std::tuple{"pid", e.pid, e.pid_not_integer}, std::tuple{"tid", e.tid, e.tid_not_integer}}) {
+    for (const auto& [field, value, not_integer] : {std::tuple{"pid", e.pid, e.pid_not_integer},
+                                                    std::tuple{"tid", e.tid, e.tid_not_integer}}) {
       if (!value || not_integer) {
         EventProblem("ids", std::string("no integer \"") + field + "\"");
         ids_ok = false;
       } else if (*value < 1 || *value > 4294967295) {
         const bool tid = field == std::string_view("tid");
-        EventProblem("ids", std::string("\"") + field + "\" is " + std::to_string(*value) +
-                     ": it must be from 1 to 4294967295" +
-                     (tid && *value == 0 ? " (Perfetto reads a tid of 0 as the pid: that thread "
-                                           "merges with another)"
-                                         : ""));
+        EventProblem(
+            "ids", std::string("\"") + field + "\" is " + std::to_string(*value) +
+                       ": it must be from 1 to 4294967295" +
+                       (tid && *value == 0 ? " (Perfetto reads a tid of 0 as the pid: that thread "
+                                             "merges with another)"
+                                           : ""));
         ids_ok = *value >= 0 && *value <= 4294967295;  // still a thread to check
       }
     }
@@ -370,7 +372,8 @@ class Checker : public nlohmann::json_sax<Json> {
         }
         break;
       case 'i':
-        EventProblem("instants", "\"ph\":\"i\": the DevTools trace engine keeps only \"ph\":\"I\" instants");
+        EventProblem("instants",
+                     "\"ph\":\"i\": the DevTools trace engine keeps only \"ph\":\"I\" instants");
         break;
       case 's':
       case 'f':
@@ -378,7 +381,7 @@ class Checker : public nlohmann::json_sax<Json> {
         break;
       default:
         EventProblem("structure", std::string("unexpected phase \"") + ph +
-                     "\" (stepsim traces use X, C, I, s, f and M)");
+                                      "\" (stepsim traces use X, C, I, s, f and M)");
     }
   }
 
@@ -395,11 +398,10 @@ class Checker : public nlohmann::json_sax<Json> {
     // DevTools sorts them; a zero-length one anywhere, as it never holds
     // another).
     if (thread.last_start_ns > p.start_ns ||
-        (p.dur_ns > 0 && thread.longest_start_ns == p.start_ns &&
-         thread.longest_end_ns < end_ns)) {
+        (p.dur_ns > 0 && thread.longest_start_ns == p.start_ns && thread.longest_end_ns < end_ns)) {
       EventProblem("order", "starts before the slice before it on its thread (line " +
-                   std::to_string(thread.last->line) +
-                   "): each thread's slices must come in start order, longest first");
+                                std::to_string(thread.last->line) +
+                                "): each thread's slices must come in start order, longest first");
       return;
     }
     if (p.dur_ns > 0) {
@@ -417,9 +419,10 @@ class Checker : public nlohmann::json_sax<Json> {
         continue;
       }
       if (p.start_ns < o_end && end_ns > o_end) {
-        EventProblem("Perfetto overlaps", "starts inside the slice of line " + std::to_string(o.line) + " and ends " +
-                     std::to_string(end_ns - o_end) +
-                     " ns after it: Perfetto spills it to an overlap track");
+        EventProblem("Perfetto overlaps",
+                     "starts inside the slice of line " + std::to_string(o.line) + " and ends " +
+                         std::to_string(end_ns - o_end) +
+                         " ns after it: Perfetto spills it to an overlap track");
         spilled = true;
         break;
       }
@@ -435,9 +438,10 @@ class Checker : public nlohmann::json_sax<Json> {
     } else if (!tree.empty() && p.end > tree.back().end) {
       char at[64];
       std::snprintf(at, sizeof at, "%.17g > %.17g", p.end, tree.back().end);
-      EventProblem("DevTools drops", "ends after the slice of line " + std::to_string(tree.back().line) +
-                   " that holds it, in floating point (ts + dur: " + at +
-                   "): the DevTools trace engine drops it");
+      EventProblem("DevTools drops", "ends after the slice of line " +
+                                         std::to_string(tree.back().line) +
+                                         " that holds it, in floating point (ts + dur: " + at +
+                                         "): the DevTools trace engine drops it");
     } else {
       tree.push_back(p);
     }
@@ -464,20 +468,24 @@ class Checker : public nlohmann::json_sax<Json> {
     // starting at the flow's timestamp, alone there with its category.
     const std::string where = ph == 's' ? "start" : "end";
     if (!thread.last || thread.last_start_ns != *e.ts_ns) {
-      EventProblem("flow binding", "flow " + where + " does not follow a slice starting at its ts on its thread: "
-                   "both viewers bind it elsewhere");
+      EventProblem("flow binding", "flow " + where +
+                                       " does not follow a slice starting at its ts on its thread: "
+                                       "both viewers bind it elsewhere");
     } else if (thread.perfetto.empty() || thread.perfetto.back().event != thread.last->event) {
-      EventProblem("flow binding", "flow " + where + " follows a slice that is not the innermost open one");
+      EventProblem("flow binding",
+                   "flow " + where + " follows a slice that is not the innermost open one");
     } else {
       int same_cat = 0;
       for (const auto& [cat, count] : thread.cats_at_start) {
         if (cat == e.cat) same_cat = count;
       }
       if (same_cat != 1) {
-        EventProblem("flow binding", "flow " + where + " has category \"" + e.cat + "\", which " +
-                     (same_cat == 0 ? std::string("no slice starting there has")
-                                    : std::to_string(same_cat) + " slices starting there have") +
-                     ": DevTools binds a flow to the first event with its ts, pid, tid and cat");
+        EventProblem(
+            "flow binding",
+            "flow " + where + " has category \"" + e.cat + "\", which " +
+                (same_cat == 0 ? std::string("no slice starting there has")
+                               : std::to_string(same_cat) + " slices starting there have") +
+                ": DevTools binds a flow to the first event with its ts, pid, tid and cat");
       }
     }
     const std::string key = "\"" + e.cat + "/" + e.name + "/" + e.id + "\"";
@@ -485,21 +493,24 @@ class Checker : public nlohmann::json_sax<Json> {
       if (open_flows_.count(key) > 0) {
         EventProblem("flow pairing", "flow " + key + " starts twice");
       } else if (open_flows_.size() >= kMaxOpenFlows) {
-        EventProblem("flow pairing", "more than " + std::to_string(kMaxOpenFlows) + " flows open at once");
+        EventProblem("flow pairing",
+                     "more than " + std::to_string(kMaxOpenFlows) + " flows open at once");
       } else {
         open_flows_[key] = {e.index, e.line, *e.ts};
       }
       return;
     }
     if (e.bp != "e") {
-      EventProblem("flow binding", "flow end without \"bp\":\"e\": Perfetto binds it to the next slice instead");
+      EventProblem("flow binding",
+                   "flow end without \"bp\":\"e\": Perfetto binds it to the next slice instead");
     }
     const auto it = open_flows_.find(key);
     if (it == open_flows_.end()) {
       EventProblem("flow pairing", "flow " + key + " ends without a start before it");
       return;
     }
-    if (*e.ts < it->second.ts) EventProblem("flow pairing", "flow " + key + " ends before it starts");
+    if (*e.ts < it->second.ts)
+      EventProblem("flow pairing", "flow " + key + " ends before it starts");
     open_flows_.erase(it);
     ++check_.flows;
   }

@@ -88,14 +88,14 @@ TEST_F(PlotTest, SvgOfChosenRanks) {
   }
   // Same input, same bytes (no date, fixed ids).
   const std::string again = (dir_ / "again.svg").string();
-  ASSERT_EQ(RunCli("plot scenarios/deepseek_v3.textproto --ranks 15,1 -o '" + again + "'").exit_code,
-            0);
+  ASSERT_EQ(
+      RunCli("plot scenarios/deepseek_v3.textproto --ranks 15,1 -o '" + again + "'").exit_code, 0);
   EXPECT_TRUE(Slurp(again) == image);
 }
 
 TEST_F(PlotTest, RefusesWhatItCannotDraw) {
-  const CliResult pdf = RunCli("plot scenarios/pp4_tiny.textproto -o '" +
-                               (dir_ / "m.pdf").string() + "'");
+  const CliResult pdf =
+      RunCli("plot scenarios/pp4_tiny.textproto -o '" + (dir_ / "m.pdf").string() + "'");
   EXPECT_EQ(pdf.exit_code, 2);
   EXPECT_EQ(pdf.err, "stepsim: -o: " + (dir_ / "m.pdf").string() + " must end in .png or .svg\n");
   const CliResult rank = RunCli("plot scenarios/pp4_tiny.textproto --ranks 0,4 -o '" +
