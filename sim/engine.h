@@ -1,9 +1,11 @@
 // The simulation of one training step on SimGrid: one actor per pipeline
-// rank walks its schedule; each step is one SimGrid activity of the step's
-// duration; pipeline activations and gradients are real SimGrid
-// communications between the ranks' hosts; every allocation and free lands
-// in the rank's ledger. One TP/EP/DP slice is simulated as representative of
-// the cluster (collectives take time from the cost model).
+// rank walks its steps as the plan lays them out (plan.h); each step is one
+// SimGrid activity of the step's duration; pipeline activations and
+// gradients are real SimGrid communications between the ranks' hosts
+// (detached sends into the receiver's mailbox, so that a transfer starts
+// when it is sent); every allocation and free lands in the rank's ledger.
+// One TP/EP/DP slice is simulated as representative of the cluster
+// (collectives take time from the cost model).
 //
 // SimGrid allows one engine per process: call Simulate at most once.
 #ifndef STEPSIM_SIM_ENGINE_H_
@@ -70,13 +72,24 @@ struct SimOptions {
 
 // Runs the step. kInvalidInput for configurations that cannot run (and for
 // a replayed schedule that deadlocks); kFailed for a deadlock of a built-in
-// schedule or a ledger that does not return to its static state (bugs).
+// schedule or a ledger that does not return to its static state (bugs), and
+// for an engine module that cannot be loaded (below).
 StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
                              const SimOptions& options);
 // The same with the stages' profiles already built by BuildStageProfiles for
 // this config (a sweep builds them once per distinct configuration).
 StatusOr<SimResult> Simulate(const graph::Config& config, const Schedule& schedule,
                              const SimOptions& options, std::vector<StageProfile> stages);
+
+// Loading SimGrid costs more than everything else a small command does (it
+// pulls in 16 ns-3 libraries), so the `stepsim` command keeps the engine in a
+// module, stepsim_engine.so next to the executable (engine_loader.cc), and
+// loads it on the first Simulate or here; commands that never simulate never
+// load SimGrid. Call it before forking children that simulate, so that they
+// share one load. kFailed with the loader's message if the module is missing
+// or does not load. Programs linked with the engine itself (the tests)
+// return Ok at once.
+Status LoadEngine();
 
 }  // namespace stepsim::sim
 

@@ -90,6 +90,21 @@ class Ledger {
   // change) and hands each to `visitor`. The initial bytes are not events.
   void Visit(LedgerVisitor& visitor) const;
 
+  // One change and what made it: an op of a step (its allocations at the
+  // op's start, or its frees at its end) or a single delta. The pointers
+  // are valid during the call.
+  struct Change {
+    double time = 0;
+    const Bytes* live = nullptr;         // after the change
+    const StepRecord* step = nullptr;    // the step of the op, or null
+    const Phase* phase = nullptr;        // the op's phase in that step's profile
+    bool free = false;                   // the op's frees (else its allocations)
+    const Delta* delta = nullptr;        // or the single delta
+  };
+  using OnDetailedChange = std::function<void(const Change& change)>;
+  // Replays like Replay(on_change), telling what made each change.
+  LedgerResult ReplayChanges(const OnDetailedChange& on_change) const;
+
  private:
   Bytes initial_;
   std::vector<StepRecord> steps_;

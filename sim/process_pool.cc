@@ -1,5 +1,7 @@
 #include "sim/process_pool.h"
 
+#include "sim/engine.h"
+
 #include <poll.h>
 #include <sched.h>
 #include <sys/wait.h>
@@ -139,6 +141,8 @@ struct Worker {
 }  // namespace
 
 StatusOr<std::string> RunInChild(const std::function<StatusOr<std::string>()>& work) {
+  // Children simulate: they share the engine (SimGrid) loaded here once.
+  if (Status loaded = LoadEngine(); !loaded.ok()) return loaded;
   int fds[2];
   if (pipe(fds) != 0) return Status::Failed(std::string("cannot create a pipe: ") + strerror(errno));
   FlushStdio();
@@ -193,6 +197,8 @@ Status RunPool(int64_t num_tasks, const PoolOptions& options,
   const int64_t jobs = std::max<int64_t>(1, std::min<int64_t>(options.jobs, num_tasks));
   std::vector<Worker> workers;
   std::vector<std::string> lost;
+  // Workers simulate: they share the engine (SimGrid) loaded here once.
+  if (Status loaded = LoadEngine(); !loaded.ok()) return loaded;
   FlushStdio();
   for (int64_t w = 0; w < jobs; ++w) {
     int tasks[2], results[2];

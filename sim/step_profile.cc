@@ -126,12 +126,16 @@ const StepProfile& StageProfile::For(StepKind kind) const {
 StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
                                                        const CostModel& cost) {
   std::vector<StageProfile> out;
+  // Profiles are built in place: a Boost graph does not move (adjacency_list
+  // has no move constructor, and its swap makes three copies).
+  out.reserve(c.layout.stages.size());
   try {
     for (const graph::Stage& stage : c.layout.stages) {
       StatusOr<graph::StageDag> dag = graph::BuildStageDag(c, stage);
       if (!dag.ok()) return dag.status();
-      StageProfile sp;
+      StageProfile& sp = out.emplace_back();
       sp.stage = stage.stage;
+      dag->graph = graph::OpGraph();  // the edges stay behind (StageProfile::dag)
       sp.dag = std::move(*dag);
       std::vector<double> seconds(sp.dag.ops.size());
       for (size_t o = 0; o < seconds.size(); ++o) seconds[o] = cost.OpSeconds(sp.dag.ops[o]);
@@ -169,7 +173,6 @@ StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
                           sp_div;
       sp.activation_bytes = hop;
       sp.gradient_bytes = hop;
-      out.push_back(std::move(sp));
     }
   } catch (const Overflow&) {
     return stepsim::Status::Invalid("model: memory sizes overflow 64-bit byte counts");

@@ -52,6 +52,9 @@ struct StepProfile {
 // Everything the engine needs to run one stage.
 struct StageProfile {
   int64_t stage = 0;
+  // The stage's ops, tensors and execution orders. Its edges (dag.graph) are
+  // left empty: they were validated when the DAG was built, nothing after
+  // needs them, and copying a Boost graph costs more than building profiles.
   graph::StageDag dag;
   StepProfile forward, backward, weight, backward_weight;
   int64_t activation_bytes = 0;  // sent to the next stage per micro-batch

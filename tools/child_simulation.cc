@@ -14,6 +14,8 @@
 namespace stepsim::tools {
 
 StatusOr<RunReport> SimulateInChild(const graph::Config& config) {
+  // Children share the engine (SimGrid) loaded here once.
+  if (Status loaded = sim::LoadEngine(); !loaded.ok()) return loaded;
   int fds[2];
   if (pipe(fds) != 0) return Status::Failed("cannot create a pipe");
   std::cout.flush();

@@ -41,6 +41,9 @@ void PrepareStandardStreams();
 // "path: reason" for an errno from opening `path`: no such file, permission
 // denied, a symbolic-link loop, a path through a file, ...
 std::string OpenError(const std::string& path, int error);
+// "is a FIFO (named pipe)", "is a device", ... for a file that is not a
+// regular one (stat's st_mode); "" for a regular file.
+std::string NotRegular(unsigned mode);
 // "is a FIFO (named pipe)", "is a device", ... for a file type that is not a
 // regular file; "" for a regular file.
 std::string NotRegular(unsigned mode);

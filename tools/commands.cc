@@ -1,5 +1,11 @@
 #include "tools/commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
 #include <iostream>
 
 #include "graph/activations.h"
@@ -24,7 +30,6 @@ namespace stepsim::tools {
 namespace {
 
 constexpr std::uintmax_t kMaxScheduleFileBytes = std::uintmax_t{256} << 20;
-constexpr std::uintmax_t kMaxTraceBytes = std::uintmax_t{4} << 30;
 
 // The schedule file a run replays: --schedule FILE, else the scenario's
 // schedule.file (relative to the scenario's folder), else "" (generate).
@@ -193,7 +198,8 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   if (s.ok()) s = plan.Commit();
   if (s.ok() && !plan.ToStdout() && !outputs.chrome_trace.empty()) {
     std::cout << "Chrome trace: " << outputs.chrome_trace
-              << " (open it in https://ui.perfetto.dev or chrome://tracing)\n";
+              << " (open it in https://ui.perfetto.dev, or load it in Chrome DevTools' "
+                   "Performance panel)\n";
   }
   if (s.ok() && outputs.fail_if_oom) {
     for (const RankReport& rank : report.ranks()) {
@@ -219,14 +225,34 @@ int RunSchedule(const ScenarioArgs& args, const std::string& out) {
 }
 
 int RunCheckTrace(const std::string& path) {
-  StatusOr<std::string> text = ReadFile(path, kMaxTraceBytes);
-  if (!text.ok()) return Report(text.status());
-  const traces::TraceCheck check = traces::CheckChromeTrace(*text);
-  for (const std::string& p : check.problems) std::cerr << path << ": " << p << "\n";
+  // Streamed: a trace may be far larger than memory should hold. Opened as
+  // ReadFile opens inputs: a FIFO or a device is refused at once.
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Report(Status::Invalid(OpenError(path, errno)));
+  struct stat st {};
+  const bool stated = fstat(fd, &st) == 0;
+  close(fd);
+  if (!stated) return Report(Status::Invalid(OpenError(path, errno)));
+  if (!S_ISREG(st.st_mode)) {
+    return Report(Status::Invalid(path + ": " + NotRegular(st.st_mode) +
+                                  ", not a regular file; stepsim reads inputs from regular files"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Report(Status::Invalid(path + ": cannot be opened"));
+  const traces::TraceCheck check = traces::CheckChromeTrace(in);
+  if (in.bad()) return Report(Status::Failed(path + ": read failed"));
+  for (const std::string& p : check.problems) std::cerr << path << ":" << p << "\n";
+  if (check.problem_count > static_cast<int64_t>(check.problems.size())) {
+    std::cerr << path << ": ... and " << check.problem_count - check.problems.size()
+              << " more problems\n";
+  }
+  for (const auto& [rule, count] : check.by_rule) {
+    std::cerr << path << ": " << count << " problems of " << rule << "\n";
+  }
   std::cout << path << ": " << check.events << " events, " << check.slices << " slices, "
-            << check.counters << " counter events, " << check.flows << " flows: "
-            << (check.problems.empty() ? "ok" : "INVALID") << "\n";
-  return check.problems.empty() ? kExitOk : kExitFailed;
+            << check.counters << " counter events, " << check.instants << " instants, "
+            << check.flows << " flows: " << (check.problem_count == 0 ? "ok" : "INVALID") << "\n";
+  return check.problem_count == 0 ? kExitOk : kExitFailed;
 }
 
 }  // namespace stepsim::tools

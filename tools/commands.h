@@ -46,6 +46,11 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
 
 int RunCheckTrace(const std::string& path);
 
+// Simulates the scenario and draws memory over time for `ranks` ("0,1,15";
+// empty: every rank up to 4, else the first, the highest and the last) into
+// `out` (.png or .svg) with tools/plot_memory.py.
+int RunPlot(const ScenarioArgs& args, const std::string& ranks, const std::string& out);
+
 // Simulates each validation case (proto/validation.proto) and compares the
 // prediction with what was measured: exit 0 when every measurement is within
 // its case's tolerance, 1 when one is not, 2 for bad input.

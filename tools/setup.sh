@@ -10,6 +10,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler
   libspdlog-dev libgtest-dev libcli11-dev nlohmann-json3-dev
+  python3-matplotlib python3-pandas
   python3-torch  # the calibration harness; tests read memory snapshots with torch
   slurm-wlm munge  # the Slurm round-trip test's local cluster (tools/slurm/)
 )
@@ -26,6 +27,20 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+fi
+
+# The viewer tests load traces in the DevTools trace engine: Node 20 and npm
+# (on the machine already), the npm package pinned in its package-lock.json.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  echo "setup: Node 20 and npm are needed for tests/viewers" >&2
+  exit 1
+fi
+viewers=tests/viewers
+if [[ ! -f $viewers/node_modules/.package-lock.json ]] ||
+   ! cmp -s $viewers/package-lock.json $viewers/node_modules/.stepsim-lock; then
+  echo "setup: npm ci in $viewers" >&2
+  (cd "$viewers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp $viewers/package-lock.json $viewers/node_modules/.stepsim-lock
 fi
 
 build_dir=${BUILD_DIR:-build}

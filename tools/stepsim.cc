@@ -242,7 +242,8 @@ int main(int argc, char** argv) {
 
   std::string check_path;
   CLI::App* check = app.add_subcommand(
-      "check-trace", "check a Chrome trace against the rules Perfetto's JSON importer needs");
+      "check-trace",
+      "check a Chrome trace against the rules of Perfetto's and DevTools' importers");
   check->add_option("trace", check_path, "trace file (JSON)")->required()->check(NonEmpty());
 
   std::vector<std::string> validate_files;
@@ -252,6 +253,16 @@ int main(int argc, char** argv) {
   validate->add_option("cases", validate_files, "validation case files (.textproto)")
       ->required();
   validate->add_option("--json", validate_json, "write the results as JSON to FILE, or -");
+
+  ScenarioArgs plot_args;
+  std::string plot_ranks, plot_out;
+  CLI::App* plot = app.add_subcommand(
+      "plot", "simulate one step and draw each rank's memory over time (PNG or SVG)");
+  AddScenarioArgs(plot, &plot_args);
+  plot->add_option("--ranks", plot_ranks,
+                   "comma-separated pipeline ranks (default: all up to 4, else the first, the "
+                   "highest and the last)");
+  plot->add_option("-o,--out", plot_out, "FILE.png or FILE.svg")->required();
 
   app.add_subcommand("presets", "list the built-in model presets");
 
@@ -290,6 +301,7 @@ int main(int argc, char** argv) {
     if (schedule->parsed()) return t::RunSchedule(schedule_args, schedule_out);
     if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
     if (check->parsed()) return t::RunCheckTrace(check_path);
+    if (plot->parsed()) return t::RunPlot(plot_args, plot_ranks, plot_out);
     if (validate->parsed()) return t::RunValidate(validate_files, validate_json);
     if (sweep->parsed()) return t::RunSweepCommand(sweep_args);
     if (fit->parsed()) return t::RunFitCommand(fit_args);

@@ -1,73 +1,113 @@
 #include "traces/timeline_csv.h"
 
 #include <cmath>
-#include <cstdio>
 #include <sstream>
+#include <string_view>
+
+#include "traces/memory_series.h"
+#include "traces/text_writer.h"
 
 namespace stepsim::traces {
 namespace {
 
-void AppendRow(std::string& out, double time, int64_t rank, const sim::Bytes& live) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.3f,%lld", time * 1e6, static_cast<long long>(rank));
-  out += buffer;
-  int64_t total = 0;
-  for (int64_t b : live) {
-    out += ',';
-    out += std::to_string(b);
-    total += b;
+int64_t Ns(double seconds) { return std::llround(seconds * 1e9); }
+
+// A text field, quoted (RFC 4180) when it holds a comma, a quote or a line
+// break.
+void Field(TextWriter& w, std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
+    w << text;
+    return;
   }
-  out += ',';
-  out += std::to_string(total);
-  out += '\n';
+  w << '"';
+  for (char c : text) {
+    if (c == '"') w << '"';
+    w << c;
+  }
+  w << '"';
 }
+
+// What a row names: the step and the op ("B" and "L3.moe.combine"), or a
+// single buffer ("recv activation 3"). The views point into the stage DAGs
+// and the ledger, which outlive the writing.
+struct RowText {
+  std::string step;
+  std::string_view kind;
+  std::string_view op;
+};
+
+RowText TextOf(const sim::Ledger::Change& c, int64_t chunks) {
+  if (c.step == nullptr) return {"", "", c.delta->what};
+  const graph::Op& op = c.step->stage->dag.ops[c.phase->op];
+  return {sim::StepName(c.step->step, chunks), graph::OpKindName(op.kind), op.name};
+}
+
+class RankRows {
+ public:
+  RankRows(TextWriter& w, int64_t rank) : w_(w), rank_(rank) {}
+
+  void Write(int64_t ns, const sim::Bytes& live, const RowText& text) {
+    w_ << rank_ << ',' << seq_++ << ',';
+    w_.Micros(ns) << ',';
+    Field(w_, text.step);
+    w_ << ',';
+    if (!text.kind.empty()) w_ << text.kind << ' ';
+    Field(w_, text.op);
+    const MemorySample sample{live};
+    for (const MemorySeries& s : AllMemorySeries()) w_ << ',' << s.Bytes(sample);
+    w_ << '\n';
+  }
+
+ private:
+  TextWriter& w_;
+  int64_t rank_;
+  int64_t seq_ = 0;
+};
 
 }  // namespace
 
 void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& sink) {
-  std::string out =
-      "time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,framework,total\n";
-  auto flush_if_big = [&] {
-    if (out.size() > (1 << 20)) {
-      sink.write(out.data(), static_cast<std::streamsize>(out.size()));
-      out.clear();
-    }
-  };
-  const double window = resolution_us > 0 ? resolution_us * 1e-6 : 0;
+  TextWriter w(sink);
+  w << "rank,seq,time_us,step,op";
+  for (const MemorySeries& s : AllMemorySeries()) w << ',' << s.name;
+  w << '\n';
+  const int64_t window_ns = resolution_us > 0 ? std::llround(resolution_us * 1e3) : 0;
+  const int64_t end_ns = Ns(result.step_time);
+  const int64_t chunks = result.schedule.chunks;
   for (const sim::RankRun& run : result.ranks) {
-    AppendRow(out, 0, run.rank, run.ledger.initial());
-    if (window <= 0) {
-      run.ledger.Replay([&](double time, const sim::Bytes& live) {
-        AppendRow(out, time, run.rank, live);
-        flush_if_big();
+    RankRows rows(w, run.rank);
+    rows.Write(0, run.ledger.initial(), {"", "", "static state"});
+    sim::Bytes last = run.ledger.initial();
+    if (window_ns <= 0) {
+      run.ledger.ReplayChanges([&](const sim::Ledger::Change& c) {
+        rows.Write(Ns(c.time), *c.live, TextOf(c, chunks));
+        last = *c.live;
       });
-      continue;
+    } else {
+      // Keep the highest row of each window.
+      int64_t bucket = -1, best_total = -1, best_ns = 0;
+      sim::Bytes best{};
+      RowText best_text;
+      run.ledger.ReplayChanges([&](const sim::Ledger::Change& c) {
+        const int64_t ns = Ns(c.time);
+        if (ns / window_ns != bucket) {
+          if (bucket >= 0) rows.Write(best_ns, best, best_text);
+          bucket = ns / window_ns;
+          best_total = -1;
+        }
+        last = *c.live;
+        const int64_t total = sim::Total(*c.live);
+        if (total > best_total) {
+          best_total = total;
+          best_ns = ns;
+          best = *c.live;
+          best_text = TextOf(c, chunks);
+        }
+      });
+      if (bucket >= 0) rows.Write(best_ns, best, best_text);
     }
-    // Keep the highest row of each window.
-    int64_t bucket = -1, best_total = -1;
-    double best_time = 0;
-    sim::Bytes best{};
-    auto flush = [&] {
-      if (bucket >= 0) AppendRow(out, best_time, run.rank, best);
-      flush_if_big();
-    };
-    run.ledger.Replay([&](double time, const sim::Bytes& live) {
-      const auto b = static_cast<int64_t>(std::floor(time / window));
-      if (b != bucket) {
-        flush();
-        bucket = b;
-        best_total = -1;
-      }
-      const int64_t total = sim::Total(live);
-      if (total > best_total) {
-        best_total = total;
-        best_time = time;
-        best = live;
-      }
-    });
-    flush();
+    rows.Write(end_ns, last, {"", "", "end"});
   }
-  sink.write(out.data(), static_cast<std::streamsize>(out.size()));
 }
 
 std::string TimelineCsv(const sim::SimResult& result, double resolution_us) {

@@ -1,9 +1,16 @@
 // The CSV timeline of `stepsim run --timeline FILE`:
-//   time_us,rank,weights,gradients,optimizer,activations,recompute,comm,workspace,framework,total
-// one row per change of a rank's live bytes (after the change), rank by
-// rank, starting with the static state at time 0. With a resolution, each
-// rank keeps one row per window: the one with the highest total, so the
-// peak survives coarsening.
+//   rank,seq,time_us,step,op,weights,gradients,optimizer,activations,
+//   recompute,comm,workspace,total
+// (the memory columns are AllMemorySeries(), in bytes), rank by rank: a row
+// for the static state at time 0 (op "static state"), one per change of the
+// rank's live bytes (after it: the op that allocated or freed, or the single
+// buffer, e.g. "recv activation 3"; step "BW0", empty outside steps), and an
+// end row at the step's end (op "end"). `seq` numbers a rank's rows from 0,
+// so (rank, seq) is unique and the file pivots in pandas:
+//   df.pivot(index="seq", columns="rank", values="total").
+// Times are whole nanoseconds printed as microseconds with three decimals.
+// With a resolution, each rank keeps one row per window, the one with the
+// highest total, so the peak survives coarsening (and the end row).
 #ifndef STEPSIM_TRACES_TIMELINE_CSV_H_
 #define STEPSIM_TRACES_TIMELINE_CSV_H_
 

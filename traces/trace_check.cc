@@ -1,188 +1,553 @@
 #include "traces/trace_check.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-
-#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iterator>
 #include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string_view>
 #include <tuple>
+#include <utility>
 
 namespace stepsim::traces {
 namespace {
 
-using google::protobuf::Struct;
-using google::protobuf::Value;
+using Json = nlohmann::json;
 
-const Value* Field(const Struct& s, const std::string& key) {
-  auto it = s.fields().find(key);
-  return it == s.fields().end() ? nullptr : &it->second;
-}
+constexpr int kMaxDepth = 32;
+constexpr size_t kMaxProblems = 50;
+constexpr size_t kMaxOpenFlows = 1 << 20;  // beyond: no longer constant memory
 
-bool IsNumber(const Value* v) { return v != nullptr && v->kind_case() == Value::kNumberValue; }
-bool IsString(const Value* v) { return v != nullptr && v->kind_case() == Value::kStringValue; }
+// Characters of a stream, read 1 MiB at a time (an input iterator for
+// nlohmann's parser reads them), with line numbers counted only when asked.
+class Chunks {
+ public:
+  explicit Chunks(std::istream& in) : in_(in), buffer_(new char[kBytes]) { Fill(); }
+  bool done() const { return pos_ == end_; }
+  char get() const { return buffer_[pos_]; }
+  void next() {
+    if (++pos_ == end_) Fill();
+  }
+  // The line of the next character.
+  int64_t line() {
+    Count(pos_);
+    return line_;
+  }
+  // The line and column of the last character read: where a syntax error is.
+  std::pair<int64_t, int64_t> last() {
+    const size_t at = pos_ > 0 ? pos_ - 1 : 0;
+    Count(at);
+    return {line_, line_start_ < 0 ? base_ + static_cast<int64_t>(at) + 1
+                                   : static_cast<int64_t>(at) - line_start_ + 1};
+  }
 
-// Timestamps compared in whole nanoseconds: the trace prints microseconds
-// with three decimals, and sums of parsed doubles are not exact.
-int64_t Ns(double us) { return std::llround(us * 1000); }
+ private:
+  // Counts the line breaks before `to` in the buffer.
+  void Count(size_t to) {
+    for (; counted_ < to; ++counted_) {
+      if (buffer_[counted_] == '\n') {
+        ++line_;
+        line_start_ = static_cast<int64_t>(counted_) + 1;
+      }
+    }
+  }
+  void Fill() {
+    Count(end_);
+    // A line that started in an earlier buffer: its column runs on.
+    base_ = line_start_ < 0 ? base_ + static_cast<int64_t>(end_)
+                            : static_cast<int64_t>(end_) - line_start_;
+    line_start_ = -1;
+    in_.read(buffer_.get(), kBytes);
+    pos_ = counted_ = 0;
+    end_ = static_cast<size_t>(in_.gcount());
+  }
 
-struct Slice {
-  int64_t ts, end;
-  int64_t index;
+  static constexpr size_t kBytes = 1 << 20;
+  std::istream& in_;
+  std::unique_ptr<char[]> buffer_;
+  size_t pos_ = 0, end_ = 0, counted_ = 0;
+  int64_t line_ = 1;
+  int64_t line_start_ = 0;  // in this buffer, or -1: before it
+  int64_t base_ = 0;        // with line_start_ = -1: columns before this buffer
+};
+
+class ChunkIterator {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = char;
+
+  ChunkIterator() = default;  // the end
+  explicit ChunkIterator(Chunks* chunks) : chunks_(chunks) {}
+  char operator*() const { return chunks_->get(); }
+  ChunkIterator& operator++() {
+    chunks_->next();
+    return *this;
+  }
+  bool operator==(const ChunkIterator& other) const { return AtEnd() == other.AtEnd(); }
+  bool operator!=(const ChunkIterator& other) const { return !(*this == other); }
+
+ private:
+  bool AtEnd() const { return chunks_ == nullptr || chunks_->done(); }
+  Chunks* chunks_ = nullptr;
+};
+
+// Where a viewer puts a slice: [start_ns, end_ns] as Perfetto reads it and
+// [ts, end] in the doubles DevTools adds.
+struct Placed {
+  int64_t start_ns = 0, dur_ns = 0;
+  double ts = 0, end = 0;
+  int64_t event = 0, line = 0;
+};
+
+struct ThreadState {
+  std::vector<Placed> perfetto, devtools;  // open slices, innermost last
+  std::optional<Placed> last;              // the last slice started
+  int64_t last_start_ns = -1;
+  int64_t longest_start_ns = -1, longest_end_ns = 0;  // the last slice with a duration
+  // Categories of the slices starting at last_start_ns, for DevTools' flow
+  // binding by (ts, pid, tid, cat); a category seen twice binds ambiguously.
+  std::vector<std::pair<std::string, int>> cats_at_start;
+};
+
+struct OpenFlow {
+  int64_t event = 0, line = 0;
+  double ts = 0;
+};
+
+// One event's fields as the parser hands them over.
+struct Event {
+  int64_t index = -1, line = 0;
+  std::string ph, name, cat, scope, bp, id;
+  bool has_name = false, has_cat = false, has_id = false;
+  std::optional<int64_t> pid, tid;
+  bool pid_not_integer = false, tid_not_integer = false;
+  std::optional<double> ts, dur;
+  std::optional<int64_t> ts_ns, dur_ns;
+  bool ts_not_number = false, dur_not_number = false;
+  bool has_args = false;
+  int64_t args = 0;             // fields of args
+  int64_t args_not_number = 0;  // of them, not numbers
+  std::string first_bad_arg;
+};
+
+class Checker : public nlohmann::json_sax<Json> {
+ public:
+  Checker(TraceCheck& check, Chunks& chunks) : check_(check), chunks_(chunks) {}
+
+  bool null() override { return Value(Kind::kOther); }
+  bool boolean(bool) override { return Value(Kind::kOther); }
+  bool number_integer(number_integer_t v) override { return Integer(v); }
+  bool number_unsigned(number_unsigned_t v) override {
+    return v > static_cast<uint64_t>(INT64_MAX) ? Value(Kind::kOther)
+                                                : Integer(static_cast<int64_t>(v));
+  }
+  bool number_float(number_float_t v, const string_t&) override {
+    if (depth_ == event_depth_ && in_event_) return Number(v, std::nullopt);
+    return Value(Kind::kNumber);
+  }
+  bool string(string_t& s) override {
+    if (depth_ == event_depth_ && in_event_) {
+      Field(s);
+      return true;
+    }
+    return Value(Kind::kOther);
+  }
+  bool binary(binary_t&) override { return Value(Kind::kOther); }
+
+  bool start_object(std::size_t) override {
+    if (!Enter()) return false;
+    if (depth_ == 1) {
+      root_object_ = true;
+    } else if (depth_ == event_depth_ && in_events_) {
+      in_event_ = true;
+      event_ = Event{};
+      event_.index = check_.events++;
+      event_.line = chunks_.line();
+    } else if (depth_ == event_depth_ + 1 && in_event_ && key_ == "args") {
+      event_.has_args = true;
+      in_args_ = true;
+    } else {
+      Value(Kind::kOther);
+    }
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1 && root_object_) {
+      top_key_ = k;
+    } else if (depth_ == event_depth_ && in_event_) {
+      key_ = k;
+    } else if (depth_ == event_depth_ + 1 && in_args_) {
+      arg_key_ = k;
+      ++event_.args;
+    }
+    return true;
+  }
+  bool end_object() override {
+    if (depth_ == event_depth_ && in_event_) {
+      in_event_ = false;
+      FinishEvent();
+    } else if (depth_ == event_depth_ + 1 && in_args_) {
+      in_args_ = false;
+    }
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (!Enter()) return false;
+    if (depth_ == 1) {
+      in_events_ = true;  // the trace is a bare array of events
+      event_depth_ = 2;
+      saw_events_ = true;
+    } else if (depth_ == 2 && root_object_ && top_key_ == "traceEvents") {
+      in_events_ = true;
+      event_depth_ = 3;
+      saw_events_ = true;
+    } else {
+      Value(Kind::kOther);
+    }
+    return true;
+  }
+  bool end_array() override {
+    if (depth_ == event_depth_ - 1) in_events_ = false;
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    std::string what = e.what();
+    const size_t at = what.find("syntax error");
+    const auto [line, column] = chunks_.last();
+    Problem("syntax",
+            "line " + std::to_string(line) + ", column " + std::to_string(column) +
+                ": not valid JSON: " + (at == std::string::npos ? what : what.substr(at)));
+    return false;
+  }
+
+  void Finish() {
+    if (!saw_events_ && check_.problem_count == 0) Problem("structure", "no traceEvents array");
+    for (const auto& [key, flow] : open_flows_) {
+      Problem("flow pairing", "line " + std::to_string(flow.line) + ": event " +
+                                  std::to_string(flow.event) + ": flow " + key +
+                                  " starts but never ends");
+    }
+  }
+
+ private:
+  enum class Kind { kNumber, kOther };
+
+  bool Enter() {
+    if (++depth_ > kMaxDepth) {
+      Problem("structure", "line " + std::to_string(chunks_.line()) + ": nested more than " +
+                               std::to_string(kMaxDepth) + " levels deep");
+      return false;
+    }
+    return true;
+  }
+
+  // A value that is not a field of an event: only counter args care.
+  bool Value(Kind kind) {
+    if (in_args_ && depth_ == event_depth_ + 1 && kind != Kind::kNumber) {
+      if (event_.args_not_number++ == 0) event_.first_bad_arg = arg_key_;
+    }
+    return true;
+  }
+
+  bool Integer(int64_t v) {
+    if (depth_ == event_depth_ && in_event_) return Number(static_cast<double>(v), v);
+    return Value(Kind::kNumber);
+  }
+
+  // A number field of an event; `integer` if it was written as one.
+  bool Number(double v, std::optional<int64_t> integer) {
+    if (key_ == "pid" || key_ == "tid") {
+      const bool whole = integer.has_value();
+      (key_ == "pid" ? event_.pid : event_.tid) = whole ? *integer : static_cast<int64_t>(v);
+      (key_ == "pid" ? event_.pid_not_integer : event_.tid_not_integer) = !whole;
+    } else if (key_ == "ts" || key_ == "dur") {
+      // Perfetto's CoerceToTs: whole microseconds exactly, else rounded ns.
+      const int64_t ns = integer ? *integer * 1000
+                                 : (v == std::trunc(v) ? static_cast<int64_t>(v) * 1000
+                                                       : std::llround(v * 1000.0));
+      (key_ == "ts" ? event_.ts : event_.dur) = v;
+      (key_ == "ts" ? event_.ts_ns : event_.dur_ns) = ns;
+    } else if (key_ == "id") {
+      event_.has_id = true;
+      event_.id = integer ? std::to_string(*integer) : std::to_string(v);
+    }
+    return true;
+  }
+
+  void Field(const std::string& s) {
+    if (key_ == "ph") {
+      event_.ph = s;
+    } else if (key_ == "name") {
+      event_.name = s;
+      event_.has_name = true;
+    } else if (key_ == "cat") {
+      event_.cat = s;
+      event_.has_cat = true;
+    } else if (key_ == "s") {
+      event_.scope = s;
+    } else if (key_ == "bp") {
+      event_.bp = s;
+    } else if (key_ == "id") {
+      event_.has_id = true;
+      event_.id = s;
+    } else if (key_ == "ts" || key_ == "dur") {
+      (key_ == "ts" ? event_.ts_not_number : event_.dur_not_number) = true;
+    } else if (key_ == "pid" || key_ == "tid") {
+      (key_ == "pid" ? event_.pid_not_integer : event_.tid_not_integer) = true;
+    }
+  }
+
+  void Problem(const char* rule, const std::string& text) {
+    if (check_.problems.size() < kMaxProblems) check_.problems.push_back(text);
+    ++check_.problem_count;
+    ++check_.by_rule[rule];
+  }
+  void EventProblem(const char* rule, const std::string& text) {
+    Problem(rule, "line " + std::to_string(event_.line) + ": event " +
+                      std::to_string(event_.index) +
+                      (event_.has_name ? " \"" + event_.name + "\"" : std::string()) + ": " + text);
+  }
+
+  void FinishEvent() {
+    const Event& e = event_;
+    if (e.ph.size() != 1) {
+      EventProblem("structure", e.ph.empty() ? "no \"ph\"" : "\"ph\" is not one letter");
+      return;
+    }
+    const char ph = e.ph[0];
+    if (!e.has_name) EventProblem("structure", "no \"name\"");
+    bool ids_ok = true;
+    for (const auto& [field, value, not_integer] : {std::tuple{"pid", e.pid, e.pid_not_integer},
+                                                    std::tuple{"tid", e.tid, e.tid_not_integer}}) {
+      if (!value || not_integer) {
+        EventProblem("ids", std::string("no integer \"") + field + "\"");
+        ids_ok = false;
+      } else if (*value < 1 || *value > 4294967295) {
+        const bool tid = field == std::string_view("tid");
+        EventProblem(
+            "ids", std::string("\"") + field + "\" is " + std::to_string(*value) +
+                       ": it must be from 1 to 4294967295" +
+                       (tid && *value == 0 ? " (Perfetto reads a tid of 0 as the pid: that thread "
+                                             "merges with another)"
+                                           : ""));
+        ids_ok = *value >= 0 && *value <= 4294967295;  // still a thread to check
+      }
+    }
+    if (ph == 'M') return;
+    if (!e.ts || e.ts_not_number) {
+      EventProblem("structure", "no numeric \"ts\"");
+      return;
+    }
+    if (*e.ts < 0) {
+      EventProblem("structure", "negative \"ts\"");
+      return;
+    }
+    if (!ids_ok) return;
+    ThreadState& thread = threads_[{*e.pid, *e.tid}];
+    switch (ph) {
+      case 'X':
+        Slice(thread);
+        break;
+      case 'C':
+        ++check_.counters;
+        if (!e.has_args || e.args == 0) {
+          EventProblem("counters", "counter without args");
+        } else if (e.args_not_number > 0) {
+          EventProblem("counters", "counter series \"" + e.first_bad_arg + "\" is not a number");
+        }
+        break;
+      case 'I':
+        ++check_.instants;
+        if (e.scope != "t" && e.scope != "p" && e.scope != "g") {
+          EventProblem("instants", "instant event without a scope \"s\" of \"t\", \"p\" or \"g\"");
+        }
+        break;
+      case 'i':
+        EventProblem("instants",
+                     "\"ph\":\"i\": the DevTools trace engine keeps only \"ph\":\"I\" instants");
+        break;
+      case 's':
+      case 'f':
+        Flow(thread, ph);
+        break;
+      default:
+        EventProblem("structure", std::string("unexpected phase \"") + ph +
+                                      "\" (stepsim traces use X, C, I, s, f and M)");
+    }
+  }
+
+  void Slice(ThreadState& thread) {
+    const Event& e = event_;
+    ++check_.slices;
+    if (!e.dur || e.dur_not_number || *e.dur < 0) {
+      EventProblem("structure", "X slice without a non-negative numeric \"dur\"");
+      return;
+    }
+    Placed p{*e.ts_ns, *e.dur_ns, *e.ts, *e.ts + *e.dur, e.index, e.line};
+    const int64_t end_ns = p.start_ns + p.dur_ns;
+    // In start order; at one start, slices that last longest first (as
+    // DevTools sorts them; a zero-length one anywhere, as it never holds
+    // another).
+    if (thread.last_start_ns > p.start_ns ||
+        (p.dur_ns > 0 && thread.longest_start_ns == p.start_ns && thread.longest_end_ns < end_ns)) {
+      EventProblem("order", "starts before the slice before it on its thread (line " +
+                                std::to_string(thread.last->line) +
+                                "): each thread's slices must come in start order, longest first");
+      return;
+    }
+    if (p.dur_ns > 0) {
+      thread.longest_start_ns = p.start_ns;
+      thread.longest_end_ns = end_ns;
+    }
+    // Perfetto: close what ended, then refuse a partial overlap.
+    auto& open = thread.perfetto;
+    bool spilled = false;
+    for (size_t i = open.size(); i-- > 0;) {
+      const Placed& o = open[i];
+      const int64_t o_end = o.start_ns + o.dur_ns;
+      if (o_end < p.start_ns || (o_end == p.start_ns && !(o.dur_ns == 0 && p.dur_ns == 0))) {
+        open.pop_back();
+        continue;
+      }
+      if (p.start_ns < o_end && end_ns > o_end) {
+        EventProblem("Perfetto overlaps",
+                     "starts inside the slice of line " + std::to_string(o.line) + " and ends " +
+                         std::to_string(end_ns - o_end) +
+                         " ns after it: Perfetto spills it to an overlap track");
+        spilled = true;
+        break;
+      }
+    }
+    if (!spilled) open.push_back(p);
+    // DevTools: pop what the slice starts after; drop it if it ends after
+    // its parent, in floating point. A zero-length slice is never dropped
+    // and never holds another.
+    auto& tree = thread.devtools;
+    while (p.dur_ns > 0 && !tree.empty() && p.ts >= tree.back().end) tree.pop_back();
+    if (p.dur_ns == 0) {
+      // nothing to place
+    } else if (!tree.empty() && p.end > tree.back().end) {
+      char at[64];
+      std::snprintf(at, sizeof at, "%.17g > %.17g", p.end, tree.back().end);
+      EventProblem("DevTools drops", "ends after the slice of line " +
+                                         std::to_string(tree.back().line) +
+                                         " that holds it, in floating point (ts + dur: " + at +
+                                         "): the DevTools trace engine drops it");
+    } else {
+      tree.push_back(p);
+    }
+    if (p.start_ns != thread.last_start_ns) thread.cats_at_start.clear();
+    bool seen = false;
+    for (auto& [cat, count] : thread.cats_at_start) {
+      if (cat == e.cat) {
+        ++count;
+        seen = true;
+      }
+    }
+    if (!seen) thread.cats_at_start.push_back({e.cat, 1});
+    thread.last_start_ns = p.start_ns;
+    thread.last = p;
+  }
+
+  void Flow(ThreadState& thread, char ph) {
+    const Event& e = event_;
+    if (!e.has_id) {
+      EventProblem("flow pairing", "flow without \"id\"");
+      return;
+    }
+    // Bound to the slice it follows: the last one started on its thread,
+    // starting at the flow's timestamp, alone there with its category.
+    const std::string where = ph == 's' ? "start" : "end";
+    if (!thread.last || thread.last_start_ns != *e.ts_ns) {
+      EventProblem("flow binding", "flow " + where +
+                                       " does not follow a slice starting at its ts on its thread: "
+                                       "both viewers bind it elsewhere");
+    } else if (thread.perfetto.empty() || thread.perfetto.back().event != thread.last->event) {
+      EventProblem("flow binding",
+                   "flow " + where + " follows a slice that is not the innermost open one");
+    } else {
+      int same_cat = 0;
+      for (const auto& [cat, count] : thread.cats_at_start) {
+        if (cat == e.cat) same_cat = count;
+      }
+      if (same_cat != 1) {
+        EventProblem(
+            "flow binding",
+            "flow " + where + " has category \"" + e.cat + "\", which " +
+                (same_cat == 0 ? std::string("no slice starting there has")
+                               : std::to_string(same_cat) + " slices starting there have") +
+                ": DevTools binds a flow to the first event with its ts, pid, tid and cat");
+      }
+    }
+    const std::string key = "\"" + e.cat + "/" + e.name + "/" + e.id + "\"";
+    if (ph == 's') {
+      if (open_flows_.count(key) > 0) {
+        EventProblem("flow pairing", "flow " + key + " starts twice");
+      } else if (open_flows_.size() >= kMaxOpenFlows) {
+        EventProblem("flow pairing",
+                     "more than " + std::to_string(kMaxOpenFlows) + " flows open at once");
+      } else {
+        open_flows_[key] = {e.index, e.line, *e.ts};
+      }
+      return;
+    }
+    if (e.bp != "e") {
+      EventProblem("flow binding",
+                   "flow end without \"bp\":\"e\": Perfetto binds it to the next slice instead");
+    }
+    const auto it = open_flows_.find(key);
+    if (it == open_flows_.end()) {
+      EventProblem("flow pairing", "flow " + key + " ends without a start before it");
+      return;
+    }
+    if (*e.ts < it->second.ts)
+      EventProblem("flow pairing", "flow " + key + " ends before it starts");
+    open_flows_.erase(it);
+    ++check_.flows;
+  }
+
+  TraceCheck& check_;
+  Chunks& chunks_;
+  int depth_ = 0;
+  int event_depth_ = 3;
+  bool root_object_ = false, in_events_ = false, saw_events_ = false;
+  bool in_event_ = false, in_args_ = false;
+  std::string top_key_, key_, arg_key_;
+  Event event_;
+  std::map<std::pair<int64_t, int64_t>, ThreadState> threads_;
+  std::map<std::string, OpenFlow> open_flows_;
 };
 
 }  // namespace
 
-TraceCheck CheckChromeTrace(const std::string& json) {
+TraceCheck CheckChromeTrace(std::istream& in) {
   TraceCheck check;
-  // Traces nest a few levels; deep nesting would make the parser crawl.
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : json) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') in_string = true;
-    if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
-    if (c == ']' || c == '}') --depth;
-  }
-  if (deepest > 32) {
-    check.problems.push_back("nested " + std::to_string(deepest) +
-                             " levels deep; a trace needs at most 32");
+  Chunks chunks(in);
+  Checker checker(check, chunks);
+  if (chunks.done()) {
+    check.problems.push_back("empty: not a trace");
+    check.problem_count = 1;
+    check.by_rule["structure"] = 1;
     return check;
   }
-  Struct root;
-  google::protobuf::util::JsonParseOptions options;
-  if (!google::protobuf::util::JsonStringToMessage(json, &root, options).ok()) {
-    check.problems.push_back("not valid JSON");
-    return check;
-  }
-  const Value* events = Field(root, "traceEvents");
-  if (events == nullptr || events->kind_case() != Value::kListValue) {
-    check.problems.push_back("no traceEvents array");
-    return check;
-  }
-  using Thread = std::pair<double, double>;  // (pid, tid)
-  std::map<Thread, std::vector<Slice>> slices;
-  struct FlowPoint {
-    int64_t index;
-    Thread thread;
-    int64_t ts;
-  };
-  std::map<std::string, std::vector<FlowPoint>> starts, ends;
-  auto problem = [&](int64_t i, const std::string& what) {
-    if (check.problems.size() < 50) {
-      check.problems.push_back("event " + std::to_string(i) + ": " + what);
-    }
-  };
-  int64_t i = -1;
-  for (const Value& v : events->list_value().values()) {
-    ++i;
-    ++check.events;
-    if (v.kind_case() != Value::kStructValue) {
-      problem(i, "not an object");
-      continue;
-    }
-    const Struct& e = v.struct_value();
-    const Value* ph = Field(e, "ph");
-    if (!IsString(ph)) {
-      problem(i, "no ph");
-      continue;
-    }
-    if (!IsString(Field(e, "name"))) problem(i, "no name");
-    if (!IsNumber(Field(e, "pid"))) problem(i, "no numeric pid");
-    const std::string phase = ph->string_value();
-    if (phase == "M") continue;
-    const Value* ts = Field(e, "ts");
-    if (!IsNumber(ts)) {
-      problem(i, "no numeric ts");
-      continue;
-    }
-    const Value* tid = Field(e, "tid");
-    const Thread thread{Field(e, "pid") ? Field(e, "pid")->number_value() : 0,
-                        IsNumber(tid) ? tid->number_value() : 0};
-    if (phase == "X") {
-      const Value* dur = Field(e, "dur");
-      if (!IsNumber(dur) || dur->number_value() < 0) {
-        problem(i, "X slice without a non-negative numeric dur");
-        continue;
-      }
-      ++check.slices;
-      slices[thread].push_back(
-          {Ns(ts->number_value()), Ns(ts->number_value()) + Ns(dur->number_value()), i});
-    } else if (phase == "C") {
-      ++check.counters;
-      const Value* args = Field(e, "args");
-      if (args == nullptr || args->kind_case() != Value::kStructValue ||
-          args->struct_value().fields().empty()) {
-        problem(i, "counter without args");
-        continue;
-      }
-      for (const auto& [key, value] : args->struct_value().fields()) {
-        if (value.kind_case() != Value::kNumberValue) problem(i, "counter " + key + " not numeric");
-      }
-    } else if (phase == "s" || phase == "f") {
-      const Value* id = Field(e, "id");
-      if (id == nullptr) {
-        problem(i, "flow without id");
-        continue;
-      }
-      const std::string key = (IsString(Field(e, "cat")) ? Field(e, "cat")->string_value() : "") +
-                              "/" + (IsNumber(id) ? std::to_string(id->number_value())
-                                                  : id->string_value());
-      (phase == "s" ? starts : ends)[key].push_back({i, thread, Ns(ts->number_value())});
-    } else if (phase == "i" || phase == "I") {
-      if (!IsString(Field(e, "s"))) problem(i, "instant event without a scope s");
-    } else {
-      problem(i, "unexpected phase " + phase);
-    }
-  }
-  // Nesting: sorted by start (longer first), each slice inside the open one
-  // or after it.
-  for (auto& [thread, list] : slices) {
-    std::stable_sort(list.begin(), list.end(), [](const Slice& a, const Slice& b) {
-      return a.ts != b.ts ? a.ts < b.ts : a.end > b.end;
-    });
-    std::vector<const Slice*> open;
-    for (const Slice& s : list) {
-      while (!open.empty() && open.back()->end <= s.ts) open.pop_back();
-      if (!open.empty() && s.end > open.back()->end) {
-        problem(s.index, "slice overlaps slice " + std::to_string(open.back()->index) +
-                             " on the same thread without nesting");
-      }
-      open.push_back(&s);
-    }
-  }
-  auto inside_slice = [&](const FlowPoint& p) {
-    auto it = slices.find(p.thread);
-    if (it == slices.end()) return false;
-    return std::any_of(it->second.begin(), it->second.end(),
-                       [&](const Slice& s) { return s.ts <= p.ts && p.ts <= s.end; });
-  };
-  for (const auto& [key, list] : starts) {
-    auto it = ends.find(key);
-    if (list.size() != 1 || it == ends.end() || it->second.size() != 1) {
-      problem(list.front().index, "flow " + key + " is not one start paired with one end");
-      continue;
-    }
-    const FlowPoint& s = list.front();
-    const FlowPoint& f = it->second.front();
-    if (f.ts < s.ts) problem(f.index, "flow " + key + " ends before it starts");
-    if (!inside_slice(s)) problem(s.index, "flow start outside any slice of its thread");
-    if (!inside_slice(f)) problem(f.index, "flow end outside any slice of its thread");
-    ++check.flows;
-  }
-  for (const auto& [key, list] : ends) {
-    if (starts.find(key) == starts.end()) problem(list.front().index, "flow " + key + " has no start");
-  }
+  const bool parsed = Json::sax_parse(ChunkIterator(&chunks), ChunkIterator(), &checker,
+                                      nlohmann::detail::input_format_t::json, true);
+  if (parsed) checker.Finish();
   return check;
+}
+
+TraceCheck CheckChromeTrace(const std::string& json) {
+  std::istringstream in(json);
+  return CheckChromeTrace(in);
 }
 
 }  // namespace stepsim::traces

@@ -295,7 +295,7 @@ TEST(HostileCliTest, TheCommandLine) {
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_EQ(unknown.err, "stepsim: unknown command \"frobnicate\" (commands: params, activations, "
                          "dag, run, allocator-replay, schedule, compare, sweep, fit, merge, check-trace, validate, "
-                         "presets; stepsim --help explains them)\n");
+                         "plot, presets; stepsim --help explains them)\n");
   CliResult version = Stepsim("--version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_EQ(version.out, "stepsim 0.1.0\n");

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace stepsim::sim {
 namespace {
 
@@ -118,6 +120,101 @@ TEST(LedgerTest, OnChangeSeesEveryEventAndTheSamePeak) {
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(r.peak.total, 150);
   EXPECT_EQ(r.peak.total, ledger.Replay().peak.total);
+}
+
+
+// A stage whose forward has `n` ops with random allocations and frees
+// (some empty), for comparing the indexed replay with the event by event one.
+StageProfile RandomStage(int n, std::mt19937& rng) {
+  StageProfile s;
+  std::uniform_int_distribution<int64_t> bytes(0, 1000);
+  std::uniform_int_distribution<int> pick(0, 3);
+  double t = 0;
+  for (int i = 0; i < n; ++i) {
+    graph::Op op;
+    op.name = "op" + std::to_string(i);
+    op.kind = graph::OpKind::kForward;
+    s.dag.ops.push_back(op);
+    Phase ph;
+    ph.op = i;
+    ph.start = t;
+    t += pick(rng) == 0 ? 0.0 : 1.0;  // some ops take no time
+    ph.end = t;
+    if (pick(rng) != 0) ph.alloc[kAct] = bytes(rng);
+    if (pick(rng) != 0) ph.alloc[kWork] = bytes(rng);
+    ph.free[kWork] = ph.alloc[kWork];  // transient output
+    s.forward.phases.push_back(ph);
+    for (int k = 0; k < graph::kNumCategories; ++k) s.forward.net[k] += ph.alloc[k] - ph.free[k];
+  }
+  s.forward.duration = t;
+  // The profile's own peak, as BuildStageProfiles computes it.
+  int64_t level = 0;
+  Bytes cum{};
+  for (size_t i = 0; i < s.forward.phases.size(); ++i) {
+    const Phase& ph = s.forward.phases[i];
+    for (int k = 0; k < graph::kNumCategories; ++k) cum[k] += ph.alloc[k];
+    level = Total(cum);
+    if (level > s.forward.peak) {
+      s.forward.peak = level;
+      s.forward.peak_phase = static_cast<int>(i);
+      s.forward.at_peak = cum;
+    }
+    for (int k = 0; k < graph::kNumCategories; ++k) cum[k] -= ph.free[k];
+  }
+  return s;
+}
+
+TEST(LedgerTest, IndexedReplayMatchesEventByEvent) {
+  // Random steps with deltas inside every one of them (on op boundaries
+  // too, where the order rules matter): the report's replay, which jumps
+  // over runs of ops, finds what visiting every event finds.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    const StageProfile stage = RandomStage(40 + trial, rng);
+    const double d = stage.forward.duration;
+    Ledger ledger(Bytes{});
+    std::uniform_int_distribution<int64_t> bytes(1, 3000);
+    std::uniform_int_distribution<int> offset(0, static_cast<int>(2 * d));
+    for (int i = 0; i < 12; ++i) {
+      const double start = i * d;
+      ledger.AddStep({start, &stage, {StepKind::kForward, i, 0}});
+      for (int j = 0; j < 3; ++j) {
+        const double at = start + 0.5 * offset(rng);  // whole and half op boundaries
+        const int64_t b = bytes(rng);
+        ledger.AddDelta({at, graph::Category::kComm, b, "in" + std::to_string(j), i, j % 3});
+        ledger.AddDelta({at + 0.5, graph::Category::kComm, -b, "out", i, 2});
+      }
+    }
+    int64_t visits = 0;
+    const LedgerResult slow = ledger.ReplayChanges([&](const Ledger::Change&) { ++visits; });
+    const LedgerResult fast = ledger.Replay();
+    EXPECT_EQ(fast.peak.total, slow.peak.total) << trial;
+    EXPECT_EQ(fast.peak.time, slow.peak.time) << trial;
+    EXPECT_EQ(fast.peak.op, slow.peak.op) << trial;
+    EXPECT_EQ(fast.peak.step, slow.peak.step) << trial;
+    EXPECT_EQ(fast.peak.breakdown, slow.peak.breakdown) << trial;
+    EXPECT_EQ(fast.end, slow.end) << trial;
+    EXPECT_EQ(slow.events, visits) << trial;
+  }
+}
+
+TEST(LedgerTest, ReplayChangesTellsWhatChangedMemory) {
+  const StageProfile stage = MakeStage();
+  Ledger ledger(Bytes{});
+  ledger.AddStep({0.0, &stage, {StepKind::kForward, 0, 0}});
+  ledger.AddDelta({0.5, graph::Category::kComm, 7, "recv", 1, 0});
+  std::vector<std::string> seen;
+  ledger.ReplayChanges([&](const Ledger::Change& c) {
+    if (c.delta != nullptr) {
+      seen.push_back(c.delta->what + " " + std::to_string(Total(*c.live)));
+    } else {
+      seen.push_back(stage.dag.ops[c.phase->op].name + (c.free ? " free " : " alloc ") +
+                     StepName(c.step->step) + " " + std::to_string(Total(*c.live)));
+    }
+  });
+  // F: +150 at 0, the buffer +7 at 0.5, the transient -50 at 1.
+  const std::vector<std::string> expected = {"f alloc F0 150", "recv 157", "f free F0 107"};
+  EXPECT_EQ(seen, expected);
 }
 
 }  // namespace
