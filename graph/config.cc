@@ -522,13 +522,13 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
   constexpr int64_t kMiB = int64_t{1} << 20;
   switch (h.gpu) {
     case H100:
-      h = {H100, 81559 * kMiB, 989.4e12, 3.35e12, 450e9, 50e9, 0, 0, 8, 0, 90};
+      h = {H100, 81559 * kMiB, 989.4e12, 3.35e12, 450e9, 50e9, 0, 0, 8, 0, 90, 132};
       break;
     case H200:
-      h = {H200, 143771 * kMiB, 989.4e12, 4.8e12, 450e9, 50e9, 0, 0, 8, 0, 90};
+      h = {H200, 143771 * kMiB, 989.4e12, 4.8e12, 450e9, 50e9, 0, 0, 8, 0, 90, 132};
       break;
     case A100:
-      h = {A100, 81920 * kMiB, 312e12, 2.039e12, 300e9, 25e9, 0, 0, 8, 0, 80};
+      h = {A100, 81920 * kMiB, 312e12, 2.039e12, 300e9, 25e9, 0, 0, 8, 0, 80, 108};
       break;
     case CPU:
       // The calibration harness's host: memory and rates are nominal (a
@@ -536,7 +536,7 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
       h = {CPU, int64_t{1} << 40, 1e12, 100e9, 100e9, 10e9, 0, 0, 8, 0, 0};
       break;
     default:  // H800: H100 compute and memory, NVLink cut to 400 GB/s
-      h = {H800, 81559 * kMiB, 989.4e12, 3.35e12, 200e9, 50e9, 0, 0, 8, 0, 90};
+      h = {H800, 81559 * kMiB, 989.4e12, 3.35e12, 200e9, 50e9, 0, 0, 8, 0, 90, 132};
       break;
   }
   h.latency_us = 5.0;
@@ -587,6 +587,12 @@ HardwareSpec ResolveHardware(const Hardware& in, Problems& problems) {
       problems.Add("hardware.comm_workspace_bytes", "must be between 0 and 2^50 (1 PiB)");
     }
     h.comm_workspace_bytes = in.comm_workspace_bytes();
+  }
+  if (in.has_sm_count()) {
+    if (in.sm_count() < 1 || in.sm_count() > 100000) {
+      problems.Add("hardware.sm_count", "must be between 1 and 100,000");
+    }
+    h.sm_count = in.sm_count();
   }
   return h;
 }
@@ -778,6 +784,27 @@ StatusOr<Config> Resolve(const Scenario& scenario) {
                    : scenario.schedule().kind();
   c.schedule_file = scenario.schedule().file();
   c.hardware = ResolveHardware(scenario.hardware(), problems);
+  {
+    const Schedule& s = scenario.schedule();
+    const bool dualpipe = c.schedule == DUALPIPE || c.schedule == DUALPIPE_V;
+    c.overlap_forward_backward = s.has_overlap_forward_backward()
+                                     ? s.overlap_forward_backward()
+                                     : dualpipe && c.schedule_file.empty();
+    if (s.overlap_forward_backward() && !dualpipe && c.schedule_file.empty()) {
+      problems.Add("schedule.overlap_forward_backward",
+                   "only DUALPIPE, DUALPIPE_V or a schedule file pair forward and backward "
+                   "chunks of different chunks");
+    }
+    if (s.has_communication_sms()) {
+      c.communication_sms = s.communication_sms();
+      if (c.communication_sms < 0 ||
+          (c.hardware.sm_count > 0 && c.communication_sms >= c.hardware.sm_count)) {
+        problems.Add("schedule.communication_sms",
+                     Str(c.communication_sms) + " must be at least 0 and below the " +
+                         Str(c.hardware.sm_count) + " SMs of hardware.sm_count");
+      }
+    }
+  }
   if (c.hardware.comm_workspace_bytes < 0) {
     // The paper counts a communication-library workspace of 0.8-2 GB per
     // device (1 GiB here); NCCL allocates its buffers outside PyTorch's

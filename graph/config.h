@@ -125,6 +125,7 @@ struct HardwareSpec {
   int64_t gpus_per_node = 8;
   int64_t comm_workspace_bytes = 0;
   int compute_capability = 90;  // major*10 + minor: 90 Hopper, 80 Ampere
+  int64_t sm_count = 0;         // streaming multiprocessors (0: not a GPU)
   // Outside the caching allocator. Last: the presets in ResolveHardware set
   // the fields before it positionally.
   int64_t runtime_overhead_bytes = 0;
@@ -153,6 +154,10 @@ struct Config {
   ConventionSpec conventions;
   ScheduleKind schedule = ONE_F_ONE_B;
   std::string schedule_file;
+  // Forward-backward chunk pairs run overlapped (schedule.overlap_forward_backward),
+  // with this many SMs kept by the all-to-all.
+  bool overlap_forward_backward = false;
+  int64_t communication_sms = 20;
   HardwareSpec hardware;
   Timing timing;
   Layout layout;

@@ -24,12 +24,14 @@ double CostModel::OpSeconds(const graph::Op& op) const {
     seconds += (t - 1) * latency +
                (t - 1) / t * op.tp_comm_bytes / LinkBandwidth(tp);
   }
-  if (op.comm_bytes > 0) {
-    // An expert-parallel all-to-all (dispatch or combine).
-    const int64_t span = config_.parallel.ep * config_.parallel.etp;
-    seconds += latency + op.comm_bytes / LinkBandwidth(span);
-  }
-  return seconds;
+  return seconds + AllToAllSeconds(op);
+}
+
+double CostModel::AllToAllSeconds(const graph::Op& op) const {
+  if (op.comm_bytes <= 0) return 0;
+  // An expert-parallel all-to-all (dispatch or combine), forward or backward.
+  const int64_t span = config_.parallel.ep * config_.parallel.etp;
+  return config_.hardware.latency_us * 1e-6 + op.comm_bytes / LinkBandwidth(span);
 }
 
 double CostModel::GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const {

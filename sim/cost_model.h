@@ -29,6 +29,9 @@ class CostModel {
 
   // Seconds one op takes on one device, collectives included.
   double OpSeconds(const graph::Op& op) const;
+  // Of those, the seconds of its expert-parallel all-to-all (0 for an op
+  // without one).
+  double AllToAllSeconds(const graph::Op& op) const;
   // Seconds of the gradient reduction at the step's end: `dense_bytes` of
   // non-expert gradients over DP*CP ranks, `expert_bytes` over EDP ranks
   // (unsharded sizes: a reduce-scatter moves the whole gradient too).

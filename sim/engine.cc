@@ -54,38 +54,79 @@ std::string Waiting(const World& w, const PlanStep& ps) {
 void RunRank(World& w, int64_t rank) {
   RankRun& run = w.ranks[rank];
   const RankPlan& plan = w.plan.ranks[rank];
+  // Waits for step i's input and returns its transfer.
+  auto receive = [&](size_t i) {
+    const PlanStep& ps = plan.steps[i];
+    const bool forward = ps.step.kind == StepKind::kForward;
+    if (ps.input_from == rank) {
+      // Handed over by another chunk of this rank, earlier in its list.
+      const int id = w.local[ps.input];
+      if (id < 0) {
+        throw std::runtime_error(StepName(ps.step, w.chunks) +
+                                 " needs its input from this rank's own stage " +
+                                 std::to_string(forward ? ps.stage - 1 : ps.stage + 1) +
+                                 ", which has not run yet");
+      }
+      return id;
+    }
+    w.waiting[rank] = static_cast<int64_t>(i);
+    // The receiving side reads the transfer's times: sends are detached,
+    // so that no rank keeps a growing list of pending activities (SimGrid
+    // scans an actor's list whenever one of them completes).
+    int* payload = nullptr;
+    const sg4::CommPtr comm = w.mailboxes[ps.input]->get_async<int>(&payload);
+    comm->wait();
+    const int id = *payload;
+    w.transfers[id].start = comm->get_start_time();
+    w.transfers[id].end = comm->get_finish_time();
+    // A payload of no bytes (fixed hop times) is handed over at once, before
+    // its latency has elapsed: its end is known after the run.
+    if (w.transfers[id].end < 0) w.unfinished.emplace_back(id, comm);
+    w.waiting[rank] = -1;
+    return id;
+  };
+  // Hands step ps's result on.
+  auto send = [&](const PlanStep& ps) {
+    if (ps.output < 0) return;
+    const bool forward = ps.step.kind == StepKind::kForward;
+    Transfer t;
+    t.from_rank = rank;
+    t.from_stage = ps.stage;
+    t.to_stage = forward ? ps.stage + 1 : ps.stage - 1;
+    t.to_rank = ps.output_to;
+    t.gradient = !forward;
+    t.microbatch = ps.step.microbatch;
+    t.bytes = ps.output_bytes;
+    const int id = static_cast<int>(w.transfers.size());
+    if (t.to_rank == rank) {
+      t.start = t.end = sg4::Engine::get_clock();
+      w.transfers.push_back(t);
+      w.local[ps.output] = id;
+      return;
+    }
+    // Every per-transfer slot is filled before the simcall: starting the
+    // send may let other actors run, and their transfers must not
+    // interleave. The receiver fills in the times on the wire.
+    t.start = t.end = -1;
+    w.transfers.push_back(t);
+    w.payloads.push_back(id);
+    const uint64_t size = w.plan.fixed_p2p ? 0 : static_cast<uint64_t>(t.bytes);
+    w.mailboxes[ps.output]->put_init(&w.payloads.back(), size)->detach();
+  };
+  int paired_input = -1;        // the pair's backward input, received with the forward
+  const PlanStep* paired_output = nullptr;  // the pair's forward result, sent at its end
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const PlanStep& ps = plan.steps[i];
     const Step& step = ps.step;
     const StageProfile& profile = w.stages[ps.stage];
     const bool forward = step.kind == StepKind::kForward;
-    if (ps.input >= 0) {
-      int id = -1;
-      if (ps.input_from == rank) {
-        // Handed over by another chunk of this rank, earlier in its list.
-        id = w.local[ps.input];
-        if (id < 0) {
-          throw std::runtime_error(StepName(step, w.chunks) +
-                                   " needs its input from this rank's own stage " +
-                                   std::to_string(forward ? ps.stage - 1 : ps.stage + 1) +
-                                   ", which has not run yet");
-        }
-      } else {
-        w.waiting[rank] = static_cast<int64_t>(i);
-        // The receiving side reads the transfer's times: sends are detached,
-        // so that no rank keeps a growing list of pending activities (SimGrid
-        // scans an actor's list whenever one of them completes).
-        int* payload = nullptr;
-        const sg4::CommPtr comm = w.mailboxes[ps.input]->get_async<int>(&payload);
-        comm->wait();
-        id = *payload;
-        w.transfers[id].start = comm->get_start_time();
-        w.transfers[id].end = comm->get_finish_time();
-        // A payload of no bytes (fixed hop times) is handed over at once, before
-        // its latency has elapsed: its end is known after the run.
-        if (w.transfers[id].end < 0) w.unfinished.emplace_back(id, comm);
-        w.waiting[rank] = -1;
-      }
+    int id = -1;
+    if (ps.input >= 0) id = ps.pair == PlanStep::Pair::kSecond ? paired_input : receive(i);
+    // An overlapped pair starts when both of its inputs are there.
+    if (ps.pair == PlanStep::Pair::kFirst && plan.steps[i + 1].input >= 0) {
+      paired_input = receive(i + 1);
+    }
+    if (id >= 0) {
       // An activation becomes the first op's kept input when the forward
       // starts; a gradient is read by the backward until it ends.
       Transfer& t = w.transfers[id];
@@ -104,38 +145,20 @@ void RunRank(World& w, int64_t rank) {
                            "input batch " + std::to_string(step.microbatch), step.microbatch, 1});
       run.retained_bytes += w.plan.batch_bytes;
     }
-    run.ledger.AddStep({start, &profile, step, w.chunks});
+    run.ledger.AddStep({start, &profile, step, w.chunks, ps.scale});
     if (w.verbose) {
       spdlog::info("[{:.3f} us] rank {} runs {} on stage {} for {:.3f} us", Micros(start), rank,
                    StepName(step, w.chunks), ps.stage, Micros(ps.duration));
     }
     sg4::this_actor::sleep_for(ps.duration);
     run.busy += ps.duration;
-    if (ps.output >= 0) {
-      Transfer t;
-      t.from_rank = rank;
-      t.from_stage = ps.stage;
-      t.to_stage = forward ? ps.stage + 1 : ps.stage - 1;
-      t.to_rank = ps.output_to;
-      t.gradient = !forward;
-      t.microbatch = step.microbatch;
-      t.bytes = ps.output_bytes;
-      const int id = static_cast<int>(w.transfers.size());
-      if (t.to_rank == rank) {
-        t.start = t.end = sg4::Engine::get_clock();
-        w.transfers.push_back(t);
-        w.local[ps.output] = id;
-        continue;
-      }
-      // Every per-transfer slot is filled before the simcall: starting the
-      // send may let other actors run, and their transfers must not
-      // interleave. The receiver fills in the times on the wire.
-      t.start = t.end = -1;
-      w.transfers.push_back(t);
-      w.payloads.push_back(id);
-      const uint64_t size = w.plan.fixed_p2p ? 0 : static_cast<uint64_t>(t.bytes);
-      w.mailboxes[ps.output]->put_init(&w.payloads.back(), size)->detach();
+    if (ps.pair == PlanStep::Pair::kFirst) {
+      paired_output = &ps;  // the pair's results leave together, forward first
+      continue;
     }
+    if (paired_output != nullptr) send(*paired_output);
+    paired_output = nullptr;
+    send(ps);
   }
   run.compute_end = sg4::Engine::get_clock();
   // Data-parallel gradient reduction, one bucket at a time.

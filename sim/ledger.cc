@@ -83,7 +83,7 @@ class Replayer {
 
   // Phase allocations (free = false) or frees of one phase of a step.
   void ApplyPhase(const StepRecord& r, const Phase& ph, bool free) {
-    const double time = r.start + (free ? ph.end : ph.start);
+    const double time = r.At(free ? ph.end : ph.start);
     const Bytes& b = free ? ph.free : ph.alloc;
     int64_t change = 0;
     for (int k = 0; k < graph::kNumCategories; ++k) {
@@ -104,7 +104,7 @@ class Replayer {
       Bytes at = live_;
       for (int k = 0; k < graph::kNumCategories; ++k) at[k] += p.at_peak[k];
       const Phase& ph = p.phases[p.peak_phase];
-      RecordPeak(r, ph, r.start + ph.start, at);
+      RecordPeak(r, ph, r.At(ph.start), at);
     }
     for (int k = 0; k < graph::kNumCategories; ++k) live_[k] += p.net[k];
     total_ += Total(p.net);
@@ -123,7 +123,7 @@ class Replayer {
         Bytes at = live_;
         for (int k = 0; k < graph::kNumCategories; ++k) at[k] += to[k] - from[k];
         const StepProfile& p = r.stage->For(r.step.kind);
-        RecordPeak(r, p.phases[i], r.start + p.phases[i].start, at);
+        RecordPeak(r, p.phases[i], r.At(p.phases[i].start), at);
       }
     }
     const Bytes from = index.After(e0 - 1), to = index.After(e1 - 1);
@@ -186,7 +186,7 @@ LedgerResult Ledger::ReplayChanges(const OnDetailedChange& on_change) const {
   size_t next = 0;  // next delta in `order`
   for (const StepRecord& r : steps) {
     const StepProfile& p = r.stage->For(r.step.kind);
-    const double end = r.start + p.duration;
+    const double end = r.End();
     // A delta goes before a step event at time t if it is earlier, or at the
     // same time unless that time is the step's end (where the step's own
     // frees come first).
@@ -208,7 +208,7 @@ LedgerResult Ledger::ReplayChanges(const OnDetailedChange& on_change) const {
       const StepIndex& index = it->second;
       auto event_time = [&](int e) {
         const Phase& ph = p.phases[e / 2];
-        return r.start + (e % 2 ? ph.end : ph.start);
+        return r.At(e % 2 ? ph.end : ph.start);
       };
       int e = 0;
       while (e < index.events()) {
@@ -231,12 +231,12 @@ LedgerResult Ledger::ReplayChanges(const OnDetailedChange& on_change) const {
       continue;
     }
     for (const Phase& ph : p.phases) {
-      const double t_alloc = r.start + ph.start;
+      const double t_alloc = r.At(ph.start);
       while (next < order.size() && before(deltas_[order[next]], t_alloc)) {
         replay.ApplyDelta(deltas_[order[next++]]);
       }
       replay.ApplyPhase(r, ph, false);
-      const double t_free = r.start + ph.end;
+      const double t_free = r.At(ph.end);
       while (next < order.size() && before(deltas_[order[next]], t_free)) {
         replay.ApplyDelta(deltas_[order[next++]]);
       }
@@ -267,7 +267,7 @@ void Ledger::Visit(LedgerVisitor& visitor) const {
   size_t next = 0;
   for (const StepRecord* r : steps) {
     const StepProfile& p = r->stage->For(r->step.kind);
-    const double end = r->start + p.duration;
+    const double end = r->End();
     auto flush = [&](double t) {
       while (next < order.size()) {
         const Delta& d = deltas_[order[next]];
@@ -278,10 +278,10 @@ void Ledger::Visit(LedgerVisitor& visitor) const {
     };
     flush(r->start);
     for (const Phase& ph : p.phases) {
-      flush(r->start + ph.start);
-      visitor.OnPhase(*r, ph, false, r->start + ph.start);
-      flush(r->start + ph.end);
-      visitor.OnPhase(*r, ph, true, r->start + ph.end);
+      flush(r->At(ph.start));
+      visitor.OnPhase(*r, ph, false, r->At(ph.start));
+      flush(r->At(ph.end));
+      visitor.OnPhase(*r, ph, true, r->At(ph.end));
     }
   }
   while (next < order.size()) visitor.OnDelta(deltas_[order[next++]]);

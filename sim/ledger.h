@@ -25,6 +25,14 @@ struct StepRecord {
   const StageProfile* stage = nullptr;
   Step step;
   int64_t chunks = 1;  // the schedule's chunks per rank, for step names
+  // The step runs at this multiple of its profile's times: the two steps
+  // of an overlapped forward-backward pair (DualPipe) share the pair's
+  // overlapped duration (PlanStep::scale).
+  double scale = 1;
+
+  // The simulated time `t` seconds into the step's profile.
+  double At(double t) const { return start + t * scale; }
+  double End() const { return At(stage->For(step.kind).duration); }
 };
 
 struct Delta {

@@ -128,6 +128,17 @@ std::string Plan::ChannelName(int64_t channel) const {
          std::to_string(rest % microbatches);
 }
 
+double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& backward,
+                             int64_t sm_count, int64_t communication_sms) {
+  const double compute = (forward.duration - forward.comm_seconds) +
+                         (backward.duration - backward.comm_seconds);
+  const double slowdown = sm_count > communication_sms && communication_sms > 0
+                              ? static_cast<double>(sm_count) /
+                                    static_cast<double>(sm_count - communication_sms)
+                              : 1.0;
+  return std::max(compute * slowdown, forward.comm_seconds + backward.comm_seconds);
+}
+
 StatusOr<Plan> BuildPlan(const graph::Config& c, const Schedule& schedule,
                          const std::vector<StageProfile>& stages, const CostModel& cost) {
   Plan plan;
@@ -182,6 +193,32 @@ StatusOr<Plan> BuildPlan(const graph::Config& c, const Schedule& schedule,
         if (ps.output_to != r) plan.wire_receiver[ps.output] = ps.output_to;
       }
       rank.steps.push_back(ps);
+    }
+    if (c.overlap_forward_backward) {
+      // A forward followed by a backward of the other chunk: one
+      // overlapped pair (dualpipe.py _forward_backward_chunk).
+      std::vector<PlanStep>& steps = rank.steps;
+      for (size_t i = 0; i + 1 < steps.size(); ++i) {
+        PlanStep& f = steps[i];
+        PlanStep& b = steps[i + 1];
+        const bool backward = b.step.kind == StepKind::kBackward ||
+                              b.step.kind == StepKind::kBackwardWeight;
+        if (f.step.kind != StepKind::kForward || !backward || f.step.chunk == b.step.chunk) {
+          continue;
+        }
+        const StepProfile& fp = stages[f.stage].forward;
+        const StepProfile& bp = stages[b.stage].For(b.step.kind);
+        const double alone = fp.duration + bp.duration;
+        if (alone <= 0) continue;
+        const double scale =
+            OverlappedPairSeconds(fp, bp, c.hardware.sm_count, c.communication_sms) / alone;
+        f.pair = PlanStep::Pair::kFirst;
+        b.pair = PlanStep::Pair::kSecond;
+        f.scale = b.scale = scale;
+        f.duration = fp.duration * scale;
+        b.duration = bp.duration * scale;
+        ++i;
+      }
     }
     plan.ranks.push_back(std::move(rank));
   }

@@ -30,6 +30,12 @@ struct PlanStep {
   Step step;
   int64_t stage = 0;
   double duration = 0;  // seconds
+  // An overlapped forward-backward pair (config.overlap_forward_backward):
+  // the forward is `first`, the backward right after it `second`. Both run
+  // at `scale` times their profiles' durations, so that the pair takes its
+  // overlapped time (OverlappedPairSeconds).
+  enum class Pair { kNone, kFirst, kSecond } pair = Pair::kNone;
+  double scale = 1;
   // The channel this step waits on before it starts (-1: none) and the rank
   // that sends it (this rank: a local hand-off).
   int64_t input = -1;
@@ -79,6 +85,15 @@ struct Plan {
 // layout's `num_stages` stages or a rank runs a chunk that holds no stage.
 StatusOr<std::vector<std::vector<int64_t>>> PlaceStages(const Schedule& schedule,
                                                         int64_t num_stages);
+
+// How long a forward step and a backward step of another chunk take run as
+// one overlapped pair: each one's EP all-to-all runs beside the other's
+// computation, which keeps `communication_sms` of the device's `sm_count`
+// SMs free for the all-to-all:
+//   max((Fc + Bc) * sms / (sms - communication_sms), Fa + Ba)
+// with c the computation and a the all-to-all seconds of each.
+double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& backward,
+                             int64_t sm_count, int64_t communication_sms);
 
 // kInvalidInput when the schedule's routes do not match the layout's stages
 // or a rank runs a chunk that holds no stage; errors of the static memory

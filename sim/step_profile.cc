@@ -43,8 +43,11 @@ std::string GroupKey(const graph::Op& op) {
   return op.layer >= 0 ? std::to_string(op.layer) : op.module;
 }
 
+// `seconds`: each op's time; `all_to_all`: the part of it in an EP
+// all-to-all.
 StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
-                  const std::vector<double>& seconds, double fixed,
+                  const std::vector<double>& seconds, const std::vector<double>& all_to_all,
+                  double fixed,
                   const std::map<std::string, int64_t>& gathered) {
   StepProfile p;
   double modelled = 0;
@@ -84,6 +87,9 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       if (last) ph.free[static_cast<int>(Category::kComm)] += it->second;
     }
     t = ph.end;
+    if (all_to_all[o] > 0 && seconds[o] > 0) {
+      p.comm_seconds += (ph.end - ph.start) * (all_to_all[o] / seconds[o]);
+    }
     p.flops += op.flops;
     p.phases.push_back(ph);
   }
@@ -137,23 +143,26 @@ StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
       sp.stage = stage.stage;
       dag->graph = graph::OpGraph();  // the edges stay behind (StageProfile::dag)
       sp.dag = std::move(*dag);
-      std::vector<double> seconds(sp.dag.ops.size());
-      for (size_t o = 0; o < seconds.size(); ++o) seconds[o] = cost.OpSeconds(sp.dag.ops[o]);
+      std::vector<double> seconds(sp.dag.ops.size()), all_to_all(sp.dag.ops.size());
+      for (size_t o = 0; o < seconds.size(); ++o) {
+        seconds[o] = cost.OpSeconds(sp.dag.ops[o]);
+        all_to_all[o] = cost.AllToAllSeconds(sp.dag.ops[o]);
+      }
       const auto gathered = GatheredWeights(c, stage);
       const graph::StageDag& d = sp.dag;
-      sp.forward = Build(d, d.forward, seconds, Fixed(c.timing.forward_us(), stage.stage),
+      sp.forward = Build(d, d.forward, seconds, all_to_all, Fixed(c.timing.forward_us(), stage.stage),
                          gathered);
       const double fixed_b = Fixed(c.timing.backward_input_us(), stage.stage);
       const double fixed_w = Fixed(c.timing.backward_weight_us(), stage.stage);
-      sp.backward = Build(d, d.backward, seconds, fixed_b, gathered);
-      sp.weight = Build(d, d.weight, seconds, fixed_w, gathered);
+      sp.backward = Build(d, d.backward, seconds, all_to_all, fixed_b, gathered);
+      sp.weight = Build(d, d.weight, seconds, all_to_all, fixed_w, gathered);
       // BW: B's and W's ops interleaved; fixed times add up.
       double fixed_bw = -1;
       if (fixed_b >= 0 || fixed_w >= 0) {
         fixed_bw = (fixed_b >= 0 ? fixed_b : sp.backward.duration) +
                    (fixed_w >= 0 ? fixed_w : sp.weight.duration);
       }
-      sp.backward_weight = Build(d, d.backward_fused, seconds, fixed_bw, gathered);
+      sp.backward_weight = Build(d, d.backward_fused, seconds, all_to_all, fixed_bw, gathered);
       // Durations stay far from what timestamps in nanoseconds can hold.
       constexpr double kMaxStepSeconds = 1e6;
       for (const StepProfile* p : {&sp.forward, &sp.backward, &sp.weight, &sp.backward_weight}) {

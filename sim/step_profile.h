@@ -40,6 +40,7 @@ struct Phase {
 struct StepProfile {
   std::vector<Phase> phases;
   double duration = 0;
+  double comm_seconds = 0;  // of the duration, in EP all-to-alls (forward and backward)
   double flops = 0;
   Bytes net{};  // allocations minus frees over the whole step
   // The highest point of the cumulative change during the step: after the

@@ -1,6 +1,7 @@
 #include "sim/sweep_rows.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <tuple>
@@ -30,9 +31,12 @@ SweepConfig RowFromRun(int64_t index, const Point& point, const graph::Config& c
   row.set_simulated(true);
   bool fits = run.ranks_size() > 0;
   double bubble = 0;
-  int64_t peak = -1, peak_rank = -1, capacity = 0;
+  int64_t peak = -1, peak_rank = -1, capacity = 0, reserved = 0;
+  int64_t headroom = run.ranks_size() > 0 ? INT64_MAX : 0;
   for (const RankReport& rank : run.ranks()) {
     fits = fits && rank.fits();
+    reserved = std::max(reserved, rank.reserved_peak_bytes());
+    headroom = std::min(headroom, rank.headroom_bytes());
     bubble += rank.bubble_fraction();
     if (rank.peak_bytes() > peak) {
       peak = rank.peak_bytes();
@@ -43,6 +47,8 @@ SweepConfig RowFromRun(int64_t index, const Point& point, const graph::Config& c
   row.set_fits(fits);
   row.set_max_peak_bytes(std::max<int64_t>(peak, 0));
   row.set_peak_rank(peak_rank);
+  row.set_max_reserved_bytes(reserved);
+  row.set_min_headroom_bytes(headroom);
   row.set_bubble_fraction(run.ranks_size() > 0 ? bubble / run.ranks_size() : 0);
   row.set_capacity_bytes(capacity);
   row.set_step_time_us(run.step_time_us());

@@ -78,14 +78,13 @@ std::string StepsCsv(const sim::SimResult& result) {
     w << "rank,step,kind,start_us,end_us\n";
     for (const sim::RankRun& run : result.ranks) {
       for (const sim::StepRecord& r : run.ledger.steps()) {
-        const sim::StepProfile& p = r.stage->For(r.step.kind);
         const char* kind = r.step.kind == sim::StepKind::kForward    ? "F"
                            : r.step.kind == sim::StepKind::kBackward ? "B"
                            : r.step.kind == sim::StepKind::kWeight   ? "W"
                                                                      : "BW";
         w << run.rank << ',' << sim::StepName(r.step, r.chunks) << ',' << kind << ',';
         w.Micros(std::llround(r.start * 1e9)) << ',';
-        w.Micros(std::llround((r.start + p.duration) * 1e9)) << '\n';
+        w.Micros(std::llround(r.End() * 1e9)) << '\n';
       }
       if (run.grad_sync_seconds > 0) {
         w << run.rank << ",DP,DP,";

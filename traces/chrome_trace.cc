@@ -198,7 +198,7 @@ void WriteCompute(Events& events, const sim::SimResult& s, const sim::RankRun& r
     const sim::StepRecord& r = steps[i];
     const sim::StepProfile& p = r.stage->For(r.step.kind);
     const int64_t t0 = Ns(r.start);
-    int64_t t1 = std::max(t0, Ns(r.start + p.duration));
+    int64_t t1 = std::max(t0, Ns(r.End()));
     if (i + 1 < steps.size()) t1 = std::max(t0, std::min(t1, Ns(steps[i + 1].start)));
     const std::string step = sim::StepName(r.step, chunks);
     events.Slice(step, "step", pid, kComputeTid, t0, t1)
@@ -219,8 +219,8 @@ void WriteCompute(Events& events, const sim::SimResult& s, const sim::RankRun& r
     }
     for (const sim::Phase& ph : p.phases) {
       const graph::Op& op = r.stage->dag.ops[ph.op];
-      const int64_t a = std::clamp(Ns(r.start + ph.start), t0, t1);
-      const int64_t b = std::clamp(Ns(r.start + ph.end), a, t1);
+      const int64_t a = std::clamp(Ns(r.At(ph.start)), t0, t1);
+      const int64_t b = std::clamp(Ns(r.At(ph.end)), a, t1);
       int64_t alloc = 0, freed = 0;
       for (int k = 0; k < graph::kNumCategories; ++k) {
         alloc += ph.alloc[k];

@@ -24,7 +24,7 @@ int64_t InFlight(const sim::RankRun& run, double time) {
   int64_t started = 0, finished = 0;
   for (const sim::StepRecord& r : run.ledger.steps()) {
     const int64_t start = std::llround(r.start * 1e9);
-    const int64_t end = std::llround((r.start + r.stage->For(r.step.kind).duration) * 1e9);
+    const int64_t end = std::llround(r.End() * 1e9);
     if (r.step.kind == sim::StepKind::kForward && start <= at) ++started;
     const bool backward = r.step.kind == sim::StepKind::kBackward ||
                           r.step.kind == sim::StepKind::kBackwardWeight;
@@ -87,6 +87,8 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s,
     }
     out->set_fits(out->oom_op().empty() &&
                   out->reserved_peak_bytes() <= c.hardware.hbm_bytes - overhead);
+    out->set_headroom_bytes(c.hardware.hbm_bytes - overhead - out->reserved_peak_bytes());
+    if (modelled) out->set_alloc_retries((*allocators)[i].end.retries);
     out->set_busy_us(Us(run.busy));
     const double bubble = s.compute_end - run.busy;
     out->set_bubble_us(Us(bubble));
@@ -124,8 +126,9 @@ std::string FormatRunSummary(const RunReport& r) {
     auto gib = [&](const char* cat) { return Gib(k.peak_breakdown().at(cat)); };
     table.AddRow({std::to_string(k.pp_rank()), Gib(k.peak_bytes()), Gib(k.reserved_peak_bytes()),
                   Gib(k.fragmentation_bytes()),
-                  k.fits() ? "yes" : "NO (" + Gib(k.capacity_bytes() - k.runtime_overhead_bytes()) +
-                                         ")",
+                  k.fits()                  ? "yes, " + Gib(k.headroom_bytes()) + " left"
+                  : k.headroom_bytes() < 0  ? "NO, " + Gib(-k.headroom_bytes()) + " over"
+                                            : std::string("NO, out of memory"),
                   Fixed(k.peak_time_us() / 1000, 3),
                   k.peak_step().empty() ? k.peak_op() : k.peak_step() + " " + k.peak_op(),
                   k.peak_microbatch() < 0 ? "-" : std::to_string(k.peak_microbatch()),
@@ -141,6 +144,14 @@ std::string FormatRunSummary(const RunReport& r) {
          (none ? std::string("?") : Gib(r.ranks(0).capacity_bytes())) + " GiB of device memory less " +
          (none ? std::string("?") : Gib(r.ranks(0).runtime_overhead_bytes())) +
          " GiB of CUDA context)\n";
+  for (const RankReport& k : r.ranks()) {
+    if (!k.fits() || k.alloc_retries() == 0) continue;
+    out += "rank " + std::to_string(k.pp_rank()) + ": at its limit: the allocator freed its "
+           "cache " + std::to_string(k.alloc_retries()) + " time" +
+           (k.alloc_retries() == 1 ? "" : "s") + " to stay within " +
+           Gib(k.capacity_bytes() - k.runtime_overhead_bytes()) +
+           " GiB (PyTorch's num_alloc_retries)\n";
+  }
   for (const RankReport& k : r.ranks()) {
     if (k.oom_op().empty()) continue;
     out += "rank " + std::to_string(k.pp_rank()) + ": out of memory at " + k.oom_op() +

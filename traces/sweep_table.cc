@@ -85,7 +85,8 @@ std::vector<std::string> HeaderCells(const std::vector<std::string>& paths) {
 std::string SimulatedTable(const SweepReport& report, int64_t top) {
   const std::vector<std::string> paths = VariedPaths(report);
   std::vector<std::string> headers = HeaderCells(paths);
-  for (const char* h : {"fits", "max peak GiB", "peak rank", "step ms", "tokens/s/GPU", "bubble"}) {
+  for (const char* h : {"fits", "headroom GiB", "max peak GiB", "reserved", "peak rank",
+                        "step ms", "tokens/s/GPU", "bubble"}) {
     headers.push_back(h);
   }
   Table table(headers);
@@ -99,8 +100,8 @@ std::string SimulatedTable(const SweepReport& report, int64_t top) {
     ++shown;
     std::vector<std::string> cells = ValueCells(c, paths);
     for (std::string cell :
-         {std::string(c.fits() ? "yes" : "NO"), Gib(c.max_peak_bytes()),
-          std::to_string(c.peak_rank()), Fixed(c.step_time_us() / 1000, 3),
+         {std::string(c.fits() ? "yes" : "NO"), Gib(c.min_headroom_bytes()),
+          Gib(c.max_peak_bytes()), Gib(c.max_reserved_bytes()), std::to_string(c.peak_rank()), Fixed(c.step_time_us() / 1000, 3),
           Fixed(c.tokens_per_s_per_gpu(), 1), Fixed(100 * c.bubble_fraction(), 1) + "%"}) {
       cells.push_back(cell);
     }

@@ -168,6 +168,26 @@ TEST(ConfigTest, SizesThatWouldExhaustMemoryAreRefused) {
             "hardware.comm_workspace_bytes: must be between 0 and 2^50 (1 PiB)");
 }
 
+TEST(ConfigTest, OnlyDualPipeOverlapsForwardAndBackwardPairs) {
+  StatusOr<Config> dualpipe = ResolveText(std::string(kTiny) + "parallel { pp: 2 }\nschedule { kind: DUALPIPE }\n");
+  ASSERT_TRUE(dualpipe.ok()) << dualpipe.status().message();
+  EXPECT_TRUE(dualpipe->overlap_forward_backward);  // as DeepSeek runs it
+  EXPECT_EQ(dualpipe->communication_sms, 20);       // report section 3.2.2
+  EXPECT_EQ(dualpipe->hardware.sm_count, 132);      // H800
+  StatusOr<Config> plain = ResolveText(kTiny);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->overlap_forward_backward);
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "schedule { overlap_forward_backward: true }\n"),
+            "schedule.overlap_forward_backward: only DUALPIPE, DUALPIPE_V or a schedule file "
+            "pair forward and backward chunks of different chunks");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) +
+                    "parallel { pp: 2 }\nschedule { kind: DUALPIPE communication_sms: 132 }\n"),
+            "schedule.communication_sms: 132 must be at least 0 and below the 132 SMs of "
+            "hardware.sm_count");
+  EXPECT_EQ(ErrorOf(std::string(kTiny) + "hardware { gpu: A100 sm_count: 0 }\n"),
+            "hardware.sm_count: must be between 1 and 100,000");
+}
+
 TEST(ConfigTest, ContextParallelJoinsTheDataParallelGroups) {
   // EDP = DP * CP * TP / (EP * ETP) = 4 * 2 * 1 / 8 = 1.
   StatusOr<Config> c = ResolveText(std::string(kTiny) + "parallel { dp: 4 cp: 2 ep: 8 }\n");

@@ -98,6 +98,45 @@ TEST(EngineTest, ZeroThreeGathersEachLayersWeightsWhileItRuns) {
   EXPECT_GT(rank1.grad_sync_seconds, 0);
 }
 
+TEST(EngineTest, AnOverlappedPairStartsWithBothInputsAndHandsOnAtItsEnd) {
+  // DualPipe runs a forward and the next backward of the other chunk as one
+  // pair: the pair waits for both inputs, its two steps run back to back at
+  // one scale, and both results leave when the pair ends.
+  const SimResult r = Simulated(LoadScenario("pp4_tiny.textproto", {"schedule.kind=DUALPIPE"}));
+  int pairs = 0;
+  for (const RankRun& run : r.ranks) {
+    const std::vector<StepRecord>& steps = run.ledger.steps();
+    for (size_t i = 0; i + 1 < steps.size(); ++i) {
+      const StepRecord& f = steps[i];
+      const StepRecord& b = steps[i + 1];
+      if (f.step.kind != StepKind::kForward || b.step.kind == StepKind::kForward ||
+          f.step.chunk == b.step.chunk) {
+        continue;
+      }
+      ++pairs;
+      EXPECT_LT(f.scale, 1.0) << "EP 2: the all-to-all hides behind computation";
+      EXPECT_DOUBLE_EQ(b.scale, f.scale);
+      EXPECT_DOUBLE_EQ(b.start, f.End());
+      for (const Transfer& t : r.transfers) {
+        if (t.to_rank != run.rank || t.from_rank == run.rank) continue;
+        // B's gradient was on this rank before the pair's forward began.
+        if (t.gradient && t.to_stage == b.stage->stage && t.microbatch == b.step.microbatch) {
+          EXPECT_LE(t.end, f.start + 1e-12);
+        }
+      }
+      for (const Transfer& t : r.transfers) {
+        if (t.from_rank != run.rank || t.to_rank == run.rank) continue;
+        // F's activation leaves when the pair ends, not when F does.
+        if (!t.gradient && t.from_stage == f.stage->stage && t.microbatch == f.step.microbatch) {
+          EXPECT_GE(t.start, b.End() - 1e-12);
+        }
+      }
+      ++i;
+    }
+  }
+  EXPECT_GT(pairs, 0);
+}
+
 TEST(EngineTest, LocalHandOffsHaveNoSendBuffer) {
   // DualPipeV turns on the last rank: chunk 0 hands its output to chunk 1
   // without a wire, so that rank records send buffers only for the

@@ -93,6 +93,68 @@ TEST(PlanTest, DualPipeVTurnsInsideTheLastRank) {
   EXPECT_EQ(local, 2 * 8);  // one activation and one gradient per micro-batch
 }
 
+TEST(PlanTest, AnOverlappedPairTakesTheLongerOfComputationAndAllToAll) {
+  StepProfile f, b;
+  // F: 10 s of which 4 s all-to-all; B: 20 s of which 6 s. Computation
+  // 6 + 14 = 20 s on 112 of 132 SMs: 20 * 132 / 112 = 23.571 s, longer than
+  // the 4 + 6 = 10 s of all-to-all.
+  f.duration = 10, f.comm_seconds = 4;
+  b.duration = 20, b.comm_seconds = 6;
+  EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 20), 20.0 * 132 / 112);
+  // All-to-all bound: 8 + 8 = 16 s against (2 + 2) * 132 / 112 = 4.71 s.
+  f.duration = 10, f.comm_seconds = 8;
+  b.duration = 10, b.comm_seconds = 8;
+  EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 20), 16.0);
+  // No SMs kept for communication: the computation runs at full speed.
+  EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 0), 16.0);
+  f.comm_seconds = b.comm_seconds = 1;
+  EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 0), 18.0);
+}
+
+TEST(PlanTest, DualPipePairsEachForwardWithTheNextBackwardOfTheOtherChunk) {
+  const Planned p = PlanOf(LoadScenario("pp4_tiny.textproto", {"schedule.kind=DUALPIPE"}));
+  const graph::Config c = LoadScenario("pp4_tiny.textproto", {"schedule.kind=DUALPIPE"});
+  ASSERT_TRUE(c.overlap_forward_backward);  // DualPipe's default
+  int pairs = 0;
+  for (const RankPlan& rank : p.plan.ranks) {
+    const std::vector<PlanStep>& steps = rank.steps;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const PlanStep& s = steps[i];
+      const bool pairable = i + 1 < steps.size() && s.step.kind == StepKind::kForward &&
+                            steps[i + 1].step.kind != StepKind::kForward &&
+                            steps[i + 1].step.chunk != s.step.chunk;
+      if (!pairable) {
+        EXPECT_EQ(s.pair, PlanStep::Pair::kNone) << "rank step " << i;
+        continue;
+      }
+      const PlanStep& next = steps[i + 1];
+      ASSERT_EQ(s.pair, PlanStep::Pair::kFirst) << "rank step " << i;
+      ASSERT_EQ(next.pair, PlanStep::Pair::kSecond);
+      const StepProfile& fp = p.stages[s.stage].forward;
+      const StepProfile& bp = p.stages[next.stage].For(next.step.kind);
+      EXPECT_GT(fp.comm_seconds, 0);  // EP 2: every MoE layer has its all-to-alls
+      EXPECT_DOUBLE_EQ(s.scale, next.scale);
+      EXPECT_DOUBLE_EQ(s.duration + next.duration,
+                       OverlappedPairSeconds(fp, bp, c.hardware.sm_count, c.communication_sms));
+      EXPECT_DOUBLE_EQ(s.duration, fp.duration * s.scale);
+      ++pairs;
+      ++i;
+    }
+  }
+  EXPECT_GT(pairs, 0);
+
+  // Without the overlap, no step is paired and each takes its own time.
+  const Planned apart = PlanOf(LoadScenario(
+      "pp4_tiny.textproto", {"schedule.kind=DUALPIPE", "schedule.overlap_forward_backward=false"}));
+  for (const RankPlan& rank : apart.plan.ranks) {
+    for (const PlanStep& s : rank.steps) {
+      EXPECT_EQ(s.pair, PlanStep::Pair::kNone);
+      EXPECT_DOUBLE_EQ(s.scale, 1.0);
+      EXPECT_DOUBLE_EQ(s.duration, apart.stages[s.stage].For(s.step.kind).duration);
+    }
+  }
+}
+
 TEST(PlanTest, StaticMemoryAndGradientReduction) {
   const Planned p = PlanOf(LoadScenario("pp4_1f1b_golden.textproto"));
   // The golden run: 14 bytes per parameter, no workspace (golden_test.cc).

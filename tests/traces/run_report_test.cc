@@ -46,10 +46,25 @@ TEST(RunReportTest, FitsJudgesReservedPlusTheRuntimeOverhead) {
   EXPECT_TRUE(k.oom_op().empty());
   EXPECT_TRUE(k.fits());
 
+  // Headroom: the device less the context less reserved.
+  EXPECT_EQ(k.headroom_bytes(),
+            k.capacity_bytes() - k.runtime_overhead_bytes() - k.reserved_peak_bytes());
+  EXPECT_EQ(k.alloc_retries(), 0);  // the tiny stage is far from the limit
+
   run.config.hardware.hbm_bytes = k.reserved_peak_bytes() + k.runtime_overhead_bytes();
-  EXPECT_TRUE(BuildRunReport(run.config, run.result, &run.allocators).ranks(1).fits());
+  const RankReport exact = BuildRunReport(run.config, run.result, &run.allocators).ranks(1);
+  EXPECT_TRUE(exact.fits());
+  EXPECT_EQ(exact.headroom_bytes(), 0);
+  EXPECT_NE(FormatRunSummary(BuildRunReport(run.config, run.result, &run.allocators))
+                .find("yes, 0.00 left"),
+            std::string::npos);
   run.config.hardware.hbm_bytes -= 1;
-  EXPECT_FALSE(BuildRunReport(run.config, run.result, &run.allocators).ranks(1).fits());
+  const RunReport over = BuildRunReport(run.config, run.result, &run.allocators);
+  EXPECT_FALSE(over.ranks(1).fits());
+  EXPECT_EQ(over.ranks(1).headroom_bytes(), -1);
+  // The summary says by how much each rank is over or under.
+  const std::string summary = FormatRunSummary(over);
+  EXPECT_NE(summary.find("NO, 0.00 over"), std::string::npos) << summary;
 }
 
 // Without an allocator model reserved is the live peak.
