@@ -151,6 +151,28 @@ void DropOtherPolicyFields(Scenario* scenario, const std::set<std::string>& assi
   }
 }
 
+// The settings only the CACHING allocator uses.
+constexpr const char* kCachingFields[] = {"max_split_size_mb", "max_non_split_rounding_mb",
+                                          "roundup_power2_divisions", "expandable_segments"};
+
+// Under allocator kind NONE, clears the caching settings no assignment set.
+void DropCachingFields(Scenario* scenario, const std::set<std::string>& assigned,
+                       const std::string& kind_assignment, std::vector<std::string>* notes) {
+  stepsim::Allocator* a = scenario->mutable_allocator();
+  if (a->kind() != stepsim::Allocator::NONE) return;
+  const google::protobuf::Descriptor* type = a->GetDescriptor();
+  for (const char* name : kCachingFields) {
+    const std::string path = std::string("allocator.") + name;
+    const FieldDescriptor* f = type->FindFieldByName(name);
+    if (assigned.count(path) || !a->GetReflection()->HasField(*a, f)) continue;
+    a->GetReflection()->ClearField(a, f);
+    if (notes != nullptr) {
+      notes->push_back("--set " + Shorten(kind_assignment, 100) + " clears " + path +
+                       ", which only kind CACHING uses");
+    }
+  }
+}
+
 }  // namespace
 
 Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
@@ -204,7 +226,7 @@ Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
 Status ApplyOverrides(const std::vector<std::string>& assignments, Scenario* scenario,
                       FieldPlaces* places, std::vector<std::string>* notes) {
   std::set<std::string> assigned;
-  std::string policy_assignment;
+  std::string policy_assignment, kind_assignment;
   for (const std::string& assignment : assignments) {
     Status s = ApplyOverride(assignment, scenario);
     if (!s.ok()) return s;
@@ -212,11 +234,13 @@ Status ApplyOverrides(const std::vector<std::string>& assignments, Scenario* sce
     SplitAssignment(assignment, &path, &value);
     assigned.insert(path);
     if (path == "recompute.policy") policy_assignment = path + "=" + value;
+    if (path == "allocator.kind") kind_assignment = path + "=" + value;
     if (places != nullptr) places->Set(path, "--set " + Shorten(path + "=" + value, 100));
   }
   if (!policy_assignment.empty()) {
     DropOtherPolicyFields(scenario, assigned, policy_assignment, notes);
   }
+  if (!kind_assignment.empty()) DropCachingFields(scenario, assigned, kind_assignment, notes);
   return Status::Ok();
 }
 

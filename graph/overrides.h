@@ -29,8 +29,11 @@ Status ApplyOverride(std::string_view assignment, Scenario* scenario);
 // A policy change drops what only the old policy used: when an assignment
 // sets recompute.policy, the scenario's recompute.modules (SELECTIVE only),
 // recompute.method and recompute.num_layers (FULL only) are cleared if the
-// new policy does not use them and no assignment sets them. Each field so
-// cleared is described in `notes` (when given), for the command to print.
+// new policy does not use them and no assignment sets them. Likewise
+// allocator.kind=NONE clears the caching allocator's settings
+// (max_split_size_mb, max_non_split_rounding_mb, roundup_power2_divisions,
+// expandable_segments) that no assignment sets. Each field so cleared is
+// described in `notes` (when given), for the command to print.
 Status ApplyOverrides(const std::vector<std::string>& assignments, Scenario* scenario,
                       FieldPlaces* places = nullptr, std::vector<std::string>* notes = nullptr);
 

@@ -118,5 +118,29 @@ TEST(OverridesTest, APolicyChangeDropsWhatOnlyTheOldPolicyUsed) {
   EXPECT_EQ(s.recompute().modules_size(), 1);
 }
 
+TEST(OverridesTest, AllocatorKindNoneDropsTheCachingSettings) {
+  Scenario s;
+  s.mutable_allocator()->set_expandable_segments(true);
+  s.mutable_allocator()->set_max_split_size_mb(256);
+  std::vector<std::string> notes;
+  ASSERT_TRUE(ApplyOverrides({"allocator.kind=NONE"}, &s, nullptr, &notes).ok());
+  EXPECT_EQ(s.allocator().kind(), Allocator::NONE);
+  EXPECT_FALSE(s.allocator().has_expandable_segments());
+  EXPECT_FALSE(s.allocator().has_max_split_size_mb());
+  EXPECT_EQ(notes, (std::vector<std::string>{
+                       "--set allocator.kind=NONE clears allocator.max_split_size_mb, which "
+                       "only kind CACHING uses",
+                       "--set allocator.kind=NONE clears allocator.expandable_segments, which "
+                       "only kind CACHING uses"}));
+  // A setting the command line gives itself stays, for Resolve to refuse.
+  ASSERT_TRUE(
+      ApplyOverrides({"allocator.kind=NONE", "allocator.expandable_segments=true"}, &s).ok());
+  EXPECT_TRUE(s.allocator().expandable_segments());
+  // Under CACHING nothing is dropped.
+  s.mutable_allocator()->set_max_split_size_mb(256);
+  ASSERT_TRUE(ApplyOverrides({"allocator.kind=CACHING"}, &s).ok());
+  EXPECT_TRUE(s.allocator().has_max_split_size_mb());
+}
+
 }  // namespace
 }  // namespace stepsim::graph
