@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -165,6 +166,44 @@ TEST(StageDagTest, ValidationCatchesLeaksAndDoubleFrees) {
   early.ops[early.forward[0]].events.push_back({false, kept.tensor});
   EXPECT_EQ(ValidateDag(early).message(),
             "tensor L6.mla.attn_norm.input: kept for backward but freed by F L6.mla.attn_norm");
+}
+
+TEST(StageDagTest, ValidationCatchesAFreeThatDoesNotDependOnTheAllocation) {
+  // More than 64 ops allocate tensors freed elsewhere, so the dependency
+  // check runs several batches of sources; moving one free to an op before
+  // the allocation is caught, and only that one.
+  const Config c = LoadScenario("pp4_tiny.textproto");
+  StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[1]);
+  ASSERT_TRUE(dag.ok());
+  std::vector<int> alloc_op(dag->tensors.size(), -1), free_op(dag->tensors.size(), -1);
+  for (size_t o = 0; o < dag->ops.size(); ++o) {
+    for (const TensorEvent& e : dag->ops[o].events) {
+      (e.allocate ? alloc_op : free_op)[e.tensor] = static_cast<int>(o);
+    }
+  }
+  std::set<int> sources;
+  for (size_t t = 0; t < alloc_op.size(); ++t) {
+    if (alloc_op[t] != free_op[t]) sources.insert(alloc_op[t]);
+  }
+  ASSERT_GT(sources.size(), 64u);
+  ASSERT_TRUE(ValidateDag(*dag).ok());
+  StageDag moved = *dag;
+  // The last forward op's first allocation, freed instead by the first
+  // forward op, which runs before it.
+  const int last = moved.forward.back();
+  const TensorEvent t = moved.ops[last].events[0];
+  ASSERT_TRUE(t.allocate);
+  for (Op& op : moved.ops) {
+    std::erase_if(op.events,
+                  [&](const TensorEvent& e) { return !e.allocate && e.tensor == t.tensor; });
+  }
+  moved.ops[moved.forward[0]].events.push_back({false, t.tensor});
+  const std::string message = ValidateDag(moved).message();
+  EXPECT_EQ(message.substr(0, message.find('\n')),
+            "tensor " + moved.tensors[t.tensor].name + ": freed by F " +
+                moved.ops[moved.forward[0]].name + ", which does not depend on " +
+                OpKindName(moved.ops[last].kind) + " " + moved.ops[last].name +
+                " that allocates it");
 }
 
 TEST(StageDagTest, DotNamesEveryOp) {
