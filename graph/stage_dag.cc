@@ -103,6 +103,33 @@ struct KeptTensor {
   bool weight_grad;
 };
 
+// Whether a split W step computes this op's weight gradient from state its
+// B leaves behind (the GEMM input and the output gradient), or B computes it
+// itself. The frameworks that split B from W defer GEMMs only:
+// - sail-sg/zero-bubble-pipeline-parallelism, megatron/core/tensor_parallel/
+//   layers.py LinearWithGradAccumulationAndAsyncCommunication.backward:
+//   WeightGradStore.put(weight, partial(pre_process, grad_output, input), ...)
+//   for the Column/RowParallelLinear GEMMs (the un-gathered input: W gathers
+//   it again under sequence parallelism); norms, the router and the embedding
+//   get their weight gradients from plain autograd in B;
+// - Transformer Engine (Megatron's --delay-wgrad-compute), module/linear.py
+//   _Linear.backward, layernorm_linear.py, layernorm_mlp.py and
+//   grouped_linear.py: wgrad_store.put([input, grad_output], wgrad_gemm); the
+//   norm's dgamma comes with its dgrad in B;
+// - deepseek-ai/DualPipe, examples/example_dualpipe.py LinearFunc.backward:
+//   WeightGradStore.put(grad_weight_fn) closes over input and grad_output.
+// An op offering a GEMM input (an offer with an inner width) is a GEMM; so is
+// an op whose profile keeps a tensor for its weight gradient.
+bool DefersWeightGrad(const OpSpec& s, const std::vector<KeptTensor>& kept) {
+  for (const OpSpec::Offer& o : s.offers) {
+    if (o.width > 0) return true;
+  }
+  for (const KeptTensor& k : kept) {
+    if (k.weight_grad) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
@@ -293,40 +320,46 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         b.Free(bwd[i], t);
       }
 
+      // Whether W runs on its own with state B leaves it (see DefersWeightGrad).
+      const bool deferred = s.has_weights && DefersWeightGrad(s, kept[i]);
       for (const KeptTensor& k : kept[i]) {
-        if (!k.weight_grad || !s.has_weights) b.Free(bwd[i], k.tensor);
+        if (!k.weight_grad || !deferred) b.Free(bwd[i], k.tensor);
       }
-      if (s.has_weights && s.output_bytes > 0 && dy[i] >= 0) {
-        // W reads this op's own output gradient. The chain hands B the next
-        // op's input gradient, which differs beside a branch (shared
-        // experts, the query and key-value paths): W holds its own size.
-        // An FP8 GEMM's B quantizes the gradient for the weight-gradient
-        // GEMM, and W holds only the quantized copy.
-        const bool fp8 = s.fp8_gemm_rows > 0;
-        int64_t held = s.output_bytes;
+      if (dy[i] >= 0 && !deferred) {
+        b.Free(bwd[i], dy[i]);
+        dy[i] = -1;
+      }
+      if (dy[i] >= 0) {
+        // W reads this op's own output gradient (category output_grads). The
+        // chain hands B the next op's input gradient, which differs beside a
+        // branch (shared experts, the query and key-value paths): B frees it
+        // and W holds the op's own size. An FP8 GEMM's B quantizes the
+        // gradient for the weight-gradient GEMM, and W holds only the
+        // quantized copy (Transformer Engine linear.py _Linear.backward:
+        // grad_output through grad_output_quantizer, columnwise, into
+        // wgrad_store.put([inputmat_total, grad_output], wgrad_gemm)).
+        const bool fp8 = s.fp8_gemm_rows > 0 && s.output_bytes > 0;
+        int64_t held = s.output_bytes > 0 ? s.output_bytes : dag.tensors[dy[i]].bytes;
         if (fp8) {
           const int64_t elements = s.output_bytes / c.precision.activation;
           held = Fp8OutputGradBytes(c.precision.fp8, s.fp8_gemm_rows,
                                     CeilDiv(elements, s.fp8_gemm_rows),
                                     c.hardware.compute_capability);
         }
-        if (fp8 || held != dag.tensors[dy[i]].bytes) {
-          const int q = b.NewTensor(s.name + (fp8 ? ".grad_output_fp8" : ".grad_output"), held,
-                                    Category::kWorkspace);
-          if (fp8) b.Alloc(bwd[i], q);  // quantized from the BF16 gradient
-          b.Free(bwd[i], dy[i]);
-          if (!fp8) b.Alloc(bwd[i], q);  // the same gradient, at its own size
-          dy[i] = q;
-        }
+        const int q = b.NewTensor(s.name + (fp8 ? ".grad_output_fp8" : ".grad_output"), held,
+                                  Category::kOutputGrads);
+        if (fp8) b.Alloc(bwd[i], q);  // quantized from the BF16 gradient
+        b.Free(bwd[i], dy[i]);
+        if (!fp8) b.Alloc(bwd[i], q);  // the same gradient, handed to W
+        dy[i] = q;
       }
-      if (!s.has_weights && dy[i] >= 0) b.Free(bwd[i], dy[i]);
       dag.backward.push_back(bwd[i]);
       dag.backward_fused.push_back(bwd[i]);
       if (s.has_weights) {
         wgt[i] = b.NewOp(s.name, s, OpKind::kBackwardWeight);
         dag.ops[wgt[i]].flops = s.weight_flops;
         for (const KeptTensor& k : kept[i]) {
-          if (k.weight_grad) {
+          if (k.weight_grad && deferred) {
             b.Free(wgt[i], k.tensor);
             dag.ops[wgt[i]].bytes_moved += static_cast<double>(dag.tensors[k.tensor].bytes);
           }
@@ -465,6 +498,10 @@ Status ValidateDag(const StageDag& dag) {
     const OpKind k = dag.ops[free_op[t]].kind;
     if (kept && k != OpKind::kBackwardInput && k != OpKind::kBackwardWeight) {
       problems.push_back("tensor " + tensor.name + ": kept for backward but freed by " +
+                         OpLabel(dag, free_op[t]));
+    }
+    if (tensor.category == Category::kOutputGrads && k != OpKind::kBackwardWeight) {
+      problems.push_back("tensor " + tensor.name + ": an output gradient held for W but freed by " +
                          OpLabel(dag, free_op[t]));
     }
   }

@@ -42,8 +42,9 @@ StatusOr<StageDag> BuildStageDag(const Config& config, const Stage& stage);
 // Checks that the graph is acyclic (naming a cycle if not), that every
 // tensor is allocated exactly once and freed exactly once by an op that
 // depends on its allocating op, and that tensors kept for backward
-// (activations, recompute) are freed by a B or W op. Every problem found
-// is listed, one per line.
+// (activations, recompute) are freed by a B or W op and output gradients
+// held for W (output_grads) by a W op. Every problem found is listed, one
+// per line.
 Status ValidateDag(const StageDag& dag);
 
 // Graphviz text of the DAG, vertices labelled with the op names and kinds.
