@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <tuple>
 
 #include "tests/test_util.h"
@@ -55,6 +56,64 @@ TEST(StageDagTest, DeferredWeightGradientsHoldTheirTensors) {
   EXPECT_EQ(live_after({dag->forward, dag->backward_fused}), 0);
   EXPECT_EQ(live_after({dag->forward, dag->backward, dag->weight}), 0);
   EXPECT_GT(live_after({dag->forward, dag->backward}), 0);
+}
+
+TEST(StageDagTest, OnlyGemmsHoldOutputGradientsForW) {
+  // The golden tiny GPT's stage 1 (h = 64, 4 heads, MLP 128, s = 32, BF16):
+  // the W of each GEMM but fc2 frees its own output gradient, of the GEMM's
+  // output size: QKV 2*32*192 = 12,288, projection 2*32*64 = 4,096, fc1
+  // 2*32*128 = 8,192. fc2's is the gradient received from stage 2 (the
+  // engine's buffer). The LayerNorms compute their weight gradients in B,
+  // as the frameworks that split B from W do (graph/stage_dag.cc
+  // DefersWeightGrad): their W frees nothing.
+  const Config c = LoadScenario("pp4_1f1b_golden.textproto");
+  StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[1]);
+  ASSERT_TRUE(dag.ok()) << dag.status().message();
+  std::map<std::string, int64_t> held;  // W op -> output-gradient bytes it frees
+  std::map<std::string, int> frees;     // W op -> tensors it frees
+  for (int o : dag->weight) {
+    const Op& op = dag->ops[o];
+    frees[op.name] = 0;
+    for (const TensorEvent& e : op.events) {
+      ASSERT_FALSE(e.allocate) << op.name;
+      ++frees[op.name];
+      const Tensor& t = dag->tensors[e.tensor];
+      if (t.category == Category::kOutputGrads) held[op.name] += t.bytes;
+    }
+  }
+  EXPECT_EQ(held, (std::map<std::string, int64_t>{
+                      {"L1.attention.qkv_proj", 12'288}, {"L1.attention.o_proj", 4'096},
+                      {"L1.mlp.fc1", 8'192}}));
+  EXPECT_EQ(frees, (std::map<std::string, int>{{"L1.attention.attn_norm", 0},
+                                                {"L1.attention.qkv_proj", 2},
+                                                {"L1.attention.o_proj", 2},
+                                                {"L1.mlp.mlp_norm", 0},
+                                                {"L1.mlp.fc1", 2},
+                                                {"L1.mlp.fc2", 1}}));  // its input only
+  for (const Tensor& t : dag->tensors) {
+    if (t.category == Category::kOutputGrads) EXPECT_GT(t.bytes, 0) << t.name;
+  }
+
+  // An output gradient freed by a B is a bug ValidateDag names.
+  StageDag early = *dag;
+  int moved = -1;
+  for (Op& op : early.ops) {
+    if (op.kind != OpKind::kBackwardWeight) continue;
+    for (TensorEvent& e : op.events) {
+      if (moved < 0 && early.tensors[e.tensor].category == Category::kOutputGrads) {
+        moved = e.tensor;
+        std::erase_if(op.events, [&](const TensorEvent& x) { return x.tensor == moved; });
+        break;
+      }
+    }
+  }
+  ASSERT_GE(moved, 0);
+  early.ops[early.backward.back()].events.push_back({false, moved});
+  EXPECT_NE(ValidateDag(early).message().find(
+                "tensor " + early.tensors[moved].name + ": an output gradient held for W but "
+                "freed by B "),
+            std::string::npos)
+      << ValidateDag(early).message();
 }
 
 TEST(StageDagTest, RecomputeOpsComeBeforeTheirBackward) {
