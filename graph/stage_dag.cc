@@ -158,8 +158,21 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       if (!specs[i].unit.empty()) unit_last[specs[i].unit] = i;
     }
     std::vector<std::vector<KeptTensor>> kept(n);
-    const bool outputs_live =
-        GetProfile(c.conventions.profile).table().outputs_live_until_consumed();
+    const ProfileTable& table = GetProfile(c.conventions.profile).table();
+    const bool outputs_live = table.outputs_live_until_consumed();
+    // PyTorch's split backward keeps the autograd graph from B to W, with
+    // every tensor it saved, from the stage's first op to its last op with
+    // weights: the ops after it (the loss) hang from the stage output only,
+    // which stage_backward_input detaches, so they go with B
+    // (torch/distributed/pipelining/_backward.py stage_backward_input:
+    // torch.autograd.grad(..., retain_graph=True), then t.detach_() of the
+    // outputs; the param groups' intermediates keep the graph below them).
+    const bool retains_graph = table.split_backward_retains_graph();
+    int last_weighted = -1;
+    for (int i = 0; i < n; ++i) {
+      if (specs[i].has_weights) last_weighted = i;
+    }
+    std::vector<int> retained, retain_ops;  // tensors the retained graph keeps, their ops
     int pending_out = -1;
     std::vector<int> until_end;  // forward workspaces freed after the last forward op
     std::vector<int> fwd(n), bwd(n), wgt(n, -1), dy(n, -1);
@@ -321,9 +334,15 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       }
 
       // Whether W runs on its own with state B leaves it (see DefersWeightGrad).
-      const bool deferred = s.has_weights && DefersWeightGrad(s, kept[i]);
+      // Under a retained graph every op with weights hands W its output
+      // gradient: the hooks on the param groups' intermediates capture it
+      // (stage_backward_input's get_hook), norms included.
+      const bool deferred = s.has_weights && (retains_graph || DefersWeightGrad(s, kept[i]));
+      int64_t released = 0;  // what B frees that a retained graph keeps until W
       for (const KeptTensor& k : kept[i]) {
-        if (!k.weight_grad || !deferred) b.Free(bwd[i], k.tensor);
+        if (k.weight_grad && deferred) continue;
+        b.Free(bwd[i], k.tensor);
+        released = Add(released, dag.tensors[k.tensor].bytes);
       }
       if (dy[i] >= 0 && !deferred) {
         b.Free(bwd[i], dy[i]);
@@ -346,15 +365,32 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
                                     CeilDiv(elements, s.fp8_gemm_rows),
                                     c.hardware.compute_capability);
         }
-        const int q = b.NewTensor(s.name + (fp8 ? ".grad_output_fp8" : ".grad_output"), held,
-                                  Category::kOutputGrads);
-        if (fp8) b.Alloc(bwd[i], q);  // quantized from the BF16 gradient
-        b.Free(bwd[i], dy[i]);
-        if (!fp8) b.Alloc(bwd[i], q);  // the same gradient, handed to W
-        dy[i] = q;
+        if (fp8 || held != dag.tensors[dy[i]].bytes) {
+          const int q = b.NewTensor(s.name + (fp8 ? ".grad_output_fp8" : ".grad_output"), held,
+                                    Category::kOutputGrads);
+          if (fp8) b.Alloc(bwd[i], q);  // quantized from the BF16 gradient
+          b.Free(bwd[i], dy[i]);
+          if (!fp8) b.Alloc(bwd[i], q);  // the same gradient, at its own size
+          dy[i] = q;
+        } else {
+          // The chain's tensor is the gradient W reads: it is one, from the
+          // B that makes it to this op's W.
+          dag.tensors[dy[i]].category = Category::kOutputGrads;
+        }
       }
       dag.backward.push_back(bwd[i]);
       dag.backward_fused.push_back(bwd[i]);
+      if (retains_graph && i <= last_weighted && released > 0) {
+        // In the split order only: what B_i freed stays, as one tensor,
+        // until the stage's W ends (the fused order, one backward call,
+        // frees it with B_i).
+        const int r = b.NewOp(s.name + ".retained", s, OpKind::kBackwardInput);
+        retained.push_back(b.NewTensor(s.name + ".retained", released, Category::kActivations));
+        b.Alloc(r, retained.back());
+        b.Edge(bwd[i], r);
+        retain_ops.push_back(r);
+        dag.backward.push_back(r);
+      }
       if (s.has_weights) {
         wgt[i] = b.NewOp(s.name, s, OpKind::kBackwardWeight);
         dag.ops[wgt[i]].flops = s.weight_flops;
@@ -371,6 +407,17 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         dag.weight.push_back(wgt[i]);
         dag.backward_fused.push_back(wgt[i]);
       }
+    }
+    if (!retained.empty()) {
+      // The end of the split W: the graph goes with everything it kept
+      // (stage_backward_weight drops the intermediates; stage.py
+      // backward_weight_one_chunk pops the micro-batch's backward state).
+      const int r = b.NewOp("retained graph", specs.front(), OpKind::kBackwardWeight);
+      dag.ops[r].layer = -1;
+      for (int t : retained) b.Free(r, t);
+      for (int o : retain_ops) b.Edge(o, r);
+      for (int o : dag.weight) b.Edge(o, r);
+      dag.weight.push_back(r);
     }
   } catch (const Overflow&) {
     return Status::Invalid("model: activation sizes overflow 64-bit byte counts");

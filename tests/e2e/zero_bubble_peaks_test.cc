@@ -54,9 +54,9 @@ constexpr int64_t kPeakGrad[4] = {8'192, 8'192, 8'192, 16'384};
 constexpr int64_t kPeakWorkspace[4] = {8'192, 8'192, 8'192, 0};
 constexpr int64_t kPeakComm[4] = {4'096, 4'096, 4'096, 0};
 
-RunReport Report(const std::string& kind) {
-  CliResult r = RunCli("run scenarios/pp4_1f1b_golden.textproto --report - --set schedule.kind=" +
-                       kind);
+RunReport Report(const std::string& kind, const std::string& extra = "") {
+  CliResult r = RunCli(
+      "run scenarios/pp4_1f1b_golden.textproto --report - --set schedule.kind=" + kind + extra);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   RunReport report;
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &report).ok()) << r.out;
@@ -84,11 +84,9 @@ TEST(ZeroBubblePeaksTest, ZbH1PeaksDerivedByHand) {
     const RankReport& k = report.ranks(r);
     EXPECT_EQ(k.peak_bytes(), ZbH1Peak(r)) << r;
     EXPECT_EQ(k.peak_step(), "B" + std::to_string(r)) << r;
-    EXPECT_EQ(k.peak_op(), r == 3 ? "B loss.cross_entropy" : "B L" + std::to_string(r) +
-                                                                 ".mlp.act")
+    EXPECT_EQ(k.peak_op(), r == 3 ? "B loss.cross_entropy" : "B L" + std::to_string(r) + ".mlp.act")
         << r;
-    EXPECT_EQ(k.peak_breakdown().at("activations"), (4 - r) * kKept[r] + r * kHeldInputs[r])
-        << r;
+    EXPECT_EQ(k.peak_breakdown().at("activations"), (4 - r) * kKept[r] + r * kHeldInputs[r]) << r;
     EXPECT_EQ(k.peak_breakdown().at("output_grads"), r * kHeldGrads[r] + kPeakGrad[r]) << r;
     EXPECT_EQ(k.peak_breakdown().at("workspace"), kPeakWorkspace[r]) << r;
     EXPECT_EQ(k.peak_breakdown().at("comm"), kPeakComm[r]) << r;
@@ -111,6 +109,42 @@ TEST(ZeroBubblePeaksTest, LaterRanksHoldMoreUnderZbH1ThanUnder1F1B) {
     EXPECT_EQ(one.ranks(r).peak_breakdown().at("output_grads"), r == 3 ? 16'384 : 0) << r;
     const int64_t extra = zb.ranks(r).peak_bytes() - one.ranks(r).peak_bytes();
     EXPECT_EQ(extra, ZbH1Peak(r) - OneFOneBPeak(r)) << r;
+    EXPECT_GT(extra, previous) << r;
+    previous = extra;
+  }
+}
+
+TEST(ZeroBubblePeaksTest, PytorchsSplitBackwardHoldsTheWholeGraphPerDeferredW) {
+  // Under PYTORCH_EAGER, B retains the autograd graph until W
+  // (torch.distributed.pipelining): a deferred W holds everything the
+  // micro-batch kept but what hangs from the detached loss alone (the
+  // cross entropy's 33,044 B on stage 3), and the output gradients of every
+  // op with weights: 32,768 B per micro-batch on stages 0-2, 57,344 on
+  // stage 3 (tests/graph/stage_dag_test.cc derives both). Under 1F1B rank r
+  // peaks holding PP - r micro-batches (golden_test.cc), which gives K_r,
+  // the bytes one micro-batch keeps under this profile. Under ZB-H1 rank r
+  // peaks in B_r with PP - r in flight and r deferred W; ranks 0-2 at
+  // QKV's B, when micro-batch r holds all its output gradients too; rank 3
+  // at the cross entropy's backward workspace, before any of its own.
+  const std::string eager = " --set conventions.profile=PYTORCH_EAGER";
+  const RunReport zb = Report("ZB_H1", eager);
+  const RunReport one = Report("ONE_F_ONE_B", eager);
+  ASSERT_EQ(zb.ranks_size(), 4);
+  ASSERT_EQ(one.ranks_size(), 4);
+  constexpr int64_t kLoss[4] = {0, 0, 0, 33'044};
+  constexpr int64_t kGrads[4] = {32'768, 32'768, 32'768, 57'344};
+  int64_t previous = -1;
+  for (int r = 0; r < 4; ++r) {
+    const int64_t activations = one.ranks(r).peak_breakdown().at("activations");
+    ASSERT_EQ(activations % (4 - r), 0) << r;
+    const int64_t kept = activations / (4 - r);
+    EXPECT_EQ(zb.ranks(r).peak_step(), "B" + std::to_string(r)) << r;
+    EXPECT_EQ(zb.ranks(r).peak_breakdown().at("activations"),
+              (4 - r) * kept + r * (kept - kLoss[r]))
+        << r;
+    EXPECT_EQ(zb.ranks(r).peak_breakdown().at("output_grads"), (r + (r < 3 ? 1 : 0)) * kGrads[r])
+        << r;
+    const int64_t extra = zb.ranks(r).peak_bytes() - one.ranks(r).peak_bytes();
     EXPECT_GT(extra, previous) << r;
     previous = extra;
   }

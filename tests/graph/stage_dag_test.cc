@@ -116,6 +116,48 @@ TEST(StageDagTest, OnlyGemmsHoldOutputGradientsForW) {
       << ValidateDag(early).message();
 }
 
+TEST(StageDagTest, PytorchSplitBackwardKeepsTheGraphUntilW) {
+  // PYTORCH_EAGER retains the autograd graph from B to W
+  // (split_backward_retains_graph): after every B of the golden tiny GPT's
+  // stage the forward's kept tensors are all still live, and so are the
+  // output gradients of every op with weights, norms included: on stage 1
+  // attn_norm 2*32*64 = 4,096, QKV 2*32*192 = 12,288, o_proj 4,096,
+  // mlp_norm 4,096, fc1 2*32*128 = 8,192 -> 32,768 (fc2's is the received
+  // gradient). Stage 3 adds fc2's 4,096 (the final norm follows), the final
+  // norm's 4,096 and the head's logits gradient 2*32*256 = 16,384
+  // -> 57,344, and B frees what the cross entropy keeps, which hangs from
+  // the detached loss only: FP32 log-probabilities 4*32*256 = 32,768, the
+  // INT64 labels' storage 8*33 = 264, total_weight 4, loss scale 8
+  // -> 33,044.
+  const Config c = LoadScenario("pp4_1f1b_golden.textproto", {"conventions.profile=PYTORCH_EAGER"});
+  for (const auto& [stage, grads, freed] :
+       {std::tuple<int, int64_t, int64_t>{1, 32'768, 0}, {3, 57'344, 33'044}}) {
+    StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[stage]);
+    ASSERT_TRUE(dag.ok()) << dag.status().message();
+    auto live_after = [&](const std::vector<std::vector<int>>& orders) {
+      int64_t live = 0;
+      for (const auto& order : orders) {
+        for (int o : order) {
+          for (const TensorEvent& e : dag->ops[o].events) {
+            live += (e.allocate ? 1 : -1) * dag->tensors[e.tensor].bytes;
+          }
+        }
+      }
+      return live;
+    };
+    const int64_t kept = live_after({dag->forward});
+    EXPECT_GT(kept, 0);
+    EXPECT_EQ(live_after({dag->forward, dag->backward}), kept + grads - freed) << stage;
+    EXPECT_EQ(live_after({dag->forward, dag->backward, dag->weight}), 0) << stage;
+    EXPECT_EQ(live_after({dag->forward, dag->backward_fused}), 0) << stage;
+    // The fused order, one backward call, keeps nothing from B to W.
+    for (int o : dag->backward_fused) {
+      EXPECT_EQ(dag->ops[o].name.find("retained"), std::string::npos) << dag->ops[o].name;
+    }
+    EXPECT_EQ(dag->ops[dag->weight.back()].name, "retained graph");
+  }
+}
+
 TEST(StageDagTest, RecomputeOpsComeBeforeTheirBackward) {
   // The paper recomputes block by block, Megatron layer by layer.
   for (const auto& [profile, first, count] :
