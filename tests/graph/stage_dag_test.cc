@@ -12,6 +12,19 @@ namespace {
 
 using testing::LoadScenario;
 
+// Bytes live after running the ops of `orders`, one order after the other.
+int64_t LiveAfter(const StageDag& dag, const std::vector<std::vector<int>>& orders) {
+  int64_t live = 0;
+  for (const auto& order : orders) {
+    for (int o : order) {
+      for (const TensorEvent& e : dag.ops[o].events) {
+        live += (e.allocate ? 1 : -1) * dag.tensors[e.tensor].bytes;
+      }
+    }
+  }
+  return live;
+}
+
 TEST(StageDagTest, EveryShippedScenarioBuildsValidDags) {
   for (const char* name : {"deepseek_v3_paper.textproto", "deepseek_v3.textproto",
                            "deepseek_v2.textproto", "pp4_tiny.textproto"}) {
@@ -43,15 +56,7 @@ TEST(StageDagTest, DeferredWeightGradientsHoldTheirTensors) {
   StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[1]);
   ASSERT_TRUE(dag.ok());
   auto live_after = [&](const std::vector<std::vector<int>>& orders) {
-    int64_t live = 0;
-    for (const auto& order : orders) {
-      for (int o : order) {
-        for (const TensorEvent& e : dag->ops[o].events) {
-          live += (e.allocate ? 1 : -1) * dag->tensors[e.tensor].bytes;
-        }
-      }
-    }
-    return live;
+    return LiveAfter(*dag, orders);
   };
   EXPECT_EQ(live_after({dag->forward, dag->backward_fused}), 0);
   EXPECT_EQ(live_after({dag->forward, dag->backward, dag->weight}), 0);
@@ -135,15 +140,7 @@ TEST(StageDagTest, PytorchSplitBackwardKeepsTheGraphUntilW) {
     StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[stage]);
     ASSERT_TRUE(dag.ok()) << dag.status().message();
     auto live_after = [&](const std::vector<std::vector<int>>& orders) {
-      int64_t live = 0;
-      for (const auto& order : orders) {
-        for (int o : order) {
-          for (const TensorEvent& e : dag->ops[o].events) {
-            live += (e.allocate ? 1 : -1) * dag->tensors[e.tensor].bytes;
-          }
-        }
-      }
-      return live;
+      return LiveAfter(*dag, orders);
     };
     const int64_t kept = live_after({dag->forward});
     EXPECT_GT(kept, 0);
