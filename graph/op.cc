@@ -9,6 +9,7 @@ const char* CategoryName(Category c) {
     case Category::kOptimizer: return "optimizer";
     case Category::kActivations: return "activations";
     case Category::kRecompute: return "recompute";
+    case Category::kOutputGrads: return "output_grads";
     case Category::kComm: return "comm";
     case Category::kWorkspace: return "workspace";
     case Category::kFramework: return "framework";

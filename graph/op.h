@@ -18,12 +18,16 @@ enum class Category {
   kOptimizer,
   kActivations,  // kept by a forward op for its backward
   kRecompute,    // materialised by a recompute op, freed by the backward
+  // The output gradient an op's weight gradient (W) reads: B hands it over,
+  // W frees it. Deferred W steps (zero-bubble, DualPipe) hold one per op
+  // with deferred weight gradients (graph/stage_dag.cc says which).
+  kOutputGrads,
   kComm,         // pipeline, EP dispatch/combine, TP/SP gathers, DP buckets, workspace
   kWorkspace,    // transient op outputs and activation gradients
   kFramework,    // persistent framework buffers: GEMM-library workspaces, retained input batches
 };
-inline constexpr int kNumCategories = 8;
-const char* CategoryName(Category c);  // "weights", "activations", ...
+inline constexpr int kNumCategories = 9;
+const char* CategoryName(Category c);  // "weights", "activations", "output_grads", ...
 
 enum class OpKind {
   kForward,         // F

@@ -106,6 +106,33 @@ struct KeptTensor {
   bool weight_grad;
 };
 
+// Whether a split W step computes this op's weight gradient from state its
+// B leaves behind (the GEMM input and the output gradient), or B computes it
+// itself. The frameworks that split B from W defer GEMMs only:
+// - sail-sg/zero-bubble-pipeline-parallelism, megatron/core/tensor_parallel/
+//   layers.py LinearWithGradAccumulationAndAsyncCommunication.backward:
+//   WeightGradStore.put(weight, partial(pre_process, grad_output, input), ...)
+//   for the Column/RowParallelLinear GEMMs (the un-gathered input: W gathers
+//   it again under sequence parallelism); norms, the router and the embedding
+//   get their weight gradients from plain autograd in B;
+// - Transformer Engine (Megatron's --delay-wgrad-compute), module/linear.py
+//   _Linear.backward, layernorm_linear.py, layernorm_mlp.py and
+//   grouped_linear.py: wgrad_store.put([input, grad_output], wgrad_gemm); the
+//   norm's dgamma comes with its dgrad in B;
+// - deepseek-ai/DualPipe, examples/example_dualpipe.py LinearFunc.backward:
+//   WeightGradStore.put(grad_weight_fn) closes over input and grad_output.
+// An op offering a GEMM input (an offer with an inner width) is a GEMM; so is
+// an op whose profile keeps a tensor for its weight gradient.
+bool DefersWeightGrad(const OpSpec& s, const std::vector<KeptTensor>& kept) {
+  for (const OpSpec::Offer& o : s.offers) {
+    if (o.width > 0) return true;
+  }
+  for (const KeptTensor& k : kept) {
+    if (k.weight_grad) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
@@ -134,8 +161,21 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       if (!specs[i].unit.empty()) unit_last[specs[i].unit] = i;
     }
     std::vector<std::vector<KeptTensor>> kept(n);
-    const bool outputs_live =
-        GetProfile(c.conventions.profile).table().outputs_live_until_consumed();
+    const ProfileTable& table = GetProfile(c.conventions.profile).table();
+    const bool outputs_live = table.outputs_live_until_consumed();
+    // PyTorch's split backward keeps the autograd graph from B to W, with
+    // every tensor it saved, from the stage's first op to its last op with
+    // weights: the ops after it (the loss) hang from the stage output only,
+    // which stage_backward_input detaches, so they go with B
+    // (torch/distributed/pipelining/_backward.py stage_backward_input:
+    // torch.autograd.grad(..., retain_graph=True), then t.detach_() of the
+    // outputs; the param groups' intermediates keep the graph below them).
+    const bool retains_graph = table.split_backward_retains_graph();
+    int last_weighted = -1;
+    for (int i = 0; i < n; ++i) {
+      if (specs[i].has_weights) last_weighted = i;
+    }
+    std::vector<int> retained, retain_ops;  // tensors the retained graph keeps, their ops
     int pending_out = -1;
     std::vector<int> until_end;  // forward workspaces freed after the last forward op
     std::vector<int> fwd(n), bwd(n), wgt(n, -1), dy(n, -1);
@@ -296,17 +336,32 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         b.Free(bwd[i], t);
       }
 
+      // Whether W runs on its own with state B leaves it (see DefersWeightGrad).
+      // Under a retained graph every op with weights hands W its output
+      // gradient: the hooks on the param groups' intermediates capture it
+      // (stage_backward_input's get_hook), norms included.
+      const bool deferred = s.has_weights && (retains_graph || DefersWeightGrad(s, kept[i]));
+      int64_t released = 0;  // what B frees that a retained graph keeps until W
       for (const KeptTensor& k : kept[i]) {
-        if (!k.weight_grad || !s.has_weights) b.Free(bwd[i], k.tensor);
+        if (k.weight_grad && deferred) continue;
+        b.Free(bwd[i], k.tensor);
+        released = Add(released, dag.tensors[k.tensor].bytes);
       }
-      if (s.has_weights && s.output_bytes > 0 && dy[i] >= 0) {
-        // W reads this op's own output gradient. The chain hands B the next
-        // op's input gradient, which differs beside a branch (shared
-        // experts, the query and key-value paths): W holds its own size.
-        // An FP8 GEMM's B quantizes the gradient for the weight-gradient
-        // GEMM, and W holds only the quantized copy.
-        const bool fp8 = s.fp8_gemm_rows > 0;
-        int64_t held = s.output_bytes;
+      if (dy[i] >= 0 && !deferred) {
+        b.Free(bwd[i], dy[i]);
+        dy[i] = -1;
+      }
+      if (dy[i] >= 0) {
+        // W reads this op's own output gradient (category output_grads). The
+        // chain hands B the next op's input gradient, which differs beside a
+        // branch (shared experts, the query and key-value paths): B frees it
+        // and W holds the op's own size. An FP8 GEMM's B quantizes the
+        // gradient for the weight-gradient GEMM, and W holds only the
+        // quantized copy (Transformer Engine linear.py _Linear.backward:
+        // grad_output through grad_output_quantizer, columnwise, into
+        // wgrad_store.put([inputmat_total, grad_output], wgrad_gemm)).
+        const bool fp8 = s.fp8_gemm_rows > 0 && s.output_bytes > 0;
+        int64_t held = s.output_bytes > 0 ? s.output_bytes : dag.tensors[dy[i]].bytes;
         if (fp8) {
           const int64_t elements = s.output_bytes / c.precision.activation;
           held = Fp8OutputGradBytes(c.precision.fp8, s.fp8_gemm_rows,
@@ -315,21 +370,35 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         }
         if (fp8 || held != dag.tensors[dy[i]].bytes) {
           const int q = b.NewTensor(s.name + (fp8 ? ".grad_output_fp8" : ".grad_output"), held,
-                                    Category::kWorkspace);
+                                    Category::kOutputGrads);
           if (fp8) b.Alloc(bwd[i], q);  // quantized from the BF16 gradient
           b.Free(bwd[i], dy[i]);
           if (!fp8) b.Alloc(bwd[i], q);  // the same gradient, at its own size
           dy[i] = q;
+        } else {
+          // The chain's tensor is the gradient W reads: it is one, from the
+          // B that makes it to this op's W.
+          dag.tensors[dy[i]].category = Category::kOutputGrads;
         }
       }
-      if (!s.has_weights && dy[i] >= 0) b.Free(bwd[i], dy[i]);
       dag.backward.push_back(bwd[i]);
       dag.backward_fused.push_back(bwd[i]);
+      if (retains_graph && i <= last_weighted && released > 0) {
+        // In the split order only: what B_i freed stays, as one tensor,
+        // until the stage's W ends (the fused order, one backward call,
+        // frees it with B_i).
+        const int r = b.NewOp(s.name + ".retained", s, OpKind::kBackwardInput);
+        retained.push_back(b.NewTensor(s.name + ".retained", released, Category::kActivations));
+        b.Alloc(r, retained.back());
+        b.Edge(bwd[i], r);
+        retain_ops.push_back(r);
+        dag.backward.push_back(r);
+      }
       if (s.has_weights) {
         wgt[i] = b.NewOp(s.name, s, OpKind::kBackwardWeight);
         dag.ops[wgt[i]].flops = s.weight_flops;
         for (const KeptTensor& k : kept[i]) {
-          if (k.weight_grad) {
+          if (k.weight_grad && deferred) {
             b.Free(wgt[i], k.tensor);
             dag.ops[wgt[i]].bytes_moved += static_cast<double>(dag.tensors[k.tensor].bytes);
           }
@@ -341,6 +410,17 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         dag.weight.push_back(wgt[i]);
         dag.backward_fused.push_back(wgt[i]);
       }
+    }
+    if (!retained.empty()) {
+      // The end of the split W: the graph goes with everything it kept
+      // (stage_backward_weight drops the intermediates; stage.py
+      // backward_weight_one_chunk pops the micro-batch's backward state).
+      const int r = b.NewOp("retained graph", specs.front(), OpKind::kBackwardWeight);
+      dag.ops[r].layer = -1;
+      for (int t : retained) b.Free(r, t);
+      for (int o : retain_ops) b.Edge(o, r);
+      for (int o : dag.weight) b.Edge(o, r);
+      dag.weight.push_back(r);
     }
   } catch (const Overflow&) {
     return Status::Invalid("model: activation sizes overflow 64-bit byte counts");
@@ -516,6 +596,10 @@ Status ValidateDag(const StageDag& dag) {
     const OpKind k = dag.ops[free_op[t]].kind;
     if (kept && k != OpKind::kBackwardInput && k != OpKind::kBackwardWeight) {
       problems.push_back("tensor " + tensor.name + ": kept for backward but freed by " +
+                         OpLabel(dag, free_op[t]));
+    }
+    if (tensor.category == Category::kOutputGrads && k != OpKind::kBackwardWeight) {
+      problems.push_back("tensor " + tensor.name + ": an output gradient held for W but freed by " +
                          OpLabel(dag, free_op[t]));
     }
   }

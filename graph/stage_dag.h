@@ -29,6 +29,12 @@ struct StageDag {
   std::vector<int> backward;        // R and B ops; W left for later (zero-bubble)
   std::vector<int> weight;          // every W op, in the order they become ready
   std::vector<int> backward_fused;  // R, B and each W right after its B (1F1B)
+  // Under a profile whose split backward retains the autograd graph
+  // (split_backward_retains_graph), `backward` and `weight` also hold ops
+  // of no cost that `backward_fused` lacks: after each B that frees kept
+  // tensors, one that keeps as much (".retained"), and at the end of
+  // `weight` one that frees them all ("retained graph"). Otherwise the
+  // split orders hold exactly the fused order's ops.
   // Bytes the stage's input gradient has (sent to the previous stage) and
   // its output has (sent to the next stage): the engine's pipeline buffers.
   int64_t input_grad_bytes = 0;
@@ -42,8 +48,9 @@ StatusOr<StageDag> BuildStageDag(const Config& config, const Stage& stage);
 // Checks that the graph is acyclic (naming a cycle if not), that every
 // tensor is allocated exactly once and freed exactly once by an op that
 // depends on its allocating op, and that tensors kept for backward
-// (activations, recompute) are freed by a B or W op. Every problem found
-// is listed, one per line.
+// (activations, recompute) are freed by a B or W op and output gradients
+// held for W (output_grads) by a W op. Every problem found is listed, one
+// per line.
 Status ValidateDag(const StageDag& dag);
 
 // Graphviz text of the DAG, vertices labelled with the op names and kinds.

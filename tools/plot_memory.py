@@ -28,7 +28,8 @@ import pandas as pd  # noqa: E402
 
 GIB = float(1 << 30)
 COLORS = {"weights": "#4c72b0", "gradients": "#8172b3", "optimizer": "#64b5cd",
-          "activations": "#dd8452", "recompute": "#c44e52", "comm": "#55a868",
+          "activations": "#dd8452", "recompute": "#c44e52",
+          "output_grads": "#e377c2", "comm": "#55a868",
           "workspace": "#ccb974", "framework": "#8c8c8c"}
 OTHER_COLORS = ["#937860", "#da8bc3", "#4c4c4c"]
 STEP_COLORS = {"F": "#6baed6", "B": "#fd8d3c", "W": "#74c476", "BW": "#9e9ac8",

@@ -120,8 +120,8 @@ std::string FormatRunSummary(const RunReport& r) {
   out += "step time " + Fixed(r.step_time_us() / 1000, 3) + " ms (last step ends at " +
          Fixed(r.compute_time_us() / 1000, 3) + " ms, then the DP gradient reduction)\n\n";
   Table table({"rank", "peak GiB", "reserved", "frag", "fits", "at ms", "<during", "mb",
-               "weights", "grads", "optim", "activ", "recomp", "comm", "work", "frame",
-               "in flight", "bubble"});
+               "weights", "grads", "optim", "activ", "recomp", "dy", "comm", "work",
+               "frame", "in flight", "bubble"});
   for (const RankReport& k : r.ranks()) {
     auto gib = [&](const char* cat) { return Gib(k.peak_breakdown().at(cat)); };
     table.AddRow({std::to_string(k.pp_rank()), Gib(k.peak_bytes()), Gib(k.reserved_peak_bytes()),
@@ -133,7 +133,8 @@ std::string FormatRunSummary(const RunReport& r) {
                   k.peak_step().empty() ? k.peak_op() : k.peak_step() + " " + k.peak_op(),
                   k.peak_microbatch() < 0 ? "-" : std::to_string(k.peak_microbatch()),
                   gib("weights"), gib("gradients"), gib("optimizer"), gib("activations"),
-                  gib("recompute"), gib("comm"), gib("workspace"), gib("framework"),
+                  gib("recompute"), gib("output_grads"), gib("comm"), gib("workspace"),
+                  gib("framework"),
                   Fixed(k.inflight_stage_equivalents(), 1),
                   Fixed(100 * k.bubble_fraction(), 1) + "%"});
   }

@@ -1,6 +1,6 @@
 // The CSV timeline of `stepsim run --timeline FILE`:
 //   rank,seq,time_us,step,op,weights,gradients,optimizer,activations,
-//   recompute,comm,workspace,total
+//   recompute,output_grads,comm,workspace,framework,total
 // (the memory columns are AllMemorySeries(), in bytes), rank by rank: a row
 // for the static state at time 0 (op "static state"), one per change of the
 // rank's live bytes (after it: the op that allocated or freed, or the single

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <tuple>
@@ -15,6 +16,19 @@ namespace stepsim::graph {
 namespace {
 
 using testing::LoadScenario;
+
+// Bytes live after running the ops of `orders`, one order after the other.
+int64_t LiveAfter(const StageDag& dag, const std::vector<std::vector<int>>& orders) {
+  int64_t live = 0;
+  for (const auto& order : orders) {
+    for (int o : order) {
+      for (const TensorEvent& e : dag.ops[o].events) {
+        live += (e.allocate ? 1 : -1) * dag.tensors[e.tensor].bytes;
+      }
+    }
+  }
+  return live;
+}
 
 TEST(StageDagTest, EveryShippedScenarioBuildsValidDags) {
   for (const char* name : {"deepseek_v3_paper.textproto", "deepseek_v3.textproto",
@@ -47,15 +61,7 @@ TEST(StageDagTest, DeferredWeightGradientsHoldTheirTensors) {
   StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[1]);
   ASSERT_TRUE(dag.ok());
   auto live_after = [&](const std::vector<std::vector<int>>& orders) {
-    int64_t live = 0;
-    for (const auto& order : orders) {
-      for (int o : order) {
-        for (const TensorEvent& e : dag->ops[o].events) {
-          live += (e.allocate ? 1 : -1) * dag->tensors[e.tensor].bytes;
-        }
-      }
-    }
-    return live;
+    return LiveAfter(*dag, orders);
   };
   EXPECT_EQ(live_after({dag->forward, dag->backward_fused}), 0);
   EXPECT_EQ(live_after({dag->forward, dag->backward, dag->weight}), 0);
@@ -111,6 +117,98 @@ TEST(StageDagTest, AnAllToAllFreesItsSendBufferBeforeItsOutput) {
   // (4,096 B) are live together, then the rows and the input gradient
   // (4,096 B): 8,192 B, not the 12,288 B of all three.
   EXPECT_EQ(PeakRise(*dag, Named(*dag, dag->backward, "L3.moe.combine")), 8192);
+}
+
+TEST(StageDagTest, OnlyGemmsHoldOutputGradientsForW) {
+  // The golden tiny GPT's stage 1 (h = 64, 4 heads, MLP 128, s = 32, BF16):
+  // the W of each GEMM but fc2 frees its own output gradient, of the GEMM's
+  // output size: QKV 2*32*192 = 12,288, projection 2*32*64 = 4,096, fc1
+  // 2*32*128 = 8,192. fc2's is the gradient received from stage 2 (the
+  // engine's buffer). The LayerNorms compute their weight gradients in B,
+  // as the frameworks that split B from W do (graph/stage_dag.cc
+  // DefersWeightGrad): their W frees nothing.
+  const Config c = LoadScenario("pp4_1f1b_golden.textproto");
+  StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[1]);
+  ASSERT_TRUE(dag.ok()) << dag.status().message();
+  std::map<std::string, int64_t> held;  // W op -> output-gradient bytes it frees
+  std::map<std::string, int> frees;     // W op -> tensors it frees
+  for (int o : dag->weight) {
+    const Op& op = dag->ops[o];
+    frees[op.name] = 0;
+    for (const TensorEvent& e : op.events) {
+      ASSERT_FALSE(e.allocate) << op.name;
+      ++frees[op.name];
+      const Tensor& t = dag->tensors[e.tensor];
+      if (t.category == Category::kOutputGrads) held[op.name] += t.bytes;
+    }
+  }
+  EXPECT_EQ(held, (std::map<std::string, int64_t>{
+                      {"L1.attention.qkv_proj", 12'288}, {"L1.attention.o_proj", 4'096},
+                      {"L1.mlp.fc1", 8'192}}));
+  EXPECT_EQ(frees, (std::map<std::string, int>{{"L1.attention.attn_norm", 0},
+                                                {"L1.attention.qkv_proj", 2},
+                                                {"L1.attention.o_proj", 2},
+                                                {"L1.mlp.mlp_norm", 0},
+                                                {"L1.mlp.fc1", 2},
+                                                {"L1.mlp.fc2", 1}}));  // its input only
+  for (const Tensor& t : dag->tensors) {
+    if (t.category == Category::kOutputGrads) EXPECT_GT(t.bytes, 0) << t.name;
+  }
+
+  // An output gradient freed by a B is a bug ValidateDag names.
+  StageDag early = *dag;
+  int moved = -1;
+  for (Op& op : early.ops) {
+    if (op.kind != OpKind::kBackwardWeight) continue;
+    for (TensorEvent& e : op.events) {
+      if (moved < 0 && early.tensors[e.tensor].category == Category::kOutputGrads) {
+        moved = e.tensor;
+        std::erase_if(op.events, [&](const TensorEvent& x) { return x.tensor == moved; });
+        break;
+      }
+    }
+  }
+  ASSERT_GE(moved, 0);
+  early.ops[early.backward.back()].events.push_back({false, moved});
+  EXPECT_NE(ValidateDag(early).message().find(
+                "tensor " + early.tensors[moved].name + ": an output gradient held for W but "
+                "freed by B "),
+            std::string::npos)
+      << ValidateDag(early).message();
+}
+
+TEST(StageDagTest, PytorchSplitBackwardKeepsTheGraphUntilW) {
+  // PYTORCH_EAGER retains the autograd graph from B to W
+  // (split_backward_retains_graph): after every B of the golden tiny GPT's
+  // stage the forward's kept tensors are all still live, and so are the
+  // output gradients of every op with weights, norms included: on stage 1
+  // attn_norm 2*32*64 = 4,096, QKV 2*32*192 = 12,288, o_proj 4,096,
+  // mlp_norm 4,096, fc1 2*32*128 = 8,192 -> 32,768 (fc2's is the received
+  // gradient). Stage 3 adds fc2's 4,096 (the final norm follows), the final
+  // norm's 4,096 and the head's logits gradient 2*32*256 = 16,384
+  // -> 57,344, and B frees what the cross entropy keeps, which hangs from
+  // the detached loss only: FP32 log-probabilities 4*32*256 = 32,768, the
+  // INT64 labels' storage 8*33 = 264, total_weight 4, loss scale 8
+  // -> 33,044.
+  const Config c = LoadScenario("pp4_1f1b_golden.textproto", {"conventions.profile=PYTORCH_EAGER"});
+  for (const auto& [stage, grads, freed] :
+       {std::tuple<int, int64_t, int64_t>{1, 32'768, 0}, {3, 57'344, 33'044}}) {
+    StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[stage]);
+    ASSERT_TRUE(dag.ok()) << dag.status().message();
+    auto live_after = [&](const std::vector<std::vector<int>>& orders) {
+      return LiveAfter(*dag, orders);
+    };
+    const int64_t kept = live_after({dag->forward});
+    EXPECT_GT(kept, 0);
+    EXPECT_EQ(live_after({dag->forward, dag->backward}), kept + grads - freed) << stage;
+    EXPECT_EQ(live_after({dag->forward, dag->backward, dag->weight}), 0) << stage;
+    EXPECT_EQ(live_after({dag->forward, dag->backward_fused}), 0) << stage;
+    // The fused order, one backward call, keeps nothing from B to W.
+    for (int o : dag->backward_fused) {
+      EXPECT_EQ(dag->ops[o].name.find("retained"), std::string::npos) << dag->ops[o].name;
+    }
+    EXPECT_EQ(dag->ops[dag->weight.back()].name, "retained graph");
+  }
 }
 
 TEST(StageDagTest, RecomputeOpsComeBeforeTheirBackward) {
