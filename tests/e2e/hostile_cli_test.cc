@@ -173,6 +173,33 @@ TEST(HostileCliTest, RunsThatWouldTakeHoursAreRefusedAtOnce) {
   EXPECT_EQ(both.exit_code, 2);
 }
 
+// compare has run's budget, for its schedules together.
+TEST(HostileCliTest, ComparisonsThatWouldTakeHoursAreRefusedAtOnce) {
+  CliResult v3 = Stepsim("compare scenarios/deepseek_v3.textproto --schedules one_f_one_b,gpipe "
+                         "--set batch.num_microbatches=20000");
+  EXPECT_EQ(v3.exit_code, 2);
+  EXPECT_EQ(v3.out, "");  // nothing was simulated
+  const std::string refused =
+      "stepsim: compare ONE_F_ONE_B, GPIPE: batch.num_microbatches: 20,000 micro-batches on 16 "
+      "stages would take about ";
+  EXPECT_EQ(v3.err.substr(0, refused.size()), refused);
+  EXPECT_NE(v3.err.find("--max-seconds or lift it with --no-budget"), std::string::npos);
+  CliResult huge = Stepsim("compare scenarios/deepseek_v3.textproto --schedules zb_h1 "
+                           "--set batch.num_microbatches=200000");
+  EXPECT_EQ(huge.exit_code, 2);
+  EXPECT_EQ(huge.err.substr(0, 16), "stepsim: ZB_H1: ") << huge.err;
+  EXPECT_NE(huge.err.find("events a run may hold in memory"), std::string::npos) << huge.err;
+  CliResult strict =
+      Stepsim(std::string("compare ") + kTiny + " --schedules gpipe --max-seconds 0.001");
+  EXPECT_EQ(strict.exit_code, 2);
+  EXPECT_NE(strict.err.find("more than the limit of 1 s"), std::string::npos) << strict.err;
+  CliResult lifted =
+      Stepsim(std::string("compare ") + kTiny + " --schedules gpipe --no-budget --json -");
+  EXPECT_EQ(lifted.exit_code, 0) << lifted.err;
+  CliResult both = Stepsim(std::string("compare ") + kTiny + " --no-budget --max-seconds 5");
+  EXPECT_EQ(both.exit_code, 2);
+}
+
 TEST(HostileCliTest, SemanticErrorsNameTheirPlace) {
   const std::string dir = TempDir();
   const std::string file = Write(dir + "/v3.textproto",
