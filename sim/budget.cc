@@ -32,29 +32,36 @@ std::string Thousands(int64_t v) {
 
 }  // namespace
 
-// Measured with `build/stepsim_budget_bench 2` (tools/budget_bench.cc) on
-// the project's build machine (2 cores shared with other jobs, Debian 12,
-// SimGrid 3.32), CPU seconds of each case in its own process:
-// - fixed and per_event: least squares over the cases under 0.2 s (pp4_tiny
-//   and DeepSeek-V3/V2 at 64 to 500 micro-batches): 0.008-0.019 s and
-//   1.05e-7 s per memory event;
-// - the superlinear term (SimGrid scanning each actor's list of pending
-//   activities, issue 16): exponent 2.5 and the smallest rate that bounds
-//   every case from above; V3 PP16 at 1,024 and 2,048 micro-batches measured
-//   2.0-2.8 s and 15-21 s (the machine's load varies), estimated 3.0 s and
-//   20 s; pp4_tiny at 3,000 measured 1.3-1.6 s, estimated 9 s (too high:
-//   the term does not depend on the steps alone);
-// - per_trace_event: V3 at 1,024 micro-batches, 7.7-10 s for 4.3 million
-//   events of Chrome trace and CSV.
-// Re-measure after changing the engine's cost: issue 16 removes the
-// superlinear term.
+// Measured on 2026-12-02 with `build/stepsim_budget_bench` (tools/
+// budget_bench.cc; twice) on the project's build machine: 2 cores of an
+// Intel Xeon shared with three other builds, Debian 12, SimGrid 3.32, the
+// engine linear in the micro-batches (issue 16), each case's CPU seconds in
+// its own process, the simulation followed by the caching allocator's
+// replay as `stepsim run` does it:
+// - fixed and per_event: least squares over the cases under 0.2 s gives
+//   0.034-0.036 s and 1.03e-7 s per estimated event; the rate is then
+//   raised to the smallest that bounds every case from above, set by
+//   DeepSeek-V3 under ZB-H1 at 512 micro-batches (0.70-0.71 s for 2,195,456
+//   estimated events): 3.04e-7-3.07e-7, rounded up. V3 under 1F1B measured
+//   0.09, 0.31-0.32, 0.59, 1.17-1.20, 2.40-2.57, 4.99-5.05 and 10.0-10.3 s
+//   at 64 ... 8,192 micro-batches (estimated 1.05-1.32x that); pp4_tiny
+//   0.05-1.63 s at 500 ... 16,000 (estimated 2.0-2.7x: its events cost less);
+// - per_rank_step_power: 0, the fit's own result now that no case grows
+//   faster than linearly (it was 1.1e-9 * steps^2.5 before issue 16);
+// - per_trace_event: V3 at 1,024 micro-batches, 6.6-8.6 s for the Chrome
+//   trace and CSV (with the reserved series) of 4,390,912 estimated events:
+//   1.5e-6-1.96e-6, rounded up.
+// So V3 with 20,000 micro-batches is estimated at 26 s without a trace, and
+// the event limit (200,000,000 events, about 62 s) is reached before the
+// default minute. Re-measure after changing the engine's or the allocator
+// replay's cost.
 const CostRates& MeasuredRates() {
   static const CostRates rates = {
-      /*fixed=*/0.019,
-      /*per_event=*/1.05e-7,
-      /*per_rank_step_power=*/1.1e-9,
-      /*rank_step_exponent=*/2.5,
-      /*per_trace_event=*/1.8e-6,
+      /*fixed=*/0.035,
+      /*per_event=*/3.1e-7,
+      /*per_rank_step_power=*/0,
+      /*rank_step_exponent=*/2,
+      /*per_trace_event=*/2.0e-6,
   };
   return rates;
 }

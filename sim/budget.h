@@ -37,8 +37,9 @@ struct RunCost {
 struct CostRates {
   double fixed = 0;      // start-up of a simulation
   double per_event = 0;  // replaying one memory event, with its share of the step
-  // SimGrid's per-actor bookkeeping grows faster than the steps: this rate
-  // times the sum over ranks of (steps on the rank)^rank_step_exponent.
+  // A cost growing faster than the steps (SimGrid's per-actor bookkeeping
+  // did until issue 16): this rate times the sum over ranks of (steps on
+  // the rank)^rank_step_exponent. Measured 0 today.
   double per_rank_step_power = 0;
   double rank_step_exponent = 2;
   double per_trace_event = 0;   // writing the Chrome trace and CSV

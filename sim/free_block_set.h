@@ -81,7 +81,8 @@ class FreeBlockSet {
     size_t pos_;
   };
 
-  FreeBlockSet() : buckets_(kBuckets), used_(kBuckets / 64 + 1, 0) {}
+  FreeBlockSet()
+      : buckets_(kBuckets), used_(kWords, 0), summary_((kWords + 63) / 64, 0) {}
 
   const_iterator begin() const { return {this, NextBucket(0), 0}; }
   const_iterator end() const { return {this, kBuckets, 0}; }
@@ -102,13 +103,18 @@ class FreeBlockSet {
     std::vector<Key>& v = buckets_[b];
     v.insert(std::lower_bound(v.begin(), v.end(), k), k);
     used_[b / 64] |= uint64_t{1} << (b % 64);
+    summary_[b / 4096] |= uint64_t{1} << (b / 64 % 64);
     ++size_;
   }
 
   void erase(const_iterator it) {
     std::vector<Key>& v = buckets_[it.bucket_];
     v.erase(v.begin() + static_cast<std::ptrdiff_t>(it.pos_));
-    if (v.empty()) used_[it.bucket_ / 64] &= ~(uint64_t{1} << (it.bucket_ % 64));
+    if (v.empty()) {
+      const int w = it.bucket_ / 64;
+      used_[w] &= ~(uint64_t{1} << (it.bucket_ % 64));
+      if (used_[w] == 0) summary_[w / 64] &= ~(uint64_t{1} << (w % 64));
+    }
     --size_;
   }
 
@@ -121,6 +127,7 @@ class FreeBlockSet {
  private:
   static constexpr int kClasses = 4 * 52;  // quarter steps of sizes below 2^52
   static constexpr int kBuckets = kStreams * kClasses;
+  static constexpr int kWords = kBuckets / 64 + 1;
 
   // Monotone in (stream, size): classes of equal keys never interleave.
   static int BucketOf(const Key& k) {
@@ -135,12 +142,21 @@ class FreeBlockSet {
     return k.stream() * kClasses + std::min(cls, kClasses - 1);
   }
 
-  // The first non-empty bucket at or after b (kBuckets if none).
+  // The first non-empty bucket at or after b (kBuckets if none): in b's
+  // word, else in the first non-empty word after it (from the summary).
   int NextBucket(int b) const {
-    for (int w = b / 64; b < kBuckets && w < static_cast<int>(used_.size()); ++w) {
-      const uint64_t bits = used_[w] & (~uint64_t{0} << (b % 64));
-      if (bits != 0) return std::min(kBuckets, w * 64 + __builtin_ctzll(bits));
-      b = (w + 1) * 64;
+    if (b >= kBuckets) return kBuckets;
+    const int w = b / 64;
+    const uint64_t bits = used_[w] & (~uint64_t{0} << (b % 64));
+    if (bits != 0) return std::min(kBuckets, w * 64 + __builtin_ctzll(bits));
+    for (int next = w + 1, s = next / 64; next < kWords && s < static_cast<int>(summary_.size());
+         ++s) {
+      const uint64_t words = summary_[s] & (~uint64_t{0} << (next % 64));
+      if (words != 0) {
+        const int found = s * 64 + __builtin_ctzll(words);
+        return std::min(kBuckets, found * 64 + __builtin_ctzll(used_[found]));
+      }
+      next = (s + 1) * 64;
     }
     return kBuckets;
   }
@@ -159,7 +175,8 @@ class FreeBlockSet {
   }
 
   std::vector<std::vector<Key>> buckets_;
-  std::vector<uint64_t> used_;  // a bit per non-empty bucket
+  std::vector<uint64_t> used_;     // a bit per non-empty bucket
+  std::vector<uint64_t> summary_;  // a bit per non-zero word of used_
   size_t size_ = 0;
 };
 

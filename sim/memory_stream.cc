@@ -21,7 +21,6 @@ class StreamReplayer : public LedgerVisitor {
       : allocator_(options), labels_(labels), capture_at_(capture_at),
         on_change_(stream.on_change) {
     out_.rank = run.rank;
-    out_.reserved.push_back({0, 0});
     // Static state and the workspace, live from time 0.
     const Bytes& initial = run.ledger.initial();
     for (Category c : {Category::kWeights, Category::kGradients, Category::kOptimizer}) {
@@ -33,7 +32,7 @@ class StreamReplayer : public LedgerVisitor {
                           initial[static_cast<int>(Category::kOptimizer)];
     const std::string workspace = "communication workspace";
     Allocate(other, kDpComm, 0, {&workspace, Category::kComm});
-    RecordReserved(0);
+    out_.reserved.push_back({0, allocator_.stats().reserved, -1});
   }
 
   void OnDelta(const Delta& d) override {
@@ -51,6 +50,7 @@ class StreamReplayer : public LedgerVisitor {
       Free(queue.front(), d.time);
       queue.erase(queue.begin());
     }
+    ++change_;  // every delta is a change of the ledger
     Notify(d.time);
   }
 
@@ -97,6 +97,8 @@ class StreamReplayer : public LedgerVisitor {
         gathered_.pop_front();
       }
     }
+    // A change of the ledger when the phase moves bytes (ReplayChanges).
+    if (Total(free ? ph.free : ph.alloc) != 0) ++change_;
     Notify(time);
   }
 
@@ -215,12 +217,11 @@ class StreamReplayer : public LedgerVisitor {
 
   void RecordReserved(double time) {
     const int64_t reserved = allocator_.stats().reserved;
-    if (out_.reserved.back().bytes != reserved) {
-      if (out_.reserved.back().time == time) {
-        out_.reserved.back().bytes = reserved;
-      } else {
-        out_.reserved.push_back({time, reserved});
-      }
+    if (out_.reserved.back().bytes == reserved) return;
+    if (out_.reserved.size() > 1 && out_.reserved.back().change == change_) {
+      out_.reserved.back().bytes = reserved;  // an event that is no change
+    } else {
+      out_.reserved.push_back({time, reserved, change_});
     }
   }
 
@@ -233,6 +234,7 @@ class StreamReplayer : public LedgerVisitor {
   }
 
   CachingAllocator allocator_;
+  int64_t change_ = -1;  // the ledger's changes so far, less one
   bool labels_;
   int64_t capture_at_;
   std::function<void(double, int64_t)> on_change_;

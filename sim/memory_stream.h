@@ -46,9 +46,15 @@ struct AllocationLabel {
 };
 
 // One point of the reserved curve: from `time` (seconds) on, `bytes`.
+// `change` places it among the ledger's changes, numbered from 0 in the
+// order Ledger::ReplayChanges reports them (every single delta, and every
+// phase event that moves bytes): reserved is `bytes` from that change on.
+// The first point is the static state's, at time 0 before any change
+// (change -1).
 struct ReservedPoint {
   double time = 0;
   int64_t bytes = 0;
+  int64_t change = -1;
 };
 
 struct AllocatorRun {
@@ -59,7 +65,7 @@ struct AllocatorRun {
   int64_t live_at_peak = 0;          // requested bytes when reserved peaked
   int64_t largest_free_at_peak = 0;
   int64_t peak_event = -1;           // the allocator event that set the peak
-  std::vector<ReservedPoint> reserved;  // every change, from time 0
+  std::vector<ReservedPoint> reserved;  // the static state, then every change
   // The first request that could not be served within the capacity.
   bool oom = false;
   std::string oom_op;

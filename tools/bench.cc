@@ -5,7 +5,7 @@
 // no memory model and no outputs.
 //
 //   cmake --build build --target stepsim_bench stepsim_floor
-//   build/stepsim_bench [--runs N] [--callgrind-max-m M] [--no-callgrind]
+//   build/stepsim_bench [--runs N] [--callgrind-max-m M] [--no-callgrind] [--allocator-only]
 //
 // Each figure is the best (least CPU) of N runs of `build/stepsim ...` or
 // `build/stepsim_floor`; CPU is user + system time of the child. Where
@@ -16,7 +16,8 @@
 //
 // Sections: start-up; DeepSeek-V3 PP16 over micro-batches with a linear fit
 // of the instructions; PP 4..64 at 128 micro-batches; the trace and CSV
-// write rates; check-trace's rate and memory on a large trace.
+// write rates; check-trace's rate and memory on a large trace; the caching
+// allocator's cost (run with allocator.kind CACHING against NONE).
 //
 // Wall-clock time and the date are what a benchmark reports; neither ever
 // reaches stepsim's own outputs.
@@ -51,6 +52,7 @@ struct Options {
   int runs = 3;
   int64_t callgrind_max_m = 4096;
   bool callgrind = true;
+  bool allocator_only = false;  // only the allocator section
 };
 
 struct Process {
@@ -304,6 +306,40 @@ std::string Machine() {
          Num(static_cast<double>(pages) * static_cast<double>(page) / (1 << 30), "%.0f") + " GiB";
 }
 
+// The caching allocator's cost: whole `run` processes of DeepSeek-V3 under
+// 1F1B with allocator.kind CACHING and NONE (the scenario without its own
+// allocator settings, which only CACHING takes). Goal: CACHING at most 1.3x
+// NONE.
+void PrintAllocatorRows(const Bench& b) {
+  std::printf("\ncaching allocator (V3 PP16 1F1B, run with allocator.kind CACHING vs NONE):\n");
+  std::printf("%-7s %9s %9s %7s %9s %9s %7s\n", "m", "CPU s", "NONE s", "x", "G instr",
+              "NONE G", "x");
+  std::ifstream in(b.source + "/scenarios/deepseek_v3.textproto");
+  const std::string scenario = b.tmp + "/v3_default_allocator.textproto";
+  {
+    std::ofstream out(scenario);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.starts_with("allocator {")) out << line << '\n';
+    }
+  }
+  for (int64_t m : {16, 128, 1024, 4096}) {
+    Process p[2];
+    std::optional<Bench::Count> ir[2];
+    for (int k = 0; k < 2; ++k) {
+      const std::vector<std::string> argv = {
+          b.stepsim, "run", scenario, "--set", "schedule.kind=ONE_F_ONE_B", "--set",
+          "batch.num_microbatches=" + std::to_string(m), "--set",
+          std::string("allocator.kind=") + (k == 0 ? "CACHING" : "NONE")};
+      p[k] = b.Best(argv);
+      if (b.options.callgrind && m <= b.options.callgrind_max_m) ir[k] = b.Instructions(argv);
+    }
+    const std::string ir_x = ir[0] && ir[1] ? Num(ir[0]->total / ir[1]->total, "%.2f") : "-";
+    std::printf("%-7lld %9.3f %9.3f %7.2f %9s %9s %7s%s\n", static_cast<long long>(m), p[0].cpu,
+                p[1].cpu, p[0].cpu / std::max(1e-9, p[1].cpu), Giga(ir[0]).c_str(),
+                Giga(ir[1]).c_str(), ir_x.c_str(), p[0].ok && p[1].ok ? "" : "  FAILED");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -316,9 +352,12 @@ int main(int argc, char** argv) {
       b.options.callgrind_max_m = std::atoll(argv[++i]);
     } else if (a == "--no-callgrind") {
       b.options.callgrind = false;
+    } else if (a == "--allocator-only") {
+      b.options.allocator_only = true;
     } else {
       std::fprintf(stderr,
-                   "usage: stepsim_bench [--runs N] [--callgrind-max-m M] [--no-callgrind]\n");
+                   "usage: stepsim_bench [--runs N] [--callgrind-max-m M] [--no-callgrind] "
+                   "[--allocator-only]\n");
       return 2;
     }
   }
@@ -344,6 +383,11 @@ int main(int argc, char** argv) {
   std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
   std::printf("stepsim_bench %s on %s; best of %d runs; instructions: %s\n", date,
               Machine().c_str(), b.options.runs, b.valgrind.empty() ? "no valgrind" : "callgrind");
+  if (b.options.allocator_only) {
+    PrintAllocatorRows(b);
+    fs::remove_all(b.tmp);
+    return 0;
+  }
 
   // Start-up.
   {
@@ -433,6 +477,7 @@ int main(int argc, char** argv) {
       fs::remove(big);
     }
   }
+  PrintAllocatorRows(b);
   std::printf(
       "\n(CPU: user + system of the whole process; G instr: callgrind, in total and "
       "inside Engine::run (SimGrid, with the actors' code); floor: stepsim_floor, bare "

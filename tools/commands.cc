@@ -182,12 +182,12 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   Status s = plan.Write("--report", traces::ToJson(report));
   if (s.ok()) {
     s = plan.Stream("--chrome-trace", [&](std::ostream& out) {
-      traces::WriteChromeTrace(*result, report, out);
+      traces::WriteChromeTrace(*result, report, out, *allocators);
     });
   }
   if (s.ok()) {
     s = plan.Stream("--timeline", [&](std::ostream& out) {
-      traces::WriteTimelineCsv(*result, outputs.resolution_us, out);
+      traces::WriteTimelineCsv(*result, outputs.resolution_us, out, *allocators);
     });
   }
   if (s.ok() && snapshot) {

@@ -41,8 +41,13 @@ int RunSchedule(const ScenarioArgs& args, const std::string& out);
 
 // Simulates the scenario under each schedule kind (one process each, as
 // SimGrid allows one engine per process) and prints a table.
+// `limit`: run's budget (sim/budget.h) for the schedules together.
+struct CompareBudget {
+  double max_seconds = sim::kDefaultMaxSeconds;
+  bool no_budget = false;
+};
 int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedules,
-               const std::string& json);
+               const std::string& json, const CompareBudget& limit = {});
 
 int RunCheckTrace(const std::string& path);
 

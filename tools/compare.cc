@@ -1,7 +1,9 @@
 // stepsim compare: a sweep over schedule.kind, shown per schedule.
 #include <algorithm>
 #include <iostream>
+#include <limits>
 
+#include "sim/budget.h"
 #include "sim/process_pool.h"
 #include "sim/sweep.h"
 #include "tools/output_plan.h"
@@ -13,9 +15,56 @@
 #include "traces/table.h"
 
 namespace stepsim::tools {
+namespace {
+
+int64_t SatAdd(int64_t a, int64_t b) {
+  return a > std::numeric_limits<int64_t>::max() - b ? std::numeric_limits<int64_t>::max()
+                                                     : a + b;
+}
+
+// run's budget (sim/budget.h) for the comparison: each schedule within the
+// events a run may hold, and the schedules together, the sum of their
+// estimated CPU seconds (the same on every machine), within `max_seconds`.
+// A schedule that cannot be configured costs nothing: the sweep reports it.
+Status CheckCompareBudget(const ScenarioArgs& args, const std::vector<ScheduleKind>& kinds,
+                          double max_seconds) {
+  sim::RunCost sum;
+  const graph::Config* shown = nullptr;
+  std::string names;
+  std::vector<graph::Config> configs;
+  configs.reserve(kinds.size());
+  for (ScheduleKind kind : kinds) {
+    ScenarioArgs one = args;
+    one.sets.push_back("schedule.kind=" + ScheduleKind_Name(kind));
+    StatusOr<graph::Config> config = LoadConfig(one);
+    if (!config.ok()) continue;
+    configs.push_back(std::move(*config));
+    const sim::RunCost cost = sim::EstimateRunCost(configs.back(), false);
+    sim::Budget events_only;
+    events_only.max_seconds = 0;
+    if (Status s = sim::CheckBudget(configs.back(), cost, events_only); !s.ok()) {
+      return Status::Invalid(ScheduleKind_Name(kind) + ": " + s.message());
+    }
+    sum.steps = SatAdd(sum.steps, cost.steps);
+    sum.transfers = SatAdd(sum.transfers, cost.transfers);
+    sum.events = SatAdd(sum.events, cost.events);
+    sum.seconds += cost.seconds;
+    if (shown == nullptr) shown = &configs.back();
+    names += (names.empty() ? "" : ", ") + ScheduleKind_Name(kind);
+  }
+  if (shown == nullptr) return Status::Ok();
+  sim::Budget budget;
+  budget.max_seconds = max_seconds;
+  budget.max_events = 0;  // checked per schedule above
+  Status s = sim::CheckBudget(*shown, sum, budget);
+  if (s.ok()) return s;
+  return Status::Invalid("compare " + names + ": " + s.message());
+}
+
+}  // namespace
 
 int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedules,
-               const std::string& json) {
+               const std::string& json, const CompareBudget& limit) {
   std::vector<ScheduleKind> kinds;
   if (schedules.empty()) kinds = AllSchedules();
   for (const std::string& name : schedules) {
@@ -33,6 +82,9 @@ int RunCompare(const ScenarioArgs& args, const std::vector<std::string>& schedul
   }
   StatusOr<Scenario> base = ReadScenario(args);
   if (!base.ok()) return Report(base.status());
+  if (!limit.no_budget) {
+    if (Status s = CheckCompareBudget(args, kinds, limit.max_seconds); !s.ok()) return Report(s);
+  }
 
   // One sweep over the kinds; each value once, in the order asked for.
   sim::Vary vary{"schedule.kind", {}};

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "sim/engine.h"
+#include "sim/memory_stream.h"
 #include "tools/commands.h"
 #include "tools/output_plan.h"
 #include "traces/json.h"
@@ -156,8 +157,10 @@ int RunPlot(const ScenarioArgs& args, const std::string& ranks_text, const std::
   options.schedule_from_file = from_file;
   StatusOr<sim::SimResult> result = sim::Simulate(config, *schedule, options);
   if (!result.ok()) return Report(loaded->places.Locate(result.status()));
-  StatusOr<RunReport> report = traces::ReportRun(config, *result);
-  if (!report.ok()) return Report(report.status());
+  StatusOr<std::vector<sim::AllocatorRun>> allocators = sim::ReplayAllocators(config, *result);
+  if (!allocators.ok()) return Report(allocators.status());
+  const RunReport built = traces::BuildRunReport(config, *result, &*allocators);
+  const RunReport* report = &built;
   StatusOr<std::vector<int64_t>> ranks = ParseRanks(ranks_text, *report);
   if (!ranks.ok()) return Report(ranks.status());
 
@@ -174,7 +177,7 @@ int RunPlot(const ScenarioArgs& args, const std::string& ranks_text, const std::
     return file ? Status::Ok() : Status::Failed("plot: cannot write " + (dir / name).string());
   };
   Status status = write("timeline.csv", [&](std::ostream& o) {
-    traces::WriteTimelineCsv(*result, resolution_us, o);
+    traces::WriteTimelineCsv(*result, resolution_us, o, *allocators);
   });
   if (status.ok()) status = write("steps.csv", [&](std::ostream& o) { o << StepsCsv(*result); });
   if (status.ok()) {

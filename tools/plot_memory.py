@@ -6,9 +6,11 @@ traces/timeline_csv.h, bytes), the steps each rank ran and its gradient
 reduction (rank,step,kind,start_us,end_us; kind F, B, W, BW or DP) and the
 report JSON (peaks, capacities). Per rank, a panel
 of memory stacked by category in GiB (2^30 bytes), the peak marked with its
-op, the device capacity as a line, and the schedule's steps as a strip
-below. Prints, per rank, the highest total it drew, in bytes, so that tests
-can hold it to the report.
+op, the caching allocator's reserved bytes as a line over the stack (when the
+CSV has its `reserved` column: allocator.kind CACHING), the device capacity
+as a line, and the schedule's steps as a strip below. Prints, per rank, the
+highest total it drew, and the highest reserved, in bytes, so that tests can
+hold them to the report.
 
     /usr/bin/python3 tools/plot_memory.py --timeline T.csv --steps S.csv \\
         --report R.json --ranks 0,3 --out memory.png
@@ -23,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 matplotlib.rcParams["svg.hashsalt"] = "stepsim"
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -32,6 +35,7 @@ COLORS = {"weights": "#4c72b0", "gradients": "#8172b3", "optimizer": "#64b5cd",
           "output_grads": "#e377c2", "comm": "#55a868",
           "workspace": "#ccb974", "framework": "#8c8c8c"}
 OTHER_COLORS = ["#937860", "#da8bc3", "#4c4c4c"]
+RESERVED_COLOR = "#222222"
 STEP_COLORS = {"F": "#6baed6", "B": "#fd8d3c", "W": "#74c476", "BW": "#9e9ac8",
                "DP": "#969696"}
 
@@ -49,6 +53,7 @@ def main():
     # The stacked categories: the columns between "op" and "total".
     columns = list(timeline.columns)
     categories = columns[columns.index("op") + 1:columns.index("total")]
+    reserved = "reserved" in columns
     colors = [COLORS.get(c, OTHER_COLORS[i % len(OTHER_COLORS)]) for i, c in enumerate(categories)]
     steps = pd.read_csv(args.steps)
     with open(args.report, encoding="utf-8") as f:
@@ -70,6 +75,12 @@ def main():
         ax.stackplot(t, *[rows[c].to_numpy() / GIB for c in categories], step="post",
                      labels=categories, colors=colors, linewidth=0)
         drawn_max = int(rows[categories].sum(axis=1).max())
+        top_gib = drawn_max / GIB
+        if reserved:
+            ax.step(t, rows["reserved"].to_numpy() / GIB, where="post", color=RESERVED_COLOR,
+                    linewidth=1.1, zorder=4)
+            reserved_max = int(rows["reserved"].max())
+            top_gib = max(top_gib, reserved_max / GIB)
         r = by_rank[rank]
         peak_ms = float(r["peak_time_us"]) / 1e3
         peak_gib = int(r["peak_bytes"]) / GIB
@@ -78,15 +89,16 @@ def main():
         ax.annotate(f"peak {peak_gib:.2f} GiB{over}\n{r['peak_op']} ({r['peak_step'] or '-'})",
                     (peak_ms, peak_gib), textcoords="offset points", xytext=(8, 6), fontsize=8)
         capacity = int(r["capacity_bytes"]) / GIB
-        if capacity < 2 * peak_gib:
+        top_gib = max(top_gib, peak_gib)
+        if capacity < 2 * top_gib:
             ax.axhline(capacity, color="black", linestyle="--", linewidth=1)
             ax.text(step_ms, capacity, f"capacity {capacity:.2f} GiB ", va="bottom", ha="right",
                     fontsize=8)
-            ax.set_ylim(0, max(capacity, peak_gib) * 1.12)
+            ax.set_ylim(0, max(capacity, top_gib) * 1.12)
         else:  # a line far above the data would flatten it
-            ax.text(step_ms, peak_gib * 1.2, f"capacity {capacity:.2f} GiB (off scale) ",
+            ax.text(step_ms, top_gib * 1.2, f"capacity {capacity:.2f} GiB (off scale) ",
                     va="top", ha="right", fontsize=8)
-            ax.set_ylim(0, peak_gib * 1.25)
+            ax.set_ylim(0, top_gib * 1.25)
         ax.set_ylabel(f"rank {rank}\nGiB")
         ax.grid(axis="y", alpha=0.3)
         mine = steps[steps["rank"] == rank]
@@ -99,7 +111,11 @@ def main():
         strip.set_ylabel("steps", rotation=0, ha="right", va="center", fontsize=8)
         print(f"rank {rank}: drew at most {drawn_max} bytes, peak marked at "
               f"{float(r['peak_time_us']):.3f} us")
+        if reserved:
+            print(f"rank {rank}: drew reserved at most {reserved_max} bytes")
     handles = [Patch(color=color, label=c) for c, color in zip(categories, colors)]
+    if reserved:
+        handles.append(Line2D([], [], color=RESERVED_COLOR, linewidth=1.1, label="reserved"))
     handles += [Patch(color=STEP_COLORS[k], label="DP reduction" if k == "DP" else f"step {k}")
                 for k in STEP_COLORS]
     axes[0][0].legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.02),

@@ -173,6 +173,15 @@ int main(int argc, char** argv) {
                       "interleaved_one_f_one_b, zb_h1, zb_h2, dualpipe, dualpipe_v (default: all)")
       ->delimiter(',');
   AddOutput(compare, "--json", &compare_json, "write the comparison as JSON to FILE, or -");
+  stepsim::tools::CompareBudget compare_budget;
+  CLI::Option* compare_max_seconds =
+      compare->add_option("--max-seconds", compare_budget.max_seconds,
+                          "refuse a comparison whose schedules together are estimated to take "
+                          "longer to simulate (default 60)")
+          ->check(CLI::Range(0.001, 1e9));
+  compare->add_flag("--no-budget", compare_budget.no_budget,
+                    "compare however long the simulations are estimated to take")
+      ->excludes(compare_max_seconds);
 
   // sweep, fit, merge: searching many configurations (tools/sweep_commands.h).
   auto add_outputs = [](CLI::App* cmd, stepsim::tools::SearchOutputs* o) {
@@ -299,7 +308,9 @@ int main(int argc, char** argv) {
     if (dag->parsed()) return t::RunDag(dag_args, dag_stage, dag_dot);
     if (run->parsed()) return t::RunSimulation(run_args, run_outputs, verbose);
     if (schedule->parsed()) return t::RunSchedule(schedule_args, schedule_out);
-    if (compare->parsed()) return t::RunCompare(compare_args, compare_schedules, compare_json);
+    if (compare->parsed()) {
+      return t::RunCompare(compare_args, compare_schedules, compare_json, compare_budget);
+    }
     if (check->parsed()) return t::RunCheckTrace(check_path);
     if (plot->parsed()) return t::RunPlot(plot_args, plot_ranks, plot_out);
     if (validate->parsed()) return t::RunValidate(validate_files, validate_json);

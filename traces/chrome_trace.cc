@@ -167,7 +167,7 @@ void WriteCounters(Events& events, const sim::RankRun& run, int64_t pid) {
       w.Micros(ns) << ",\"args\":{";
       bool first = true;
       for (const MemorySeries& s : series) {
-        if ((s.category >= 0) != category) continue;
+        if ((s.category >= 0) != category || s.allocator) continue;
         w << (first ? "\"" : ",\"") << s.name << "\":";
         w.Fixed(GibOf(s.Bytes(sample)), 6);
         first = false;
@@ -186,6 +186,33 @@ void WriteCounters(Events& events, const sim::RankRun& run, int64_t pid) {
     pending = live;
   });
   emit(pending_ns, pending);
+}
+
+// The allocator's series ("reserved (GiB)"), one sample per distinct
+// nanosecond: the last value at it. Times never go back (a step's last
+// free may print a fraction of a nanosecond after the next step's start).
+void WriteReserved(Events& events, const sim::AllocatorRun& allocator, int64_t pid) {
+  const std::vector<sim::ReservedPoint>& curve = allocator.reserved;
+  const sim::Bytes none{};
+  int64_t ns = 0;
+  for (size_t i = 0; i < curve.size(); ++i) {
+    ns = std::max(ns, Ns(curve[i].time));
+    if (i + 1 < curve.size() && Ns(curve[i + 1].time) <= ns) continue;
+    TextWriter& w = events.Begin();
+    w << "\"name\":\"reserved (GiB)\",\"ph\":\"C\",";
+    events.Ids(pid, kComputeTid) << ",\"ts\":";
+    w.Micros(ns) << ",\"args\":{";
+    const MemorySample sample{none, curve[i].bytes};
+    bool first = true;
+    for (const MemorySeries& s : AllMemorySeries()) {
+      if (!s.allocator) continue;
+      w << (first ? "\"" : ",\"") << s.name << "\":";
+      w.Fixed(GibOf(s.Bytes(sample)), 6);
+      first = false;
+    }
+    w << '}';
+    events.End();
+  }
 }
 
 void WriteCompute(Events& events, const sim::SimResult& s, const sim::RankRun& run, int64_t pid) {
@@ -245,6 +272,7 @@ void WritePeak(Events& events, const sim::RankRun& run, const RankReport& rr, in
   w.Micros(Ns(peak.time)) << ",\"args\":{";
   const MemorySample sample{peak.breakdown};
   for (const MemorySeries& s : AllMemorySeries()) {
+    if (s.allocator) continue;  // the peak of live bytes; reserved has its counter
     w << '"' << s.name << "_gib\":";
     w.Fixed(GibOf(s.Bytes(sample)), 6) << ',';
   }
@@ -270,7 +298,8 @@ double ViewerDuration(int64_t start_ns, int64_t end_ns) {
   return dur;
 }
 
-void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ostream& out) {
+void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ostream& out,
+                      std::span<const sim::AllocatorRun> allocators) {
   Events events(out);
   const Lanes lanes = AssignLanes(s);
   for (const sim::RankRun& run : s.ranks) {
@@ -299,6 +328,9 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
       events.End();
     }
     WriteCounters(events, run, pid);
+    if (static_cast<size_t>(run.rank) < allocators.size()) {
+      WriteReserved(events, allocators[run.rank], pid);
+    }
     WritePeak(events, run, report.ranks(static_cast<int>(run.rank)), pid);
   }
 
@@ -319,9 +351,10 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
   events.Finish();
 }
 
-std::string ChromeTrace(const sim::SimResult& result, const RunReport& report) {
+std::string ChromeTrace(const sim::SimResult& result, const RunReport& report,
+                        std::span<const sim::AllocatorRun> allocators) {
   std::ostringstream out;
-  WriteChromeTrace(result, report, out);
+  WriteChromeTrace(result, report, out, allocators);
   return out.str();
 }
 

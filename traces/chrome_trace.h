@@ -16,7 +16,10 @@
 //   - the data-parallel gradient reduction as a slice;
 //   - per rank the counters "memory (GiB)" (the total) and "memory by
 //     category (GiB)" (one series per category; memory_series.h), at every
-//     change;
+//     change; with the caching allocator's replay (`allocators`, one per
+//     rank; empty when allocator.kind is NONE) a counter "reserved (GiB)"
+//     beside them, the bytes the allocator holds from the device, at every
+//     instant they change;
 //   - an instant event ("ph":"I") at each rank's peak.
 // Timestamps are whole nanoseconds printed as microseconds with three
 // decimals; each duration is printed so that a viewer adding it to the
@@ -26,18 +29,22 @@
 
 #include <cstdint>
 #include <ostream>
+#include <span>
 #include <string>
 
 #include "report.pb.h"
 #include "sim/engine.h"
+#include "sim/memory_stream.h"
 
 namespace stepsim::traces {
 
 // Writes the trace to `out` as it goes (traces of long runs are large).
-void WriteChromeTrace(const sim::SimResult& result, const RunReport& report, std::ostream& out);
+void WriteChromeTrace(const sim::SimResult& result, const RunReport& report, std::ostream& out,
+                      std::span<const sim::AllocatorRun> allocators = {});
 
 // The same as a string, for tests and small runs.
-std::string ChromeTrace(const sim::SimResult& result, const RunReport& report);
+std::string ChromeTrace(const sim::SimResult& result, const RunReport& report,
+                        std::span<const sim::AllocatorRun> allocators = {});
 
 // The duration in microseconds to print for a slice from `start_ns` to
 // `end_ns` (start printed with three decimals): the double d for which

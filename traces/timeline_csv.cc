@@ -44,75 +44,88 @@ RowText TextOf(const sim::Ledger::Change& c, int64_t chunks) {
 
 class RankRows {
  public:
-  RankRows(TextWriter& w, int64_t rank) : w_(w), rank_(rank) {}
+  RankRows(TextWriter& w, int64_t rank, const std::vector<MemorySeries>& series)
+      : w_(w), rank_(rank), series_(series) {}
 
-  void Write(int64_t ns, const sim::Bytes& live, const RowText& text) {
+  void Write(int64_t ns, const sim::Bytes& live, int64_t reserved, const RowText& text) {
     w_ << rank_ << ',' << seq_++ << ',';
     w_.Micros(ns) << ',';
     Field(w_, text.step);
     w_ << ',';
     if (!text.kind.empty()) w_ << text.kind << ' ';
     Field(w_, text.op);
-    const MemorySample sample{live};
-    for (const MemorySeries& s : AllMemorySeries()) w_ << ',' << s.Bytes(sample);
+    const MemorySample sample{live, reserved};
+    for (const MemorySeries& s : series_) w_ << ',' << s.Bytes(sample);
     w_ << '\n';
   }
 
  private:
   TextWriter& w_;
   int64_t rank_;
+  const std::vector<MemorySeries>& series_;
   int64_t seq_ = 0;
 };
 
 }  // namespace
 
-void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& sink) {
+void WriteTimelineCsv(const sim::SimResult& result, double resolution_us, std::ostream& sink,
+                      std::span<const sim::AllocatorRun> allocators) {
   TextWriter w(sink);
+  const std::vector<MemorySeries> series = MemorySeriesFor(!allocators.empty());
   w << "rank,seq,time_us,step,op";
-  for (const MemorySeries& s : AllMemorySeries()) w << ',' << s.name;
+  for (const MemorySeries& s : series) w << ',' << s.name;
   w << '\n';
   const int64_t window_ns = resolution_us > 0 ? std::llround(resolution_us * 1e3) : 0;
   const int64_t end_ns = Ns(result.step_time);
   const int64_t chunks = result.schedule.chunks;
-  for (const sim::RankRun& run : result.ranks) {
-    RankRows rows(w, run.rank);
-    rows.Write(0, run.ledger.initial(), {"", "", "static state"});
+  static const std::vector<sim::ReservedPoint> kNoCurve;
+  for (size_t i = 0; i < result.ranks.size(); ++i) {
+    const sim::RankRun& run = result.ranks[i];
+    RankRows rows(w, run.rank, series);
+    ReservedCursor reserved(i < allocators.size() ? allocators[i].reserved : kNoCurve);
+    rows.Write(0, run.ledger.initial(), reserved.Static(), {"", "", "static state"});
     sim::Bytes last = run.ledger.initial();
+    int64_t last_reserved = reserved.Static();
+    int64_t change = 0;
     if (window_ns <= 0) {
       run.ledger.ReplayChanges([&](const sim::Ledger::Change& c) {
-        rows.Write(Ns(c.time), *c.live, TextOf(c, chunks));
+        last_reserved = reserved.AfterChange(change++);
+        rows.Write(Ns(c.time), *c.live, last_reserved, TextOf(c, chunks));
         last = *c.live;
       });
     } else {
       // Keep the highest row of each window.
-      int64_t bucket = -1, best_total = -1, best_ns = 0;
+      int64_t bucket = -1, best_total = -1, best_ns = 0, best_reserved = 0;
       sim::Bytes best{};
       RowText best_text;
       run.ledger.ReplayChanges([&](const sim::Ledger::Change& c) {
         const int64_t ns = Ns(c.time);
         if (ns / window_ns != bucket) {
-          if (bucket >= 0) rows.Write(best_ns, best, best_text);
+          if (bucket >= 0) rows.Write(best_ns, best, best_reserved, best_text);
           bucket = ns / window_ns;
           best_total = -1;
         }
         last = *c.live;
+        last_reserved = reserved.AfterChange(change++);
         const int64_t total = sim::Total(*c.live);
         if (total > best_total) {
           best_total = total;
           best_ns = ns;
           best = *c.live;
+          best_reserved = last_reserved;
           best_text = TextOf(c, chunks);
         }
       });
-      if (bucket >= 0) rows.Write(best_ns, best, best_text);
+      if (bucket >= 0) rows.Write(best_ns, best, best_reserved, best_text);
     }
-    rows.Write(end_ns, last, {"", "", "end"});
+    rows.Write(end_ns, last, last_reserved, {"", "", "end"});
   }
 }
 
-std::string TimelineCsv(const sim::SimResult& result, double resolution_us) {
+std::string TimelineCsv(const sim::SimResult& result, double resolution_us,
+                        std::span<const sim::AllocatorRun> allocators) {
   std::ostringstream out;
-  WriteTimelineCsv(result, resolution_us, out);
+  WriteTimelineCsv(result, resolution_us, out, allocators);
   return out.str();
 }
 

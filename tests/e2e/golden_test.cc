@@ -91,9 +91,10 @@ TEST(GoldenTest, CsvMaximumIsTheReportedPeak) {
   for (int k = 0; k < graph::kNumCategories; ++k) {
     header += std::string(",") + graph::CategoryName(static_cast<graph::Category>(k));
   }
-  EXPECT_EQ(line, header + ",total");
-  const size_t columns = 6 + graph::kNumCategories;  // the last is the total
+  EXPECT_EQ(line, header + ",total,reserved");  // allocator.kind CACHING: reserved
+  const size_t columns = 7 + graph::kNumCategories;  // the total, then reserved
   int64_t max_total[4] = {0, 0, 0, 0}, last_total[4] = {0, 0, 0, 0}, rows_of[4] = {0, 0, 0, 0};
+  int64_t max_reserved[4] = {0, 0, 0, 0};
   std::string last_row[4];
   int rows = 0;
   while (std::getline(in, line)) {
@@ -104,8 +105,11 @@ TEST(GoldenTest, CsvMaximumIsTheReportedPeak) {
     const int rank = std::stoi(cells[0]);
     EXPECT_EQ(std::stoll(cells[1]), rows_of[rank]++) << line;  // (rank, seq) is a key
     int64_t sum = 0;
-    for (size_t k = 5; k + 1 < columns; ++k) sum += std::stoll(cells[k]);
-    EXPECT_EQ(sum, std::stoll(cells[columns - 1])) << line;
+    for (size_t k = 5; k + 2 < columns; ++k) sum += std::stoll(cells[k]);
+    EXPECT_EQ(sum, std::stoll(cells[columns - 2])) << line;
+    const int64_t reserved = std::stoll(cells[columns - 1]);
+    EXPECT_GE(reserved, sum) << line;
+    max_reserved[rank] = std::max(max_reserved[rank], reserved);
     max_total[rank] = std::max(max_total[rank], sum);
     last_total[rank] = sum;
     last_row[rank] = line;
@@ -114,6 +118,7 @@ TEST(GoldenTest, CsvMaximumIsTheReportedPeak) {
   EXPECT_GT(rows, 100);
   for (int r = 0; r < 4; ++r) {
     EXPECT_EQ(max_total[r], report.ranks(r).peak_bytes()) << r;
+    EXPECT_EQ(max_reserved[r], report.ranks(r).reserved_peak_bytes()) << r;
     EXPECT_EQ(last_total[r], report.ranks(r).static_bytes()) << r;
     // Every rank's rows run to the step's end, 3,300 us.
     EXPECT_EQ(last_row[r].substr(0, last_row[r].find(",end,")),
@@ -124,7 +129,7 @@ TEST(GoldenTest, CsvMaximumIsTheReportedPeak) {
   CliResult coarse = RunCli(
       "run scenarios/pp4_1f1b_golden.textproto --timeline - --timeline-resolution-us 1000");
   ASSERT_EQ(coarse.exit_code, 0);
-  EXPECT_NE(coarse.out.find("," + std::to_string(report.ranks(2).peak_bytes()) + "\n"),
+  EXPECT_NE(coarse.out.find("," + std::to_string(report.ranks(2).peak_bytes()) + ","),
             std::string::npos);
   EXPECT_LT(coarse.out.size(), csv.out.size() / 10);
 }
@@ -150,7 +155,8 @@ TEST(GoldenTest, CsvAndReportAgreeWithUnroundTimes) {
     std::getline(in, line);
     while (std::getline(in, line)) {
       const int rank = std::stoi(line);
-      const int64_t total = std::stoll(line.substr(line.rfind(',') + 1));
+      const size_t reserved = line.rfind(',');  // the total is before the reserved column
+      const int64_t total = std::stoll(line.substr(line.rfind(',', reserved - 1) + 1));
       max_total[rank] = std::max(max_total[rank], total);
     }
     for (const RankReport& k : r.ranks()) {

@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "report.pb.h"
+#include "sim/budget.h"
 #include "tests/e2e/run_cli.h"
 #include "tests/test_util.h"
 
@@ -152,14 +154,18 @@ TEST(HostileCliTest, UnwritableOutputsAreRefusedBeforeSimulating) {
 }
 
 TEST(HostileCliTest, RunsThatWouldTakeHoursAreRefusedAtOnce) {
-  CliResult v3 = Stepsim("run scenarios/deepseek_v3.textproto --set batch.num_microbatches=20000");
+  // Simulating 20,000 micro-batches of V3 takes about half a minute since
+  // the engine became linear; writing their timeline too, minutes
+  // (sim/budget.cc). Refused before the output is created.
+  const std::string dir = TempDir();
+  CliResult v3 = Stepsim("run scenarios/deepseek_v3.textproto --set batch.num_microbatches=20000 "
+                         "--timeline " + dir + "/t.csv");
   EXPECT_EQ(v3.exit_code, 2);
   EXPECT_EQ(v3.err.substr(0, 120),
             "stepsim: --set batch.num_microbatches=20000: batch.num_microbatches: 20,000 "
             "micro-batches on 16 stages would take about ");
   EXPECT_NE(v3.err.find("--max-seconds or lift it with --no-budget"), std::string::npos);
-  CliResult tiny = Stepsim(std::string("run ") + kTiny + " --set batch.num_microbatches=16000");
-  EXPECT_EQ(tiny.exit_code, 2) << tiny.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/t.csv"));
   CliResult huge = Stepsim("run scenarios/deepseek_v3.textproto --set batch.num_microbatches=200000");
   EXPECT_EQ(huge.exit_code, 2);
   EXPECT_NE(huge.err.find("events a run may hold in memory"), std::string::npos) << huge.err;
@@ -170,6 +176,51 @@ TEST(HostileCliTest, RunsThatWouldTakeHoursAreRefusedAtOnce) {
   CliResult lifted = Stepsim(std::string("run ") + kTiny + " --no-budget --report -");
   EXPECT_EQ(lifted.exit_code, 0) << lifted.err;
   CliResult both = Stepsim(std::string("run ") + kTiny + " --no-budget --max-seconds 5");
+  EXPECT_EQ(both.exit_code, 2);
+}
+
+// compare has run's budget, for its schedules together: the sum of their
+// estimates (each of these alone, about half a minute, is within it).
+TEST(HostileCliTest, ComparisonsThatWouldTakeHoursAreRefusedAtOnce) {
+  CliResult v3 = Stepsim("compare scenarios/deepseek_v3.textproto --schedules one_f_one_b,gpipe,"
+                         "zb_h1 --set batch.num_microbatches=20000");
+  EXPECT_EQ(v3.exit_code, 2);
+  EXPECT_EQ(v3.out, "");  // nothing was simulated
+  const std::string refused =
+      "stepsim: compare ONE_F_ONE_B, GPIPE, ZB_H1: batch.num_microbatches: 20,000 micro-batches "
+      "on 16 stages would take about ";
+  EXPECT_EQ(v3.err.substr(0, refused.size()), refused);
+  EXPECT_NE(v3.err.find("--max-seconds or lift it with --no-budget"), std::string::npos);
+  // A limit above either schedule's estimate and below their sum: one runs,
+  // both are refused.
+  double one = 0, sum = 0;
+  for (const char* kind : {"GPIPE", "ONE_F_ONE_B"}) {
+    const graph::Config c =
+        LoadScenario("pp4_tiny.textproto", {std::string("schedule.kind=") + kind});
+    const double seconds = sim::EstimateRunCost(c, false).seconds;
+    one = std::max(one, seconds);
+    sum += seconds;
+  }
+  const std::string limit = " --max-seconds " + std::to_string((one + sum) / 2);
+  CliResult alone = Stepsim(std::string("compare ") + kTiny + " --schedules gpipe" + limit);
+  EXPECT_EQ(alone.exit_code, 0) << alone.err;
+  CliResult pair =
+      Stepsim(std::string("compare ") + kTiny + " --schedules gpipe,one_f_one_b" + limit);
+  EXPECT_EQ(pair.exit_code, 2) << pair.out;
+  EXPECT_EQ(pair.err.substr(0, 35), "stepsim: compare GPIPE, ONE_F_ONE_B") << pair.err;
+  CliResult huge = Stepsim("compare scenarios/deepseek_v3.textproto --schedules zb_h1 "
+                           "--set batch.num_microbatches=200000");
+  EXPECT_EQ(huge.exit_code, 2);
+  EXPECT_EQ(huge.err.substr(0, 16), "stepsim: ZB_H1: ") << huge.err;
+  EXPECT_NE(huge.err.find("events a run may hold in memory"), std::string::npos) << huge.err;
+  CliResult strict =
+      Stepsim(std::string("compare ") + kTiny + " --schedules gpipe --max-seconds 0.001");
+  EXPECT_EQ(strict.exit_code, 2);
+  EXPECT_NE(strict.err.find("more than the limit of 1 s"), std::string::npos) << strict.err;
+  CliResult lifted =
+      Stepsim(std::string("compare ") + kTiny + " --schedules gpipe --no-budget --json -");
+  EXPECT_EQ(lifted.exit_code, 0) << lifted.err;
+  CliResult both = Stepsim(std::string("compare ") + kTiny + " --no-budget --max-seconds 5");
   EXPECT_EQ(both.exit_code, 2);
 }
 

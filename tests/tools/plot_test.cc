@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "report.pb.h"
@@ -30,6 +31,20 @@ std::vector<Drawn> DrawnLines(const std::string& out) {
     if (std::sscanf(line.c_str(), "rank %lld: drew at most %lld bytes, peak marked at %lf us",
                     &rank, &bytes, &us) == 3) {
       drawn.push_back({rank, bytes, us});
+    }
+  }
+  return drawn;
+}
+
+// "rank 0: drew reserved at most 44040192 bytes" lines, by rank.
+std::map<int64_t, int64_t> ReservedLines(const std::string& out) {
+  std::map<int64_t, int64_t> drawn;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    long long rank = 0, bytes = 0;
+    if (std::sscanf(line.c_str(), "rank %lld: drew reserved at most %lld bytes", &rank,
+                    &bytes) == 2) {
+      drawn[rank] = bytes;
     }
   }
   return drawn;
@@ -68,8 +83,28 @@ TEST_F(PlotTest, PngOfEveryRankDrawsTheReportedPeaks) {
     EXPECT_EQ(d.bytes, k.peak_bytes()) << d.rank;
     EXPECT_NEAR(d.peak_us, k.peak_time_us(), 1e-3) << d.rank;
   }
+  // The reserved line: at every rank at least the live peak, at most the
+  // reserved peak (the figure keeps each window's highest live row), and
+  // on pp4_tiny, whose reservation only grows, the reserved peak itself.
+  const std::map<int64_t, int64_t> reserved = ReservedLines(r.out);
+  ASSERT_EQ(reserved.size(), 4u) << r.out;
+  for (const auto& [rank, bytes] : reserved) {
+    const RankReport& k = report.ranks(static_cast<int>(rank));
+    EXPECT_EQ(bytes, k.reserved_peak_bytes()) << rank;
+    EXPECT_GE(bytes, k.peak_bytes()) << rank;
+  }
   // Nothing else is left beside it.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+}
+
+// Without a caching allocator there is no reserved line to draw.
+TEST_F(PlotTest, NoReservedLineWithoutAnAllocator) {
+  const std::string png = (dir_ / "bare.png").string();
+  const CliResult r =
+      RunCli("plot scenarios/pp4_tiny.textproto --set allocator.kind=NONE -o '" + png + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DrawnLines(r.out).size(), 4u) << r.out;
+  EXPECT_TRUE(ReservedLines(r.out).empty()) << r.out;
 }
 
 TEST_F(PlotTest, SvgOfChosenRanks) {

@@ -12,7 +12,9 @@
 #include <sstream>
 
 #include "sim/engine.h"
+#include "sim/memory_stream.h"
 #include "tests/test_util.h"
+#include "tests/traces/reserved_run.h"
 
 namespace stepsim::traces {
 namespace {
@@ -29,8 +31,10 @@ std::vector<std::vector<std::string>> Rows(const std::string& csv) {
   return rows;
 }
 
+graph::Config GoldenConfig() { return testing::LoadScenario("pp4_1f1b_golden.textproto"); }
+
 sim::SimResult Golden() {
-  const graph::Config c = testing::LoadScenario("pp4_1f1b_golden.textproto");
+  const graph::Config c = GoldenConfig();
   StatusOr<sim::Schedule> schedule = sim::BuildSchedule(c);
   EXPECT_TRUE(schedule.ok());
   StatusOr<sim::SimResult> r = sim::Simulate(c, *schedule, sim::SimOptions{});
@@ -87,18 +91,80 @@ TEST(TimelineCsvTest, CoarseRowsKeepThePeakAndTheirKeys) {
   }
 }
 
+// The reserved column holds the allocator's replay, row by row, as worked
+// out by hand in tests/traces/reserved_run.h; two changes at 5 us reserve
+// differently, so it follows changes, not instants.
+TEST(TimelineCsvTest, ReservedColumnFromTheAllocatorReplay) {
+  const sim::SimResult s = testing::ReservedRun();
+  const std::vector<sim::AllocatorRun> allocators = testing::ReplayedReserved(s);
+  ASSERT_EQ(allocators.size(), 1u);
+  const auto rows = Rows(TimelineCsv(s, 0, allocators));
+  ASSERT_EQ(rows.size(), 11u);  // header, static, 8 changes, end
+  ASSERT_EQ(rows[0].back(), "reserved");
+  ASSERT_EQ(rows[0][rows[0].size() - 2], "total");
+  std::vector<int64_t> expected = testing::ReservedByHand();
+  expected.push_back(expected.back());  // the end row
+  const int64_t M = testing::kMiB;
+  const std::vector<int64_t> totals = {1000, 1000 + M + 1, 1000 + 5 * M + 1, 1000 + 15 * M + 1,
+                                       1000 + 14 * M, 1000 + 30 * M, 1000 + 14 * M,
+                                       1000 + 4 * M, 1000, 1000};
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    ASSERT_EQ(r.size(), rows[0].size());
+    EXPECT_EQ(std::stoll(r[r.size() - 2]), totals[i - 1]) << "row " << i;
+    EXPECT_EQ(std::stoll(r.back()), expected[i - 1]) << "row " << i << " at " << r[2] << " us";
+  }
+  EXPECT_EQ(rows[5][2], "5.000");
+  EXPECT_EQ(rows[6][2], "5.000");
+  // Without an allocator (allocator.kind NONE) there is no such column.
+  const auto bare = Rows(TimelineCsv(s));
+  EXPECT_EQ(bare[0].back(), "total");
+  EXPECT_EQ(bare[1].size(), bare[0].size());
+}
+
+// On a simulated run, reserved covers the live bytes on every row and its
+// highest row is the allocator's reserved peak; coarse rows keep the key.
+TEST(TimelineCsvTest, ReservedCoversTotalAndReachesThePeak) {
+  const graph::Config c = GoldenConfig();
+  const sim::SimResult s = Golden();
+  StatusOr<std::vector<sim::AllocatorRun>> allocators = sim::ReplayAllocators(c, s);
+  ASSERT_TRUE(allocators.ok()) << allocators.status().message();
+  ASSERT_EQ(allocators->size(), s.ranks.size());
+  for (double resolution : {0.0, 1000.0}) {
+    const auto rows = Rows(TimelineCsv(s, resolution, *allocators));
+    ASSERT_EQ(rows[0].back(), "reserved");
+    std::map<std::string, int64_t> highest;
+    std::set<std::pair<std::string, std::string>> keys;
+    for (size_t i = 1; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      ASSERT_EQ(r.size(), rows[0].size());
+      EXPECT_TRUE(keys.insert({r[0], r[1]}).second);
+      EXPECT_GE(std::stoll(r.back()), std::stoll(r[r.size() - 2])) << "row " << i;
+      highest[r[0]] = std::max<int64_t>(highest[r[0]], std::stoll(r.back()));
+    }
+    if (resolution > 0) continue;
+    for (const sim::AllocatorRun& a : *allocators) {
+      EXPECT_EQ(highest[std::to_string(a.rank)], a.reserved_peak) << a.rank;
+    }
+  }
+}
+
 TEST(TimelineCsvTest, PandasPivotsIt) {
   const sim::SimResult s = Golden();
+  StatusOr<std::vector<sim::AllocatorRun>> allocators = sim::ReplayAllocators(GoldenConfig(), s);
+  ASSERT_TRUE(allocators.ok()) << allocators.status().message();
   const std::string path = "/tmp/stepsim_timeline_csv_test.csv";
   {
     std::ofstream out(path);
-    WriteTimelineCsv(s, 0, out);
+    WriteTimelineCsv(s, 0, out, *allocators);
   }
   const std::string script =
       "import pandas as pd; df = pd.read_csv('" + path +
       "'); a = df.pivot(index='seq', columns='rank', values='total'); "
       "b = df.pivot(index=['time_us', 'seq'], columns='rank', values='total'); "
-      "print(a.shape[1], int(a.max().max()), int(b.count().sum()) == len(df))";
+      "c = df.pivot(index='seq', columns='rank', values='reserved'); "
+      "print(a.shape[1], int(a.max().max()), int(b.count().sum()) == len(df), "
+      "int(c.max().max()))";
   FILE* pipe = popen(("/usr/bin/python3 -c \"" + script + "\" 2>&1").c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   char buffer[512] = {};
@@ -107,7 +173,9 @@ TEST(TimelineCsvTest, PandasPivotsIt) {
   std::remove(path.c_str());
   int64_t highest = 0;
   for (const sim::RankRun& run : s.ranks) highest = std::max(highest, run.memory.peak.total);
-  EXPECT_EQ(out, "4 " + std::to_string(highest) + " True\n");
+  int64_t reserved = 0;
+  for (const sim::AllocatorRun& a : *allocators) reserved = std::max(reserved, a.reserved_peak);
+  EXPECT_EQ(out, "4 " + std::to_string(highest) + " True " + std::to_string(reserved) + "\n");
 }
 
 }  // namespace
