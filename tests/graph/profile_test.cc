@@ -176,5 +176,22 @@ TEST(ProfileTest, EagerGradientCheckpointingKeepsLayerInputsAndTheirArguments) {
   EXPECT_EQ(none.at("L0.attention.attn_norm"), 1024 * (10 * 4096 + 4));
 }
 
+// A GPT-style eager model with dropout (GPT-22B: h 6144, 64 heads, GeLU
+// MLP of 24576), b = 1, s = 1024: native_dropout keeps only its bool mask,
+// 1 byte an element; GeLU keeps its BF16 input.
+//   attention dropout mask  64 * 1024 * 1024 = 67,108,864
+//   residual dropout mask   1024 * 6144      =  6,291,456 (after o_proj and the MLP)
+//   GeLU input              2 * 1024 * 24576 = 50,331,648
+TEST(ProfileTest, EagerDropoutKeepsItsMaskAndGeluItsInput) {
+  const Config c = Eager("model { preset: 'gpt-22b' num_layers: 1 }\n",
+                         "batch { seq_len: 1024 }\n", "attention: EAGER dropout: true");
+  EXPECT_EQ(KeepsOf(c, "attention.attn_dropout"),
+            (std::map<std::string, int64_t>{{"mask", 67'108'864}}));
+  EXPECT_EQ(KeepsOf(c, "attention.dropout"),
+            (std::map<std::string, int64_t>{{"mask", 6'291'456}}));
+  EXPECT_EQ(KeepsOf(c, "mlp.dropout"), (std::map<std::string, int64_t>{{"mask", 6'291'456}}));
+  EXPECT_EQ(KeepsOf(c, "mlp.gelu"), (std::map<std::string, int64_t>{{"input", 50'331'648}}));
+}
+
 }  // namespace
 }  // namespace stepsim::graph
