@@ -87,8 +87,8 @@ std::map<std::string, int64_t> KeepsOf(const Config& c, const std::string& kind)
 
 Config Eager(const std::string& model, const std::string& extra,
              const std::string& conventions = "") {
-  StatusOr<Config> c = testing::ResolveText(model + extra + "conventions { profile: PYTORCH_EAGER " +
-                                            conventions + " }\n");
+  StatusOr<Config> c = testing::ResolveText(
+      model + extra + "conventions { profile: PYTORCH_EAGER " + conventions + " }\n");
   EXPECT_TRUE(c.ok()) << c.status().message();
   return c.ok() ? *c : Config{};
 }
@@ -105,12 +105,9 @@ Config Eager(const std::string& model, const std::string& extra,
 TEST(ProfileTest, EagerSdpaFlashKeepsQkvAtTheirHeadsAndTheLogsumexp) {
   const Config c = Eager("model { preset: 'llama-3-8b' num_layers: 1 }\n",
                          "batch { seq_len: 4096 }\n", "attention: FLASH");
-  const auto keeps = KeepsOf(c, "attention.core_attn");
-  EXPECT_EQ(keeps.at("q"), 33'554'432);
-  EXPECT_EQ(keeps.at("k"), 8'388'608);
-  EXPECT_EQ(keeps.at("v_source"), 8'388'608);
-  EXPECT_EQ(keeps.at("sdpa_lse"), 524'288);
-  EXPECT_EQ(keeps.size(), 4u);
+  EXPECT_EQ(KeepsOf(c, "attention.core_attn"),
+            (std::map<std::string, int64_t>{
+                {"q", 33'554'432}, {"k", 8'388'608}, {"v_source", 8'388'608}, {"sdpa_lse", 524'288}}));
   EXPECT_EQ(KeepsOf(c, "attention.o_proj").at("input"), 33'554'432);  // the kernel's output
   EXPECT_EQ(KeepsOf(c, "embedding.lookup").count("causal_mask"), 0u);
 }
@@ -126,12 +123,11 @@ TEST(ProfileTest, EagerSdpaMlaRunsTheEfficientKernelWithAlignedLogsumexp) {
   const Config c = Eager(
       "model { preset: 'deepseek-v3' num_layers: 1 first_dense_layers: 1 mtp_num_layers: 0 }\n",
       "batch { seq_len: 1000 }\n", "attention: FLASH");
-  const auto keeps = KeepsOf(c, "mla.core_attn");
-  EXPECT_EQ(keeps.at("q"), 49'152'000);
-  EXPECT_EQ(keeps.at("k"), 49'152'000);
-  EXPECT_EQ(keeps.at("v_source"), 65'536'000);
-  EXPECT_EQ(keeps.at("sdpa_lse"), 524'288);
-  EXPECT_EQ(keeps.size(), 4u);
+  EXPECT_EQ(KeepsOf(c, "mla.core_attn"),
+            (std::map<std::string, int64_t>{{"q", 49'152'000},
+                                            {"k", 49'152'000},
+                                            {"v_source", 65'536'000},
+                                            {"sdpa_lse", 524'288}}));
 }
 
 // Kept bytes of the stage's forward ops by op name (stepsim activations).
