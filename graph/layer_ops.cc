@@ -82,7 +82,16 @@ class Builder {
   void Resolve(OpSpec& op) const {
     const OpKeeps* rule = profile_.Find(op.kind);
     if (rule == nullptr) return;
-    for (const KeptTensor& k : rule->keep()) Pick(op, k, &op.keeps);
+    for (const KeptTensor& k : rule->keep()) {
+      Misplaced(op, k, k.unless_checkpointed() || k.consumes_output_grad(), "keep");
+      Pick(op, k, &op.keeps);
+    }
+    for (const KeptTensor& k : rule->forward_workspace()) {
+      Misplaced(op, k, k.checkpoint_only() || k.consumes_output_grad(), "forward_workspace");
+    }
+    for (const KeptTensor& k : rule->backward_workspace()) {
+      Misplaced(op, k, k.checkpoint_only() || k.unless_checkpointed(), "backward_workspace");
+    }
     if (UsesFp8(c_.precision.fp8) && op.has_weights) {
       for (const Keep& k : op.keeps) {
         if (k.linear_input && k.width > 0) op.fp8_gemm_rows = k.elements / k.width;
@@ -90,6 +99,16 @@ class Builder {
     }
     for (const KeptTensor& k : rule->forward_workspace()) Pick(op, k, &op.forward_workspace);
     for (const KeptTensor& k : rule->backward_workspace()) Pick(op, k, &op.backward_workspace);
+  }
+
+  // A flag the list `where` has no use for (checkpoint_only on keeps,
+  // unless_checkpointed on forward and consumes_output_grad on backward
+  // workspaces) would be silently ignored: refused instead.
+  void Misplaced(const OpSpec& op, const KeptTensor& k, bool misplaced, const char* where) const {
+    if (!misplaced) return;
+    throw ProfileError("profile " + FrameworkProfile_Name(profile_.table().profile()) + ": op " +
+                       op.kind + " " + where + " \"" + k.name() +
+                       "\" carries a flag that list does not use (a stepsim bug)");
   }
 
   // The offered tensor `k` names, typed and sized, appended to `out`.
