@@ -82,7 +82,16 @@ class Builder {
   void Resolve(OpSpec& op) const {
     const OpKeeps* rule = profile_.Find(op.kind);
     if (rule == nullptr) return;
-    for (const KeptTensor& k : rule->keep()) Pick(op, k, &op.keeps);
+    for (const KeptTensor& k : rule->keep()) {
+      Misplaced(op, k, k.unless_checkpointed() || k.consumes_output_grad(), "keep");
+      Pick(op, k, &op.keeps);
+    }
+    for (const KeptTensor& k : rule->forward_workspace()) {
+      Misplaced(op, k, k.checkpoint_only() || k.consumes_output_grad(), "forward_workspace");
+    }
+    for (const KeptTensor& k : rule->backward_workspace()) {
+      Misplaced(op, k, k.checkpoint_only() || k.unless_checkpointed(), "backward_workspace");
+    }
     if (UsesFp8(c_.precision.fp8) && op.has_weights) {
       for (const Keep& k : op.keeps) {
         if (k.linear_input && k.width > 0) op.fp8_gemm_rows = k.elements / k.width;
@@ -90,6 +99,16 @@ class Builder {
     }
     for (const KeptTensor& k : rule->forward_workspace()) Pick(op, k, &op.forward_workspace);
     for (const KeptTensor& k : rule->backward_workspace()) Pick(op, k, &op.backward_workspace);
+  }
+
+  // A flag the list `where` has no use for (checkpoint_only on keeps,
+  // unless_checkpointed on forward and consumes_output_grad on backward
+  // workspaces) would be silently ignored: refused instead.
+  void Misplaced(const OpSpec& op, const KeptTensor& k, bool misplaced, const char* where) const {
+    if (!misplaced) return;
+    throw ProfileError("profile " + FrameworkProfile_Name(profile_.table().profile()) + ": op " +
+                       op.kind + " " + where + " \"" + k.name() +
+                       "\" carries a flag that list does not use (a stepsim bug)");
   }
 
   // The offered tensor `k` names, typed and sized, appended to `out`.
@@ -117,6 +136,9 @@ class Builder {
     keep.linear_input = k.linear_input();
     keep.weight_grad = k.weight_grad();
     keep.checkpoint = k.checkpoint();
+    keep.checkpoint_only = k.checkpoint_only();
+    keep.unless_checkpointed = k.unless_checkpointed();
+    keep.consumes_output_grad = k.consumes_output_grad();
     keep.until_forward_end = k.until_forward_end();
     keep.selective.assign(k.recompute().begin(), k.recompute().end());
     if (UsesFp8(recipe)) ApplyFp8(recipe, k, &keep);
@@ -182,9 +204,11 @@ int64_t GatherBuffer(const Dims& d, int64_t width) {
 // Core attention over heads_local query heads and groups_local key/value
 // heads: flash (one fused kernel) or eager (QK^T, softmax, dropout, x V).
 // `v_storage` is the storage an eager x V matmul keeps of V (a view of a
-// wider projection output may keep all of it).
+// wider projection output may keep all of it); `v_source` the storage V is
+// a view of (the value or key/value projection's output), which a fused
+// kernel keeping V itself keeps whole.
 void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, int64_t qk_dim,
-                      int64_t v_dim, int64_t v_storage) {
+                      int64_t v_dim, int64_t v_storage, int64_t v_source) {
   const Config& c = bld.c();
   const Dims& d = bld.d();
   const int64_t b = d.b, s = d.s, bs = d.bs();
@@ -206,7 +230,13 @@ void AddAttentionCore(Builder& bld, int64_t heads_local, int64_t groups_local, i
     Builder::Offer(op, "k", k);
     Builder::Offer(op, "v", v);
     Builder::Offer(op, "out", out, heads_local * v_dim);
+    Builder::Offer(op, "v_source", v_source);
     Builder::Offer(op, "lse", Mul(b, heads_local, s));
+    // torch's scaled_dot_product_attention: the flash kernel needs equal
+    // head dims; otherwise the memory-efficient kernel runs, which pads its
+    // logsumexp rows to 32 (attention.cu _efficient_attention_forward).
+    Builder::Offer(op, "sdpa_lse",
+                   Mul(b, heads_local, qk_dim == v_dim ? s : CeilDiv(s, 32) * 32));
     Builder::Offer(op, "rng_state", 2);  // the Philox seed and offset, int64
     op.output_bytes = Mul(d.a, out);
     op.input_grad_bytes = qkv_bytes;
@@ -349,9 +379,9 @@ void AddMla(Builder& bld) {
   AddRope(bld, Mul(bs, nh, m.rope_dim), Mul(bs, m.rope_dim), m.rope_dim);
   // Eager V is a view of the up-projection's K/V output; at b = 1 the
   // matmul's reshape stays a view and keeps all of it (nope + v per head).
-  const int64_t v_storage =
-      d.b == 1 ? Mul(bs, nh, Add(m.nope_dim, m.v_dim)) : Mul(bs, nh, m.v_dim);
-  AddAttentionCore(bld, nh, nh, m.nope_dim + m.rope_dim, m.v_dim, v_storage);
+  const int64_t kv_up = Mul(bs, nh, Add(m.nope_dim, m.v_dim));
+  const int64_t v_storage = d.b == 1 ? kv_up : Mul(bs, nh, m.v_dim);
+  AddAttentionCore(bld, nh, nh, m.nope_dim + m.rope_dim, m.v_dim, v_storage, kv_up);
   AddOutputProjection(bld, nh, m.v_dim);
 }
 
@@ -377,7 +407,7 @@ void AddMha(Builder& bld) {
     AddNorm(bld, "k_norm", Mul(bs, ng), hd);
   }
   AddRope(bld, Mul(bs, nh, hd), Mul(bs, ng, hd), hd);
-  AddAttentionCore(bld, nh, ng, hd, hd, Mul(bs, nh, hd));
+  AddAttentionCore(bld, nh, ng, hd, hd, Mul(bs, nh, hd), Mul(bs, ng, hd));
   AddOutputProjection(bld, nh, hd);
 }
 
@@ -658,7 +688,12 @@ void AddEmbedding(Builder& bld, const std::string& name) {
   // The rotary cos and sin tables of one forward, [s, rot_dim] each.
   const int64_t rot = m.attention == MLA ? m.rope_dim : m.head_dim;
   Builder::Offer(op, "rope_cache", m.position == ROPE ? Mul(2, d.s, rot) : 0);
-  Builder::Offer(op, "causal_mask", Mul(d.b, d.s, d.s));
+  // The eager attention mask [b, 1, s, s]; flash attention takes is_causal
+  // instead (HF's sdpa_mask returns None without padding).
+  Builder::Offer(op, "causal_mask",
+                 bld.c().conventions.attention == FLASH ? 0 : Mul(d.b, d.s, d.s));
+  // The positions of one forward, [s] (HF's cache_position; position_ids is a view).
+  Builder::Offer(op, "cache_position", d.s);
   Builder::Offer(op, "dropout_mask",
                  bld.c().conventions.dropout ? Mul(d.tokens_sp(), m.hidden) : 0);
   op.output_bytes = Mul(d.a, d.tokens_sp(), m.hidden);

@@ -35,6 +35,11 @@ struct Keep {
   bool linear_input = false;  // a GEMM input: FP8 storage applies
   bool weight_grad = false;   // needed by the weight gradient: W frees it, else B
   bool checkpoint = false;    // kept even under full recomputation (block input, dispatch map)
+  // Kept only while a checkpoint holds it: its unit (an op outside every
+  // unit: any unit of the stage) is fully recomputed (profile.proto).
+  bool checkpoint_only = false;
+  bool unless_checkpointed = false;   // a forward workspace a checkpoint keeps instead
+  bool consumes_output_grad = false;  // a backward workspace that replaces the output gradient
   // Selective-recompute modules (Megatron names) that discard and recompute it.
   std::vector<std::string> selective;
   bool until_forward_end = false;  // a forward workspace the whole stage forward reads

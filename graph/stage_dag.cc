@@ -37,7 +37,7 @@ std::string RecomputeGroup(const Config& c, const OpSpec& op, const Keep& keep,
     return LayerPrefix(op) + "." + kFp8SwigluRecompute;
   }
   if (r.policy == FULL) {
-    if (op.unit.empty() || keep.checkpoint) return "";
+    if (op.unit.empty() || keep.checkpoint || keep.checkpoint_only) return "";
     const bool selected = std::find(fully_recomputed_units.begin(), fully_recomputed_units.end(),
                                     op.unit) != fully_recomputed_units.end();
     return selected ? op.unit : "";
@@ -70,6 +70,14 @@ std::vector<std::string> FullyRecomputedUnits(const Config& c, const std::vector
     if (std::find(units.begin(), units.end(), op.unit) == units.end()) units.push_back(op.unit);
   }
   return units;
+}
+
+// Whether a checkpoint holds `op`'s checkpoint_only tensors: its unit is
+// fully recomputed, or, outside every unit, any unit of the stage is.
+bool Checkpointed(const Config& c, const OpSpec& op, const std::vector<std::string>& units) {
+  if (c.recompute.policy != FULL) return false;
+  if (op.unit.empty()) return !units.empty();
+  return std::find(units.begin(), units.end(), op.unit) != units.end();
 }
 
 class DagBuilder {
@@ -189,7 +197,9 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       op.comm_bytes = s.comm_bytes;
       op.tp_comm_bytes = s.ep_buffer ? 0 : static_cast<double>(s.comm_buffer_bytes);
       double moved = static_cast<double>(s.output_bytes);
+      const bool checkpointed = Checkpointed(c, s, units);
       for (const Keep& k : s.keeps) {
+        if (k.checkpoint_only && !checkpointed) continue;
         const std::string group = RecomputeGroup(c, s, k, units);
         if (!group.empty()) {
           Group& g = groups[group];
@@ -234,6 +244,7 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       // stage's last forward op (a mask every layer reads).
       std::vector<int> scratch;
       for (const Keep& w : s.forward_workspace) {
+        if (w.unless_checkpointed && checkpointed) continue;  // kept instead
         const int t = b.NewTensor(s.name + "." + w.name, w.bytes, Category::kWorkspace);
         b.Alloc(fwd[i], t);
         (w.until_forward_end ? until_end : scratch).push_back(t);
@@ -287,19 +298,31 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         // The profile's backward workspaces (e.g. an eager loss's FP32
         // gradients) exist before the input gradient is produced: an op of
         // their own, ahead of the B op, so the two never add up.
-        const int w = b.NewOp(s.name, s, OpKind::kBackwardInput);
+        // A workspace that replaces the output gradient (an eager cast's
+        // backward) is made by an op of its own, which releases the
+        // gradient at its end; the rest come after it.
+        auto workspace_op = [&]() {
+          const int w = b.NewOp(s.name, s, OpKind::kBackwardInput);
+          b.Edge(previous, w);
+          b.Edge(fwd[i], w);
+          previous = w;
+          dag.backward.push_back(w);
+          dag.backward_fused.push_back(w);
+          return w;
+        };
+        int w = workspace_op();
         std::vector<int> scratch;
         for (const Keep& k : s.backward_workspace) {
           scratch.push_back(b.NewTensor(s.name + ".grad_" + k.name, k.bytes, Category::kWorkspace));
           b.Alloc(w, scratch.back());
           dag.ops[w].bytes_moved += static_cast<double>(k.bytes);
+          if (k.consumes_output_grad && dy[i] >= 0) {
+            b.Free(w, dy[i]);
+            dy[i] = -1;
+            w = workspace_op();
+          }
         }
         for (int t : scratch) b.Free(w, t);
-        b.Edge(previous, w);
-        b.Edge(fwd[i], w);
-        previous = w;
-        dag.backward.push_back(w);
-        dag.backward_fused.push_back(w);
       }
       bwd[i] = b.NewOp(s.name, s, OpKind::kBackwardInput);
       Op& bop = dag.ops[bwd[i]];

@@ -87,6 +87,9 @@ class MeasureTest(unittest.TestCase):
                                  "--microbatches", "1", "--out", out])
         self.assertEqual(status, 2)
         self.assertIn("exceeds 65536", err)
+        status, err = self.main([self.config, *ARGS, "--checkpoint-layers", "1", "--out", out])
+        self.assertEqual(status, 2)
+        self.assertIn("--checkpoint-layers: needs --gradient-checkpointing", err)
         self.assertFalse(os.path.exists(out))
 
     def test_json_is_complete_and_the_same_twice(self):

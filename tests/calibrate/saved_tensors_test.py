@@ -1,9 +1,11 @@
 """saved_tensors.measure: what autograd keeps, by hand arithmetic on small modules."""
 
+import functools
 import unittest
 
 import calibrate_env  # noqa: F401  (sys.path, torch or skip)
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 import model as models
@@ -92,6 +94,37 @@ class SavedTensorsTest(unittest.TestCase):
         self.assertTrue(dropped)
         self.assertTrue(all(t.counted_bytes == 0 for t in dropped))
         self.assertEqual(kept.total_bytes, 4 * 8 * 8)  # exp's result only
+
+    def test_a_reentrant_checkpoint_keeps_its_inputs_and_what_its_function_holds(self):
+        n, h = 4, 6
+        x = torch.randn(n, h, requires_grad=True)
+        y = torch.randn(n, h)  # held by the partial, not an argument
+        cos = (torch.randn(n, h), torch.randn(n, h))  # a tuple argument: ctx.inputs
+
+        def layer(a, pair, b=None):
+            return (a.exp() * b * pair[0]).sum()
+
+        def forward():
+            hidden = x.clone()  # CloneBackward0 keeps nothing
+            fn = functools.partial(layer, b=y)
+            return torch.utils.checkpoint.checkpoint(fn, hidden, cos, use_reentrant=True)
+
+        kept = saved_tensors.measure(nn.Module(), forward)
+        # CheckpointFunction.forward saves its tensor argument (hidden, FP32 n*h); under
+        # no_grad the layer saves nothing. Its context holds the partial's y and the
+        # tuple's two tensors, and the stashed CPU RNG state (host memory on a GPU).
+        by_holder = {}
+        for t in kept.tensors:
+            by_holder.setdefault(t.holder, []).append(t)
+        self.assertEqual([(t.op, t.counted_bytes) for t in by_holder["saved"]],
+                         [("CheckpointFunctionBackward", 4 * n * h)])
+        self.assertEqual(sorted(t.counted_bytes for t in by_holder["checkpoint"]),
+                         [4 * n * h] * 3)
+        rng = torch.get_rng_state().numel()
+        self.assertEqual([(t.dtype, t.counted_bytes) for t in by_holder["rng_state"]],
+                         [("uint8", 0)])
+        self.assertEqual(kept.host_bytes, rng)
+        self.assertEqual(kept.total_bytes, 4 * 4 * n * h)
 
     def test_graph_is_released(self):
         m = LinearNorm(8, 8)

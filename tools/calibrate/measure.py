@@ -68,10 +68,17 @@ def parse_args(argv):
     p.add_argument("--balanced-routing", action="store_true",
                    help="force every expert to get tokens*top_k/experts token copies "
                         "(model.py explains how); default: the router's own choice")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="model.gradient_checkpointing_enable(): every decoder layer under "
+                        "torch.utils.checkpoint (use_reentrant=True)")
+    p.add_argument("--checkpoint-layers", type=_positive("--checkpoint-layers", 1 << 16),
+                   help="with --gradient-checkpointing: only the first N decoder layers")
     p.add_argument("--foreach", action="store_true",
                    help="AdamW's multi-tensor (foreach) implementation; default: torch "
                         "1.13's default, the per-parameter loop")
     args = p.parse_args(argv)
+    if args.checkpoint_layers is not None and not args.gradient_checkpointing:
+        p.error("--checkpoint-layers: needs --gradient-checkpointing")
     if args.micro_batch_size * args.seq_len > MAX_TOKENS:
         p.error(f"--micro-batch-size * --seq-len: {args.micro_batch_size * args.seq_len} "
                 f"tokens exceeds {MAX_TOKENS}")
@@ -87,6 +94,8 @@ def measure(config, args) -> dict:
     torch.set_num_threads(1)
     model = models.build(config, args.seed)
     models.set_balanced_routing(model, args.balanced_routing)
+    if args.gradient_checkpointing:
+        models.set_gradient_checkpointing(model, args.checkpoint_layers)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=args.foreach)
     generator = torch.Generator().manual_seed(args.seed)
     m = args.microbatches
@@ -102,7 +111,8 @@ def measure(config, args) -> dict:
     kept_tokens = {name: list(block.tokens_per_expert)
                    for name, block in models.moe_blocks(model)}
     step = step_memory.profile(model, optimizer, batches)
-    summary = step_summary.summarize(step, kept.total_bytes, kept.input_bytes)
+    summary = step_summary.summarize(step, kept.total_bytes, kept.input_bytes,
+                                     kept.host_bytes)
 
     params = list(model.parameters())
     return {
@@ -115,6 +125,10 @@ def measure(config, args) -> dict:
                 "optimizer": {"name": "AdamW", "foreach": bool(args.foreach),
                               "lr": "1e-4", "weight_decay": "0.01"},
                 "routing": "balanced" if args.balanced_routing else "router",
+                "gradient_checkpointing": (
+                    "off" if not args.gradient_checkpointing else "all layers"
+                    if args.checkpoint_layers is None
+                    else f"first {args.checkpoint_layers} layers"),
                 "labels": "input_ids (shifted inside the loss)"},
         "parameters": {"count": sum(p.numel() for p in params),
                        "bytes": sum(p.numel() * p.element_size() for p in params),
@@ -122,6 +136,7 @@ def measure(config, args) -> dict:
         "forward": {
             "kept_bytes": kept.total_bytes,
             "kept_input_bytes": kept.input_bytes,
+            "host_bytes": kept.host_bytes,
             "model_state_bytes": kept.model_state_bytes,
             "module_bytes": kept.module_total_bytes(),
             "module_self_bytes": kept.module_self_bytes(),

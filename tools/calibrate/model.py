@@ -27,6 +27,11 @@ Module names are HF's state-dict paths (model.layers.3.mlp.experts.5.down_proj).
 
 Not modelled (refused by hf_config): RoPE scaling, sliding windows, dropout > 0, the router
 auxiliary loss, attention backends other than eager, KV caches (training only).
+Gradient checkpointing (`set_gradient_checkpointing`, off by default): the decoder layers
+are GradientCheckpointingLayers as in transformers (modeling_layers.py, 00029cfa): the
+layer runs under torch.utils.checkpoint(partial(layer.__call__, **kwargs), hidden_states,
+use_reentrant=True), which saves the hidden states and whose partial holds the mask, the
+position ids, the cache position and RoPE's cos and sin until the graph is freed.
 Instrumentation: each MoE block records, per forward, how many tokens each expert got
 (`tokens_per_expert`); it reads sizes the loop already has and allocates nothing.
 
@@ -39,10 +44,12 @@ takes them with a gather from the softmax output (GatherBackward0 keeps the same
 """
 
 import collections
+import functools
 from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from hf_config import ModelConfig
@@ -382,7 +389,23 @@ class Qwen3SparseMoe(nn.Module):
         return final_hidden_states, router_logits
 
 
-class DecoderLayer(nn.Module):
+class GradientCheckpointingLayer(nn.Module):
+    """modeling_layers.GradientCheckpointingLayer (00029cfa): with gradient checkpointing
+    on and in training, the layer runs under torch.utils.checkpoint with its keyword
+    arguments bound by functools.partial and its positional ones (the hidden states)
+    passed on; PreTrainedModel.gradient_checkpointing_enable() with no kwargs uses
+    use_reentrant=True (modeling_utils.py), torch 1.13's default too."""
+
+    gradient_checkpointing = False
+
+    def __call__(self, *args, **kwargs):
+        if self.gradient_checkpointing and self.training:
+            return torch.utils.checkpoint.checkpoint(
+                functools.partial(super().__call__, **kwargs), *args, use_reentrant=True)
+        return super().__call__(*args, **kwargs)
+
+
+class DecoderLayer(GradientCheckpointingLayer):
     def __init__(self, c: ModelConfig, layer_idx: int):
         super().__init__()
         self.self_attn = MLAttention(c) if c.architecture == "DeepseekV3ForCausalLM" \
@@ -396,7 +419,8 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
 
-    def forward(self, hidden_states, attention_mask, position_embeddings):
+    def forward(self, hidden_states, attention_mask=None, position_ids=None,
+                cache_position=None, position_embeddings=None):
         residual = hidden_states
         hidden_states = self.input_layernorm(hidden_states)
         hidden_states, _ = self.self_attn(hidden_states, position_embeddings, attention_mask)
@@ -429,7 +453,10 @@ class Model(nn.Module):
         hidden_states = inputs_embeds
         position_embeddings = self.rotary_emb(hidden_states, position_ids)
         for layer in self.layers:
-            hidden_states = layer(hidden_states, causal_mask, position_embeddings)
+            # HF's decoder loop: the hidden states positional, the rest by keyword
+            hidden_states = layer(hidden_states, attention_mask=causal_mask,
+                                  position_ids=position_ids, cache_position=cache_position,
+                                  position_embeddings=position_embeddings)
         return self.norm(hidden_states)
 
 
@@ -499,6 +526,14 @@ def set_balanced_routing(model: nn.Module, balanced: bool) -> None:
     for module in model.modules():
         if isinstance(module, (TopkRouter, Qwen3SparseMoe)):
             module.balanced = balanced
+
+
+def set_gradient_checkpointing(model: nn.Module, layers: Optional[int] = None) -> None:
+    """PreTrainedModel.gradient_checkpointing_enable(): every decoder layer checkpointed
+    (layers None), or only the first `layers` of them (Megatron's block method; HF has no
+    such switch, the flag is per layer). 0 turns it off."""
+    for i, layer in enumerate(model.model.layers):
+        layer.gradient_checkpointing = layers is None or i < layers
 
 
 def moe_blocks(model: nn.Module):

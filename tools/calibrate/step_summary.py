@@ -43,9 +43,11 @@ def _point_bytes(step: StepProfile, base: int, event: int) -> int:
     return base + (step.events[event].total if event >= 0 else 0)
 
 
-def summarize(step: StepProfile, kept_bytes: int, kept_input_bytes: int) -> dict:
+def summarize(step: StepProfile, kept_bytes: int, kept_input_bytes: int,
+              host_bytes: int = 0) -> dict:
     """`kept_bytes`: what saved_tensors.measure found one micro-batch's forward keeps,
-    `kept_input_bytes` the part of it in storages that existed before the forward."""
+    `kept_input_bytes` the part of it in storages that existed before the forward,
+    `host_bytes` the RNG states its checkpoints stashed (allocated on the CPU here)."""
     base = sum(step.before.values())
     events = step.events
     values = [base + a.total for a in events]
@@ -65,13 +67,14 @@ def summarize(step: StepProfile, kept_bytes: int, kept_input_bytes: int) -> dict
                        "direct": dict(q["direct"]), "equal": value == direct})
 
     # Bytes a micro-batch's forward leaves allocated: its saved tensors (those made by
-    # the forward, i.e. not the input) and the loss scalar the loop holds.
+    # the forward, i.e. not the input), the RNG states its checkpoints stashed and the
+    # loss scalar the loop holds.
     retained = []
     previous = quiet.get("start", base)
     for i in range(len(step.tokens_per_expert)):
         after_forward = quiet[f"mb{i}.after_forward"]
         retained.append({"microbatch": i, "bytes": after_forward - previous,
-                         "expected_bytes": kept_bytes - kept_input_bytes + 4})
+                         "expected_bytes": kept_bytes - kept_input_bytes + host_bytes + 4})
         previous = quiet[f"mb{i}.after_backward"]
 
     return {
