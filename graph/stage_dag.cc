@@ -179,6 +179,9 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
     // torch.autograd.grad(..., retain_graph=True), then t.detach_() of the
     // outputs; the param groups' intermediates keep the graph below them).
     const bool retains_graph = table.split_backward_retains_graph();
+    // Every stage but the pipeline's last receives its output gradient.
+    const bool receives_gradient =
+        stage.stage + 1 < static_cast<int64_t>(c.layout.stages.size());
     int last_weighted = -1;
     for (int i = 0; i < n; ++i) {
       if (specs[i].has_weights) last_weighted = i;
@@ -374,7 +377,24 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         b.Free(bwd[i], dy[i]);
         dy[i] = -1;
       }
-      if (dy[i] >= 0) {
+      if (deferred && dy[i] < 0 && i + 1 == n && receives_gradient) {
+        // The stage's last op reads the gradient received from the next
+        // stage, the engine's buffer: W needs it too. Under FP8 W holds
+        // the copy B quantizes (as below); else the engine keeps the
+        // received buffer until this micro-batch's W has run.
+        if (s.fp8_gemm_rows > 0 && s.output_bytes > 0) {
+          const int64_t elements = s.output_bytes / c.precision.activation;
+          const int q = b.NewTensor(
+              s.name + ".grad_output_fp8",
+              Fp8OutputGradBytes(c.precision.fp8, s.fp8_gemm_rows,
+                                 CeilDiv(elements, s.fp8_gemm_rows), c.hardware.compute_capability),
+              Category::kOutputGrads);
+          b.Alloc(bwd[i], q);
+          dy[i] = q;
+        } else {
+          dag.weight_reads_received_gradient = true;
+        }
+      } else if (dy[i] >= 0) {
         // W reads this op's own output gradient (category output_grads). The
         // chain hands B the next op's input gradient, which differs beside a
         // branch (shared experts, the query and key-value paths): B frees it

@@ -39,6 +39,10 @@ struct StageDag {
   // its output has (sent to the next stage): the engine's pipeline buffers.
   int64_t input_grad_bytes = 0;
   int64_t output_bytes = 0;
+  // The last op's weight gradient reads the gradient received from the
+  // next stage (a GEMM ends the stage, in BF16): when W runs apart from B,
+  // the engine keeps the received buffer until W ends.
+  bool weight_reads_received_gradient = false;
 };
 
 // Builds and validates the DAG of `stage`. kInvalidInput on overflow;

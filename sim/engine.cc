@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -113,6 +114,8 @@ void RunRank(World& w, int64_t rank) {
     const uint64_t size = w.plan.fixed_p2p ? 0 : static_cast<uint64_t>(t.bytes);
     w.mailboxes[ps.output]->put_init(&w.payloads.back(), size)->detach();
   };
+  // Received gradients a split B leaves for its W, by micro-batch and chunk.
+  std::map<int64_t, int> held_for_weight;
   int paired_input = -1;        // the pair's backward input, received with the forward
   const PlanStep* paired_output = nullptr;  // the pair's forward result, sent at its end
   for (size_t i = 0; i < plan.steps.size(); ++i) {
@@ -126,15 +129,30 @@ void RunRank(World& w, int64_t rank) {
     if (ps.pair == PlanStep::Pair::kFirst && plan.steps[i + 1].input >= 0) {
       paired_input = receive(i + 1);
     }
-    if (id >= 0) {
-      // An activation becomes the first op's kept input when the forward
-      // starts; a gradient is read by the backward until it ends.
-      Transfer& t = w.transfers[id];
-      t.consumed = sg4::Engine::get_clock() + (forward ? 0 : ps.duration);
+    const int64_t key = static_cast<int64_t>(step.microbatch) * w.chunks + step.chunk;
+    auto consume = [&](int transfer, double at) {
+      Transfer& t = w.transfers[transfer];
+      t.consumed = at;
       run.ledger.AddDelta({t.consumed, Category::kComm, -t.bytes,
-                           std::string(forward ? "recv activation " : "recv gradient ") +
+                           std::string(t.gradient ? "recv gradient " : "recv activation ") +
                                std::to_string(step.microbatch),
                            step.microbatch, 1});
+    };
+    if (id >= 0) {
+      // An activation becomes the first op's kept input when the forward
+      // starts; a gradient is read by the backward until it ends, or until
+      // a W apart from it ends when that W reads it too.
+      if (step.kind == StepKind::kBackward && profile.dag.weight_reads_received_gradient) {
+        held_for_weight[key] = id;
+      } else {
+        consume(id, sg4::Engine::get_clock() + (forward ? 0 : ps.duration));
+      }
+    }
+    if (step.kind == StepKind::kWeight) {
+      if (auto it = held_for_weight.find(key); it != held_for_weight.end()) {
+        consume(it->second, sg4::Engine::get_clock() + ps.duration);
+        held_for_weight.erase(it);
+      }
     }
     const double start = sg4::Engine::get_clock();
     if (forward && w.plan.batch_bytes > 0 && plan.loads_batches &&
