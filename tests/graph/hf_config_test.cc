@@ -44,7 +44,9 @@ TEST_P(PresetConfigTest, GivesThePresetsParameterCount) {
   // The preset tests (model_families_test) derive each count by hand.
   EXPECT_EQ(Total(from_hf), Total(from_preset)) << file;
   // And every architecture field the preset sets agrees.
-  const Model& want = FindModelPreset(preset)->model();
+  StatusOr<ModelPreset> found = FindModelPreset(preset);
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  const Model& want = found->model();
   const Model& got = from_hf.model();
   EXPECT_EQ(got.hidden_size(), want.hidden_size());
   EXPECT_EQ(got.num_layers(), want.num_layers());
