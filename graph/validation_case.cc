@@ -25,6 +25,9 @@ Status ParsedCase::ErrorAt(const TextPlace& place, const std::string& message) c
 }
 
 StatusOr<ParsedCase> ParseValidationCase(std::string_view text, std::string_view filename) {
+  // Without its byte-order mark, as ParseTextMessage reads it, so that the
+  // places below and its error messages count from the same first column.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   ParsedCase c;
   c.text = std::string(text);
   c.filename = std::string(filename);

@@ -95,7 +95,9 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
   for (const std::string& line : fit.space) report.add_space(line);
   report.set_total(total);
   if (!options.shard.whole()) report.set_shard(ShardName(options.shard));
-  const auto [begin, end] = ShardRange(options.shard, total);
+  // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+  const std::pair<int64_t, int64_t> range = ShardRange(options.shard, total);
+  const int64_t begin = range.first, end = range.second;
   const int64_t count = end - begin;
   auto& reasons = *report.mutable_reasons();
 

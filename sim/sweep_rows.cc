@@ -98,7 +98,9 @@ void SortConfigs(SweepReport* report) {
 StatusOr<SweepReport> MergeShards(
     const std::vector<std::pair<std::string, SweepReport>>& shards) {
   if (shards.empty()) return Status::Invalid("merge: no shard files given");
-  const auto& [first_name, first] = shards.front();
+  // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+  const std::string& first_name = shards.front().first;
+  const SweepReport& first = shards.front().second;
   std::vector<std::string> problems;
   auto same = [&](const std::string& name, const SweepReport& r) {
     const auto space = [](const SweepReport& x) {

@@ -41,6 +41,10 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSTEPSIM_FUZZ=ON \
   -DSTEPSIM_TESTS=OFF >/dev/null
 cmake --build "$build" --target "${targets[@]}"
 
+# The fuzz build lets UBSan recover (-fsanitize=fuzzer-no-link,...): make
+# its first report end the run, as a crash, so that libFuzzer keeps the input.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
 per=$((seconds / ${#targets[@]}))
 ((per >= 1)) || per=1
 failed=()

@@ -14,6 +14,11 @@ packages=(
   python3-torch  # the calibration harness; tests read memory snapshots with torch
   slurm-wlm munge  # the Slurm round-trip test's local cluster (tools/slurm/)
 )
+# The viewer tests load traces in the DevTools trace engine (tests/viewers):
+# Node and npm, Debian's unless the machine has its own (this one has Node 20).
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  packages+=(nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -29,12 +34,7 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
-# The viewer tests load traces in the DevTools trace engine: Node 20 and npm
-# (on the machine already), the npm package pinned in its package-lock.json.
-if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
-  echo "setup: Node 20 and npm are needed for tests/viewers" >&2
-  exit 1
-fi
+# The npm package the viewer tests load, pinned in its package-lock.json.
 viewers=tests/viewers
 if [[ ! -f $viewers/node_modules/.package-lock.json ]] ||
    ! cmp -s $viewers/package-lock.json $viewers/node_modules/.stepsim-lock; then
@@ -42,6 +42,8 @@ if [[ ! -f $viewers/node_modules/.package-lock.json ]] ||
   (cd "$viewers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   cp $viewers/package-lock.json $viewers/node_modules/.stepsim-lock
 fi
+
+echo "setup: packages ready after $SECONDS s" >&2
 
 build_dir=${BUILD_DIR:-build}
 # shellcheck disable=SC2086  # CMAKE_ARGS is a list of words

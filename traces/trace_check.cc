@@ -1,5 +1,6 @@
 #include "traces/trace_check.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -22,12 +23,38 @@ constexpr int kMaxDepth = 32;
 constexpr size_t kMaxProblems = 50;
 constexpr size_t kMaxOpenFlows = 1 << 20;  // beyond: no longer constant memory
 
+// nlohmann's syntax errors quote what was read since the last string or
+// number ("last read: '...'"), white space too: at most its last
+// kLastReadBytes, whole characters and whole <U+XXXX> escapes.
+constexpr size_t kLastReadBytes = 64;
+std::string ShortenLastRead(std::string what) {
+  constexpr std::string_view kQuote = "last read: '";
+  const size_t start = what.find(kQuote);
+  if (start == std::string::npos) return what;
+  const size_t from = start + kQuote.size();
+  size_t end = what.find("'; expected", from);
+  if (end == std::string::npos) end = what.rfind('\'');
+  if (end == std::string::npos || end < from || end - from <= kLastReadBytes) return what;
+  size_t cut = end - kLastReadBytes;
+  for (size_t k = 1; k < 8 && k <= cut - from; ++k) {
+    if (what.compare(cut - k, 3, "<U+") == 0) {
+      cut = std::min(end, cut - k + 8);
+      break;
+    }
+  }
+  while (cut < end && (static_cast<unsigned char>(what[cut]) & 0xC0) == 0x80) ++cut;
+  return what.substr(0, from) + "..." + what.substr(cut);
+}
+
 // Characters of a stream, read 1 MiB at a time (an input iterator for
 // nlohmann's parser reads them), with line numbers counted only when asked.
 class Chunks {
  public:
   explicit Chunks(std::istream& in) : in_(in), buffer_(new char[kBytes]) { Fill(); }
-  bool done() const { return pos_ == end_; }
+  bool done() const {
+    looked_past_end_ = pos_ == end_;
+    return looked_past_end_;
+  }
   char get() const { return buffer_[pos_]; }
   void next() {
     if (++pos_ == end_) Fill();
@@ -39,10 +66,11 @@ class Chunks {
   }
   // The line and column of the last character read: where a syntax error is.
   std::pair<int64_t, int64_t> last() {
-    const size_t at = pos_ > 0 ? pos_ - 1 : 0;
-    Count(at);
-    return {line_, line_start_ < 0 ? base_ + static_cast<int64_t>(at) + 1
-                                   : static_cast<int64_t>(at) - line_start_ + 1};
+    // At the start of a read (or at the end of the input), the last
+    // character was the previous read's, unless the parser looked past the
+    // end: then the error is just after it.
+    if (pos_ == 0 && previous_ && !looked_past_end_) return *previous_;
+    return Place(pos_ > 0 ? pos_ - 1 : 0);
   }
 
  private:
@@ -55,7 +83,14 @@ class Chunks {
       }
     }
   }
+  // The line and column of the buffer's character `at`.
+  std::pair<int64_t, int64_t> Place(size_t at) {
+    Count(at);
+    return {line_, line_start_ < 0 ? base_ + static_cast<int64_t>(at) + 1
+                                   : static_cast<int64_t>(at) - line_start_ + 1};
+  }
   void Fill() {
+    if (end_ > 0) previous_ = Place(end_ - 1);
     Count(end_);
     // A line that started in an earlier buffer: its column runs on.
     base_ = line_start_ < 0 ? base_ + static_cast<int64_t>(end_)
@@ -73,6 +108,8 @@ class Chunks {
   int64_t line_ = 1;
   int64_t line_start_ = 0;  // in this buffer, or -1: before it
   int64_t base_ = 0;        // with line_start_ = -1: columns before this buffer
+  std::optional<std::pair<int64_t, int64_t>> previous_;  // the previous read's last character
+  mutable bool looked_past_end_ = false;                 // done() was last true
 };
 
 class ChunkIterator {
@@ -220,7 +257,7 @@ class Checker : public nlohmann::json_sax<Json> {
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
-    std::string what = e.what();
+    std::string what = ShortenLastRead(e.what());
     const size_t at = what.find("syntax error");
     const auto [line, column] = chunks_.last();
     Problem("syntax",

@@ -31,6 +31,7 @@ const stepsim::graph::Config& Scenario(int which) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  stepsim::fuzz::SetInput(data, size);
   namespace f = stepsim::fuzz;
   namespace sim = stepsim::sim;
   const std::string_view text(reinterpret_cast<const char*>(data), size);

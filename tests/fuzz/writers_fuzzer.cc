@@ -21,6 +21,7 @@
 #include "traces/trace_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  stepsim::fuzz::SetInput(data, size);
   namespace f = stepsim::fuzz;
   namespace sim = stepsim::sim;
   namespace traces = stepsim::traces;
@@ -51,8 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::abort();
       }
     }
-    stepsim::StatusOr<sim::SimResult> result =
-        sim::Simulate(*config, *schedule, sim::SimOptions{});
+    stepsim::StatusOr<sim::SimResult> result = sim::Simulate(*config, *schedule, sim::SimOptions{});
     f::CheckNotFailed(result.status(), "Simulate");
     if (!result.ok()) return 0;
     const stepsim::RunReport report = traces::BuildRunReport(*config, *result);

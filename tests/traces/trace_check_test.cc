@@ -173,11 +173,37 @@ TEST(TraceCheckTest, StructureAndSyntax) {
                    "line 6: event 4 \"e\": no \"ph\""}));
 }
 
+// A syntax error's column is the bad character's, also when it is the last
+// of the input or of a 1 MiB read (the next read has begun when it is
+// reported), and just past the end for an input cut short.
+TEST(TraceCheckTest, SyntaxErrorsAtTheEndOfARead) {
+  const std::string bad = "syntax error while parsing value - invalid literal; last read: '";
+  EXPECT_EQ(CheckChromeTrace("x").problems,
+            Lines{"line 1, column 1: not valid JSON: " + bad + "x'"});
+  EXPECT_EQ(CheckChromeTrace("xy").problems,
+            Lines{"line 1, column 1: not valid JSON: " + bad + "x'"});
+  // 'x' is the read's last byte; what was read before it is cut to 64 bytes.
+  const std::string spaces((size_t{1} << 20) - 1, ' ');
+  const Lines at_end_of_read{"line 1, column 1048576: not valid JSON: " + bad + "..." +
+                             std::string(63, ' ') + "x'"};
+  EXPECT_EQ(CheckChromeTrace(spaces + "x ").problems, at_end_of_read);
+  EXPECT_EQ(CheckChromeTrace(spaces + "x").problems, at_end_of_read);
+  // Line breaks are quoted as <U+000A>: the cut keeps whole ones (801
+  // bytes quoted, the last 64 from inside an escape: the 7 whole after it).
+  std::string breaks;
+  for (int i = 0; i < 7; ++i) breaks += "<U+000A>";
+  EXPECT_EQ(CheckChromeTrace(std::string(100, '\n') + "x").problems,
+            Lines{"line 101, column 1: not valid JSON: " + bad + "..." + breaks + "x'"});
+  EXPECT_EQ(CheckChromeTrace("{\"a\":").problems,
+            Lines{"line 1, column 6: not valid JSON: syntax error while parsing value - "
+                  "unexpected end of input; expected '[', '{', or a literal"});
+}
+
 TEST(TraceCheckTest, CountsProblemsByRuleBeyondTheListed) {
   std::string events;
   for (int i = 0; i < 60; ++i) {
-    events += std::string(i ? ",\n" : "") +
-              R"({"name":"p","ph":"i","s":"t","pid":1,"tid":1,"ts":0})";
+    events +=
+        std::string(i ? ",\n" : "") + R"({"name":"p","ph":"i","s":"t","pid":1,"tid":1,"ts":0})";
   }
   const TraceCheck c = CheckChromeTrace(Trace(events));
   EXPECT_EQ(c.problems.size(), 50u);
@@ -190,8 +216,8 @@ TEST(TraceCheckTest, ReadsAStreamInPieces) {
   std::ostringstream text;
   text << "{\"traceEvents\":[\n";
   for (int i = 0; i < 30000; ++i) {
-    text << (i ? ",\n" : "") << R"({"name":"step","cat":"step","ph":"X","pid":1,"tid":1,"ts":)"
-         << i << R"(,"dur":1,"args":{"padding":"................................"}})";
+    text << (i ? ",\n" : "") << R"({"name":"step","cat":"step","ph":"X","pid":1,"tid":1,"ts":)" << i
+         << R"(,"dur":1,"args":{"padding":"................................"}})";
   }
   text << "]}";
   std::istringstream in(text.str());
