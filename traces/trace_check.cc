@@ -153,14 +153,19 @@ struct ThreadState {
   std::vector<std::pair<std::string, int>> cats_at_start;
 };
 
+// "line:column", as a problem's place (the command puts the file before it).
+std::string LineColumn(int64_t line, int64_t column) {
+  return std::to_string(line) + ":" + std::to_string(column);
+}
+
 struct OpenFlow {
-  int64_t event = 0, line = 0;
+  int64_t event = 0, line = 0, column = 0;
   double ts = 0;
 };
 
 // One event's fields as the parser hands them over.
 struct Event {
-  int64_t index = -1, line = 0;
+  int64_t index = -1, line = 0, column = 0;  // where its "{" is
   std::string ph, name, cat, scope, bp, id;
   bool has_name = false, has_cat = false, has_id = false;
   std::optional<int64_t> pid, tid;
@@ -206,7 +211,7 @@ class Checker : public nlohmann::json_sax<Json> {
       in_event_ = true;
       event_ = Event{};
       event_.index = check_.events++;
-      event_.line = chunks_.line();
+      std::tie(event_.line, event_.column) = chunks_.last();
     } else if (depth_ == event_depth_ + 1 && in_event_ && key_ == "args") {
       event_.has_args = true;
       in_args_ = true;
@@ -261,15 +266,15 @@ class Checker : public nlohmann::json_sax<Json> {
     const size_t at = what.find("syntax error");
     const auto [line, column] = chunks_.last();
     Problem("syntax",
-            "line " + std::to_string(line) + ", column " + std::to_string(column) +
-                ": not valid JSON: " + (at == std::string::npos ? what : what.substr(at)));
+            LineColumn(line, column) + ": not valid JSON: " +
+                (at == std::string::npos ? what : what.substr(at)));
     return false;
   }
 
   void Finish() {
     if (!saw_events_ && check_.problem_count == 0) Problem("structure", "no traceEvents array");
     for (const auto& [key, flow] : open_flows_) {
-      Problem("flow pairing", "line " + std::to_string(flow.line) + ": event " +
+      Problem("flow pairing", LineColumn(flow.line, flow.column) + ": event " +
                                   std::to_string(flow.event) + ": flow " + key +
                                   " starts but never ends");
     }
@@ -280,7 +285,8 @@ class Checker : public nlohmann::json_sax<Json> {
 
   bool Enter() {
     if (++depth_ > kMaxDepth) {
-      Problem("structure", "line " + std::to_string(chunks_.line()) + ": nested more than " +
+      const auto [line, column] = chunks_.last();
+      Problem("structure", LineColumn(line, column) + ": nested more than " +
                                std::to_string(kMaxDepth) + " levels deep");
       return false;
     }
@@ -349,7 +355,7 @@ class Checker : public nlohmann::json_sax<Json> {
     ++check_.by_rule[rule];
   }
   void EventProblem(const char* rule, const std::string& text) {
-    Problem(rule, "line " + std::to_string(event_.line) + ": event " +
+    Problem(rule, LineColumn(event_.line, event_.column) + ": event " +
                       std::to_string(event_.index) +
                       (event_.has_name ? " \"" + event_.name + "\"" : std::string()) + ": " + text);
   }
@@ -533,7 +539,7 @@ class Checker : public nlohmann::json_sax<Json> {
         EventProblem("flow pairing",
                      "more than " + std::to_string(kMaxOpenFlows) + " flows open at once");
       } else {
-        open_flows_[key] = {e.index, e.line, *e.ts};
+        open_flows_[key] = {e.index, e.line, e.column, *e.ts};
       }
       return;
     }

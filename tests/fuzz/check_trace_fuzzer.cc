@@ -25,7 +25,7 @@ struct Place {
   std::string rest;               // the text after it, with "line N" as "line #"
 };
 
-// A problem's leading "line N" or "line N, column M", and the rest.
+// A problem's leading "LINE:COLUMN", and the rest.
 Place Split(const std::string& problem) {
   Place p;
   size_t i = 0;
@@ -41,9 +41,13 @@ Place Split(const std::string& problem) {
     i = j;
     return v;
   };
-  if (std::optional<int64_t> line = number("line ")) {
-    p.line = *line;
-    if (std::optional<int64_t> column = number(", column ")) p.column = *column;
+  if (std::optional<int64_t> line = number("")) {
+    if (std::optional<int64_t> column = number(":")) {
+      p.line = *line;
+      p.column = *column;
+    } else {
+      i = 0;  // not a place
+    }
   }
   for (size_t j = i; j < problem.size(); ++j) {
     p.rest += problem[j];

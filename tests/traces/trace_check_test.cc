@@ -48,7 +48,7 @@ TEST(TraceCheckTest, DurationsThatOverrunInFloatingPoint) {
   // ending after. In whole nanoseconds (Perfetto) the two only touch.
   EXPECT_EQ(Problems(R"({"name":"A","ph":"X","pid":1,"tid":1,"ts":112.159,"dur":15.881},
 {"name":"B","ph":"X","pid":1,"tid":1,"ts":128.040,"dur":10})"),
-            Lines{"line 3: event 1 \"B\": ends after the slice of line 2 that holds it, in "
+            Lines{"3:1: event 1 \"B\": ends after the slice of line 2 that holds it, in "
                   "floating point (ts + dur: 138.03999999999999 > 128.04000000000002): the "
                   "DevTools trace engine drops it"});
   // 15.880999999999993 lands on 128.04 exactly.
@@ -60,9 +60,9 @@ TEST(TraceCheckTest, DurationsThatOverrunInFloatingPoint) {
 TEST(TraceCheckTest, OverlapsSpillInPerfettoAndDropInDevTools) {
   EXPECT_EQ(Problems(R"({"name":"a","ph":"X","pid":1,"tid":1,"ts":0,"dur":5},
 {"name":"b","ph":"X","pid":1,"tid":1,"ts":3,"dur":5})"),
-            (Lines{"line 3: event 1 \"b\": starts inside the slice of line 2 and ends 3000 ns "
+            (Lines{"3:1: event 1 \"b\": starts inside the slice of line 2 and ends 3000 ns "
                    "after it: Perfetto spills it to an overlap track",
-                   "line 3: event 1 \"b\": ends after the slice of line 2 that holds it, in "
+                   "3:1: event 1 \"b\": ends after the slice of line 2 that holds it, in "
                    "floating point (ts + dur: 8 > 5): the DevTools trace engine drops it"}));
 }
 
@@ -70,10 +70,10 @@ TEST(TraceCheckTest, ThreadsAndProcessesFromOne) {
   EXPECT_EQ(Problems(R"({"name":"x","ph":"X","pid":1,"tid":0,"ts":0,"dur":1},
 {"name":"y","ph":"X","pid":-1,"tid":2,"ts":0,"dur":1},
 {"name":"z","ph":"X","pid":1.5,"tid":2,"ts":0,"dur":1})"),
-            (Lines{"line 2: event 0 \"x\": \"tid\" is 0: it must be from 1 to 4294967295 "
+            (Lines{"2:1: event 0 \"x\": \"tid\" is 0: it must be from 1 to 4294967295 "
                    "(Perfetto reads a tid of 0 as the pid: that thread merges with another)",
-                   "line 3: event 1 \"y\": \"pid\" is -1: it must be from 1 to 4294967295",
-                   "line 4: event 2 \"z\": no integer \"pid\""}));
+                   "3:1: event 1 \"y\": \"pid\" is -1: it must be from 1 to 4294967295",
+                   "4:1: event 2 \"z\": no integer \"pid\""}));
 }
 
 TEST(TraceCheckTest, SlicesOfAThreadInStartOrder) {
@@ -81,18 +81,18 @@ TEST(TraceCheckTest, SlicesOfAThreadInStartOrder) {
 {"name":"b","ph":"X","pid":1,"tid":1,"ts":4,"dur":1},
 {"name":"c","ph":"X","pid":1,"tid":2,"ts":4,"dur":1},
 {"name":"d","ph":"X","pid":1,"tid":2,"ts":4,"dur":2})"),
-            (Lines{"line 3: event 1 \"b\": starts before the slice before it on its thread (line "
+            (Lines{"3:1: event 1 \"b\": starts before the slice before it on its thread (line "
                    "2): each thread's slices must come in start order, longest first",
-                   "line 5: event 3 \"d\": starts before the slice before it on its thread (line "
+                   "5:1: event 3 \"d\": starts before the slice before it on its thread (line "
                    "4): each thread's slices must come in start order, longest first"}));
 }
 
 TEST(TraceCheckTest, InstantsAsDevToolsKeepsThem) {
   EXPECT_EQ(Problems(R"({"name":"p","ph":"i","s":"t","pid":1,"tid":1,"ts":0},
 {"name":"q","ph":"I","pid":1,"tid":1,"ts":0})"),
-            (Lines{"line 2: event 0 \"p\": \"ph\":\"i\": the DevTools trace engine keeps only "
+            (Lines{"2:1: event 0 \"p\": \"ph\":\"i\": the DevTools trace engine keeps only "
                    "\"ph\":\"I\" instants",
-                   "line 3: event 1 \"q\": instant event without a scope \"s\" of \"t\", \"p\" "
+                   "3:1: event 1 \"q\": instant event without a scope \"s\" of \"t\", \"p\" "
                    "or \"g\""}));
 }
 
@@ -104,27 +104,27 @@ TEST(TraceCheckTest, FlowsBindWhereTheirSliceStarts) {
   // At the transfer's end instead of the receive's start (line 5).
   EXPECT_EQ(Problems(slices + R"({"name":"a","cat":"p","ph":"s","id":1,"pid":1,"tid":2,"ts":10},
 {"name":"a","cat":"p","ph":"f","bp":"e","id":1,"pid":2,"tid":2,"ts":14})"),
-            Lines{"line 5: event 3 \"a\": flow end does not follow a slice starting at its ts on "
+            Lines{"5:1: event 3 \"a\": flow end does not follow a slice starting at its ts on "
                   "its thread: both viewers bind it elsewhere"});
   // Without "bp":"e", and with a category no slice there has.
   EXPECT_EQ(Problems(slices + R"({"name":"a","cat":"p","ph":"s","id":1,"pid":1,"tid":2,"ts":10},
 {"name":"a","cat":"q","ph":"s","id":2,"pid":2,"tid":2,"ts":10},
 {"name":"a","cat":"p","ph":"f","id":1,"pid":2,"tid":2,"ts":10})"),
-            (Lines{"line 5: event 3 \"a\": flow start has category \"q\", which no slice "
+            (Lines{"5:1: event 3 \"a\": flow start has category \"q\", which no slice "
                    "starting there has: DevTools binds a flow to the first event with its ts, "
                    "pid, tid and cat",
-                   "line 6: event 4 \"a\": flow end without \"bp\":\"e\": Perfetto binds it to the "
+                   "6:1: event 4 \"a\": flow end without \"bp\":\"e\": Perfetto binds it to the "
                    "next slice instead",
-                   "line 5: event 3: flow \"q/a/2\" starts but never ends"}));
+                   "5:1: event 3: flow \"q/a/2\" starts but never ends"}));
   // Two slices there with its category: DevTools takes the first.
   EXPECT_EQ(Problems(R"({"name":"x","cat":"p","ph":"X","pid":1,"tid":1,"ts":0,"dur":2},
 {"name":"y","cat":"p","ph":"X","pid":1,"tid":1,"ts":0,"dur":1},
 {"name":"a","cat":"p","ph":"s","id":1,"pid":1,"tid":1,"ts":0},
 {"name":"a","cat":"p","ph":"f","bp":"e","id":1,"pid":1,"tid":1,"ts":0})"),
-            (Lines{"line 4: event 2 \"a\": flow start has category \"p\", which 2 slices starting "
+            (Lines{"4:1: event 2 \"a\": flow start has category \"p\", which 2 slices starting "
                    "there have: DevTools binds a flow to the first event with its ts, pid, tid "
                    "and cat",
-                   "line 5: event 3 \"a\": flow end has category \"p\", which 2 slices starting "
+                   "5:1: event 3 \"a\": flow end has category \"p\", which 2 slices starting "
                    "there have: DevTools binds a flow to the first event with its ts, pid, tid "
                    "and cat"}));
 }
@@ -137,40 +137,40 @@ TEST(TraceCheckTest, FlowsStartOnceAndEndAfter) {
 {"name":"t","cat":"p","ph":"X","pid":1,"tid":2,"ts":2,"dur":1},
 {"name":"a","cat":"p","ph":"f","bp":"e","id":1,"pid":1,"tid":2,"ts":2},
 {"name":"b","cat":"p","ph":"f","bp":"e","id":1,"pid":1,"tid":2,"ts":2})"),
-            (Lines{"line 5: event 3 \"a\": flow \"p/a/1\" ends before it starts",
-                   "line 6: event 4 \"b\": flow \"p/b/1\" ends without a start before it"}));
+            (Lines{"5:1: event 3 \"a\": flow \"p/a/1\" ends before it starts",
+                   "6:1: event 4 \"b\": flow \"p/b/1\" ends without a start before it"}));
   EXPECT_EQ(Problems(slice + R"({"name":"a","cat":"p","ph":"s","id":"x","pid":1,"tid":1,"ts":4},
 {"name":"a","cat":"p","ph":"s","id":"x","pid":1,"tid":1,"ts":4})"),
-            (Lines{"line 4: event 2 \"a\": flow \"p/a/x\" starts twice",
-                   "line 3: event 1: flow \"p/a/x\" starts but never ends"}));
+            (Lines{"4:1: event 2 \"a\": flow \"p/a/x\" starts twice",
+                   "3:1: event 1: flow \"p/a/x\" starts but never ends"}));
 }
 
 TEST(TraceCheckTest, CountersHoldNumbers) {
   EXPECT_EQ(Problems(R"({"name":"m","ph":"C","pid":1,"tid":1,"ts":0,"args":{"w":1,"c":"2"}},
 {"name":"n","ph":"C","pid":1,"tid":1,"ts":0})"),
-            (Lines{"line 2: event 0 \"m\": counter series \"c\" is not a number",
-                   "line 3: event 1 \"n\": counter without args"}));
+            (Lines{"2:1: event 0 \"m\": counter series \"c\" is not a number",
+                   "3:1: event 1 \"n\": counter without args"}));
 }
 
 TEST(TraceCheckTest, StructureAndSyntax) {
   EXPECT_EQ(CheckChromeTrace("{\"traceEvents\":[\n{\"name\":1,}]}").problems,
-            Lines{"line 2, column 11: not valid JSON: syntax error while parsing object key - "
+            Lines{"2:11: not valid JSON: syntax error while parsing object key - "
                   "unexpected '}'; expected string literal"});
   EXPECT_EQ(CheckChromeTrace("{}").problems, Lines{"no traceEvents array"});
   EXPECT_EQ(CheckChromeTrace("").problems, Lines{"empty: not a trace"});
   EXPECT_EQ(CheckChromeTrace(std::string(100000, '[')).problems,
-            Lines{"line 1: nested more than 32 levels deep"});
+            Lines{"1:33: nested more than 32 levels deep"});
   EXPECT_EQ(Problems(R"({"ph":"X","pid":1,"tid":1,"ts":0,"dur":1},
 {"name":"b","ph":"B","pid":1,"tid":1,"ts":0},
 {"name":"c","ph":"X","pid":1,"tid":1,"ts":"0","dur":1},
 {"name":"d","ph":"X","pid":1,"tid":1,"ts":1,"dur":-1},
 {"name":"e","pid":1,"tid":1,"ts":1})"),
-            (Lines{"line 2: event 0: no \"name\"",
-                   "line 3: event 1 \"b\": unexpected phase \"B\" (stepsim traces use X, C, I, s, "
+            (Lines{"2:1: event 0: no \"name\"",
+                   "3:1: event 1 \"b\": unexpected phase \"B\" (stepsim traces use X, C, I, s, "
                    "f and M)",
-                   "line 4: event 2 \"c\": no numeric \"ts\"",
-                   "line 5: event 3 \"d\": X slice without a non-negative numeric \"dur\"",
-                   "line 6: event 4 \"e\": no \"ph\""}));
+                   "4:1: event 2 \"c\": no numeric \"ts\"",
+                   "5:1: event 3 \"d\": X slice without a non-negative numeric \"dur\"",
+                   "6:1: event 4 \"e\": no \"ph\""}));
 }
 
 // A syntax error's column is the bad character's, also when it is the last
@@ -179,12 +179,12 @@ TEST(TraceCheckTest, StructureAndSyntax) {
 TEST(TraceCheckTest, SyntaxErrorsAtTheEndOfARead) {
   const std::string bad = "syntax error while parsing value - invalid literal; last read: '";
   EXPECT_EQ(CheckChromeTrace("x").problems,
-            Lines{"line 1, column 1: not valid JSON: " + bad + "x'"});
+            Lines{"1:1: not valid JSON: " + bad + "x'"});
   EXPECT_EQ(CheckChromeTrace("xy").problems,
-            Lines{"line 1, column 1: not valid JSON: " + bad + "x'"});
+            Lines{"1:1: not valid JSON: " + bad + "x'"});
   // 'x' is the read's last byte; what was read before it is cut to 64 bytes.
   const std::string spaces((size_t{1} << 20) - 1, ' ');
-  const Lines at_end_of_read{"line 1, column 1048576: not valid JSON: " + bad + "..." +
+  const Lines at_end_of_read{"1:1048576: not valid JSON: " + bad + "..." +
                              std::string(63, ' ') + "x'"};
   EXPECT_EQ(CheckChromeTrace(spaces + "x ").problems, at_end_of_read);
   EXPECT_EQ(CheckChromeTrace(spaces + "x").problems, at_end_of_read);
@@ -193,9 +193,9 @@ TEST(TraceCheckTest, SyntaxErrorsAtTheEndOfARead) {
   std::string breaks;
   for (int i = 0; i < 7; ++i) breaks += "<U+000A>";
   EXPECT_EQ(CheckChromeTrace(std::string(100, '\n') + "x").problems,
-            Lines{"line 101, column 1: not valid JSON: " + bad + "..." + breaks + "x'"});
+            Lines{"101:1: not valid JSON: " + bad + "..." + breaks + "x'"});
   EXPECT_EQ(CheckChromeTrace("{\"a\":").problems,
-            Lines{"line 1, column 6: not valid JSON: syntax error while parsing value - "
+            Lines{"1:6: not valid JSON: syntax error while parsing value - "
                   "unexpected end of input; expected '[', '{', or a literal"});
 }
 
