@@ -6,11 +6,13 @@
 // `roundup=N` (--roundup-power2-divisions, a power of two up to 1024),
 // `capacity=BYTES` (--capacity). A bad line must be refused with
 // fuzz.trace:LINE:COL; out of memory is the only failure, and only with a
-// capacity or expandable segments (one segment's address space is 9/8 of
-// the capacity, 90 GiB when it is unlimited, as in PyTorch); a replay's
+// capacity, with expandable segments (one segment's address space is 9/8 of
+// the capacity, 90 GiB when it is unlimited, as in PyTorch) or when the
+// trace's segments could use up the addresses a run hands out; a replay's
 // figures must be consistent: requested <= allocated <= reserved at the
 // peak, live bytes at the end within the peaks, the largest free block
 // within what is reserved.
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -71,6 +73,39 @@ void Check(bool holds, const char* what, const stepsim::AllocatorReplayReport& r
   std::abort();
 }
 
+// Whether the trace's segments could use up the 2^49 B of addresses a run
+// hands out (sim/caching_allocator.cc kAddressLimit), the one way out of
+// memory happens without a capacity: each allocation's segment is at most
+// its bytes plus 20 MiB.
+bool MayExhaustAddresses(std::string_view text) {
+  constexpr int64_t kAddresses = int64_t{1} << 49, kSlack = int64_t{20} << 20;
+  int64_t total = 0;
+  while (!text.empty()) {
+    const size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    // "alloc ID BYTES ...": the third word, read as the command reads it.
+    std::string_view words[3];
+    for (std::string_view& w : words) {
+      const size_t start = line.find_first_not_of(" \t\r");
+      if (start == std::string_view::npos) break;
+      line.remove_prefix(start);
+      const size_t end = line.find_first_of(" \t\r");
+      w = line.substr(0, end);
+      line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+    }
+    int64_t bytes = 0;
+    if (words[0] != "alloc" ||
+        std::from_chars(words[2].data(), words[2].data() + words[2].size(), bytes).ec !=
+            std::errc()) {
+      continue;
+    }
+    total += std::min(bytes, kAddresses) + kSlack;
+    if (total >= kAddresses) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -84,7 +119,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       stepsim::tools::ReplayAllocatorTrace(text, "fuzz.trace", options);
   if (!report.ok()) {
     const bool oom = report.status().code() == stepsim::StatusCode::kFailed &&
-                     (limited || options.expandable_segments) &&
+                     (limited || options.expandable_segments || MayExhaustAddresses(text)) &&
                      report.status().message().find(": out of memory: ") != std::string::npos;
     if (!oom) f::CheckNotFailed(report.status(), "ReplayAllocatorTrace");
     f::CheckLocated(report.status(), "fuzz.trace", "ReplayAllocatorTrace");
