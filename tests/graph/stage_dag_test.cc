@@ -304,6 +304,38 @@ TEST(StageDagTest, ValidationCatchesAFreeThatDoesNotDependOnTheAllocation) {
                 " that allocates it");
 }
 
+TEST(StageDagTest, AStageEndingWithAGemmLeavesItsReceivedGradientToW) {
+  // The golden tiny GPT's stages 0-2 end with fc2, whose weight gradient
+  // reads the gradient received from the next stage: in BF16 that is the
+  // engine's buffer (kept until W, weight_reads_received_gradient); under
+  // FP8 B quantizes it and W holds the copy: per-tensor, the [32, 64] data
+  // and its transpose, 2 * 32 * 64, and one FP32 scale: 4,100 B. The last
+  // stage receives no gradient.
+  const Config bf16 = LoadScenario("pp4_1f1b_golden.textproto");
+  const Config fp8 =
+      LoadScenario("pp4_1f1b_golden.textproto", {"precision.fp8_recipe=TENSORWISE"});
+  for (int stage = 0; stage < 4; ++stage) {
+    StatusOr<StageDag> plain = BuildStageDag(bf16, bf16.layout.stages[stage]);
+    StatusOr<StageDag> quantized = BuildStageDag(fp8, fp8.layout.stages[stage]);
+    ASSERT_TRUE(plain.ok() && quantized.ok());
+    EXPECT_EQ(plain->weight_reads_received_gradient, stage < 3) << stage;
+    EXPECT_FALSE(quantized->weight_reads_received_gradient) << stage;
+    if (stage == 3) continue;
+    const std::string fc2 = quantized->ops[quantized->forward.back()].name;
+    ASSERT_EQ(fc2, "L" + std::to_string(stage) + ".mlp.fc2");
+    int64_t freed_by_w = -1;
+    for (int o : quantized->weight) {
+      if (quantized->ops[o].name != fc2) continue;
+      for (const TensorEvent& e : quantized->ops[o].events) {
+        if (!e.allocate && quantized->tensors[e.tensor].name == fc2 + ".grad_output_fp8") {
+          freed_by_w = quantized->tensors[e.tensor].bytes;
+        }
+      }
+    }
+    EXPECT_EQ(freed_by_w, 2 * 32 * 64 + 4) << stage;
+  }
+}
+
 TEST(StageDagTest, DotNamesEveryOp) {
   const Config c = LoadScenario("pp4_tiny.textproto");
   StatusOr<StageDag> dag = BuildStageDag(c, c.layout.stages[3]);
