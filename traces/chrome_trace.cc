@@ -38,19 +38,30 @@ class Events {
   }
   void End() { w_ << '}'; }
   void Finish() { w_ << "\n]}\n"; }
+  // Where the last slice written ends for a viewer: its printed start plus
+  // its printed duration, in floating point.
+  double LastEnd() const { return last_end_; }
 
   TextWriter& Ids(int64_t pid, int64_t tid) {
     return w_ << "\"pid\":" << pid << ",\"tid\":" << tid;
   }
   // An X slice up to its args: the caller writes ",\"args\":{...}" or not,
-  // then End().
+  // then End(). `within`: the end, as a viewer computes it in floating
+  // point, of the slice that holds this one (LastEnd() after writing that
+  // one). Where no duration lands exactly on a printed end, the holder ends
+  // just below it while the held one may land on it: the held one's
+  // duration then shrinks to end within its holder, or DevTools drops it.
   TextWriter& Slice(std::string_view name, std::string_view cat, int64_t pid, int64_t tid,
-                    int64_t start_ns, int64_t end_ns) {
+                    int64_t start_ns, int64_t end_ns,
+                    double within = std::numeric_limits<double>::infinity()) {
     Begin() << "\"name\":";
     w_.Quoted(name) << ",\"cat\":\"" << cat << "\",\"ph\":\"X\",";
     Ids(pid, tid) << ",\"ts\":";
     w_.Micros(start_ns) << ",\"dur\":";
-    const double dur = ViewerDuration(start_ns, end_ns);
+    double dur = ViewerDuration(start_ns, end_ns);
+    const double start = static_cast<double>(start_ns) / 1000.0;
+    while (dur > 0 && start + dur > within) dur = std::nextafter(dur, 0.0);
+    last_end_ = start + dur;
     if (static_cast<double>(end_ns - start_ns) / 1000.0 == dur) {
       w_.Micros(end_ns - start_ns);  // three decimals read back as the same double
     } else {
@@ -86,6 +97,7 @@ class Events {
  private:
   TextWriter w_;
   bool first_ = true;
+  double last_end_ = 0;
 };
 
 // A send slice spans the transfer on the wire, [start, end]; a receive
@@ -232,6 +244,7 @@ void WriteCompute(Events& events, const sim::SimResult& s, const sim::RankRun& r
         << ",\"args\":{\"microbatch\":" << r.step.microbatch << ",\"chunk\":" << r.step.chunk
         << ",\"stage\":" << r.stage->stage << '}';
     events.End();
+    const double step_end = events.LastEnd();
     // A hand-off binds to the step slices, right after them.
     if (r.step.kind != sim::StepKind::kWeight) {
       const HandOffs::Key key{r.stage->stage, r.step.microbatch,
@@ -253,7 +266,8 @@ void WriteCompute(Events& events, const sim::SimResult& s, const sim::RankRun& r
         alloc += ph.alloc[k];
         freed += ph.free[k];
       }
-      TextWriter& w = events.Slice(op.name, graph::OpKindName(op.kind), pid, kComputeTid, a, b);
+      TextWriter& w =
+          events.Slice(op.name, graph::OpKindName(op.kind), pid, kComputeTid, a, b, step_end);
       w << ",\"args\":{\"step\":";
       w.Quoted(step) << ",\"microbatch\":" << r.step.microbatch << ",\"layer\":" << op.layer
                      << ",\"allocated_bytes\":" << alloc << ",\"freed_bytes\":" << freed << '}';

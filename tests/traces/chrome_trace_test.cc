@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "sim/schedules/builtin.h"
+#include "tests/test_util.h"
 #include "tests/traces/reserved_run.h"
 #include "traces/trace_check.h"
 
@@ -65,6 +67,32 @@ TEST(ChromeTraceTest, ReservedCounterFromTheAllocatorReplay) {
   }
   // Without an allocator (allocator.kind NONE) there is no reserved counter.
   EXPECT_TRUE(Counter(ChromeTrace(s, OneRankReport(s)), "reserved (GiB)", "reserved").empty());
+}
+
+TEST(ChromeTraceTest, AnOpEndsWithinItsStepInFloatingPoint) {
+  // Found by the writers fuzzer: a step ending at 125.3 us has no duration
+  // that a viewer adds to its start to land exactly there, so it ends at
+  // 125.29999999999998; the op ending with it, from its own start, lands on
+  // 125.3, past its step, and DevTools would drop it. The op's duration
+  // shrinks to end within the step.
+  const graph::Config c = testing::LoadScenario(
+      "pp4_tiny.textproto",
+      {"model.first_dense_layers=2", "model.vocab_size=128", "batch.num_microbatches=4",
+       "schedule.kind=GPIPE", "recompute.policy=FULL"});
+  StatusOr<sim::Schedule> schedule = sim::BuildSchedule(c);
+  ASSERT_TRUE(schedule.ok());
+  StatusOr<sim::SimResult> r = sim::Simulate(c, *schedule, sim::SimOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  RunReport report;
+  for (const sim::RankRun& run : r->ranks) {
+    RankReport* rank = report.add_ranks();
+    rank->set_pp_rank(run.rank);
+    rank->set_peak_bytes(run.memory.peak.total);
+    rank->set_peak_op(run.memory.peak.op);
+  }
+  const TraceCheck check = CheckChromeTrace(ChromeTrace(*r, report));
+  EXPECT_EQ(check.problem_count, 0) << (check.problems.empty() ? "" : check.problems[0]);
+  EXPECT_GT(check.slices, 0);
 }
 
 }  // namespace
