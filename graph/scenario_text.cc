@@ -37,17 +37,6 @@ size_t LineStart(std::string_view text, int line) {
   return start;
 }
 
-// The byte offset of protobuf's (line, column), both 0-based; the tokenizer
-// counts a tab as advancing to the next multiple of 8.
-size_t OffsetOf(std::string_view text, int line, int column) {
-  const size_t start = LineStart(text, line);
-  if (start == std::string_view::npos) return text.size();
-  size_t i = start;
-  for (int col = 0; i < text.size() && text[i] != '\n' && col < column; ++i) {
-    col = text[i] == '\t' ? col + 8 - col % 8 : col + 1;
-  }
-  return i;
-}
 
 // The first enum-typed field called `name` anywhere below `type`.
 const EnumDescriptor* FindEnumField(const Descriptor* type, const std::string& name,
@@ -196,7 +185,7 @@ class FieldWalker {
         const int index = f->is_repeated() ? i : -1;
         const TextFormat::ParseLocationRange range = tree->GetLocationRange(f, index);
         if (range.start.line < 0) continue;  // a list's later values share the first place
-        const size_t start = OffsetOf(text_, range.start.line, range.start.column);
+        const size_t start = ProtobufOffset(text_, range.start.line, range.start.column);
         if (places_ != nullptr && i == 0) places_->Set(path, PlaceOf(text_, filename_, start));
         if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
           const TextFormat::ParseInfoTree* nested = tree->GetTreeForNested(f, index);
@@ -218,7 +207,7 @@ class FieldWalker {
           }
           continue;
         }
-        const size_t end = OffsetOf(text_, range.end.line, range.end.column);
+        const size_t end = ProtobufOffset(text_, range.end.line, range.end.column);
         const std::string_view token = TokenEndingAt(text_, end);
         if (token.empty()) continue;
         const size_t at = end - token.size();
@@ -258,6 +247,16 @@ bool IsFieldPath(std::string_view s) {
 }
 
 }  // namespace
+
+size_t ProtobufOffset(std::string_view text, int line, int column) {
+  const size_t start = LineStart(text, line);
+  if (start == std::string_view::npos) return text.size();
+  size_t i = start;
+  for (int col = 0; i < text.size() && text[i] != '\n' && col < column; ++i) {
+    col = text[i] == '\t' ? col + 8 - col % 8 : col + 1;
+  }
+  return i;
+}
 
 void FieldPlaces::Set(const std::string& path, std::string place) {
   places_[path] = std::move(place);
@@ -379,7 +378,7 @@ Status ParseTextMessage(std::string_view text, std::string_view filename, Messag
     }
     // The first error: later ones are usually its consequences.
     const Problem& p = collector.problems.front();
-    const size_t offset = TokenOffset(work, OffsetOf(work, p.line, p.column), p.message);
+    const size_t offset = TokenOffset(work, ProtobufOffset(work, p.line, p.column), p.message);
     std::smatch m;
     const EnumDescriptor* values = nullptr;
     if (std::regex_match(p.message, m, BadEnum())) {

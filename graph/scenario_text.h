@@ -60,6 +60,11 @@ std::string LocatedError(std::string_view text, std::string_view filename,
 std::string LocatedErrorAt(std::string_view text, std::string_view filename, size_t offset,
                            std::string_view message);
 
+// The byte offset in `text` of protobuf's 0-based (line, column), whose
+// tokenizer counts a tab as advancing to the next multiple of 8 (the end of
+// the text past its last line).
+size_t ProtobufOffset(std::string_view text, int line, int column);
+
 // "filename:line:col" of byte `offset` of `text`.
 std::string PlaceOf(std::string_view text, std::string_view filename, size_t offset);
 

@@ -9,13 +9,18 @@ namespace {
 
 using google::protobuf::TextFormat;
 
-TextPlace Place(const TextFormat::ParseInfoTree* tree, const google::protobuf::FieldDescriptor* f,
-                int index, TextPlace fallback) {
+// Where field `f` (item `index` if repeated) was set in `text`: 1-based
+// line and byte column (protobuf counts a tab to the next multiple of 8).
+TextPlace Place(std::string_view text, const TextFormat::ParseInfoTree* tree,
+                const google::protobuf::FieldDescriptor* f, int index, TextPlace fallback) {
   if (tree == nullptr) return fallback;
   const google::protobuf::TextFormat::ParseLocationRange range =
       tree->GetLocationRange(f, f->is_repeated() ? index : -1);
   if (range.start.line < 0) return fallback;
-  return {range.start.line + 1, range.start.column + 1};
+  const size_t offset = ProtobufOffset(text, range.start.line, range.start.column);
+  const size_t newline = offset == 0 ? std::string_view::npos : text.rfind('\n', offset - 1);
+  const size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
+  return {range.start.line + 1, static_cast<int>(offset - line_start) + 1};
 }
 
 }  // namespace
@@ -42,14 +47,14 @@ StatusOr<ParsedCase> ParseValidationCase(std::string_view text, std::string_view
   parser.ParseFromString(c.text, &again);
   const auto* d = ValidationCase::descriptor();
   const auto* md = Measurement::descriptor();
-  c.name = Place(&tree, d->FindFieldByName("name"), -1, {});
+  c.name = Place(text, &tree, d->FindFieldByName("name"), -1, {});
   const ValidationCase& v = c.value;
   for (int i = 0; i < v.measured_size(); ++i) {
-    const TextPlace block = Place(&tree, d->FindFieldByName("measured"), i, {});
+    const TextPlace block = Place(text, &tree, d->FindFieldByName("measured"), i, {});
     const TextFormat::ParseInfoTree* sub = tree.GetTreeForNested(d->FindFieldByName("measured"), i);
     c.measured.push_back(block);
-    c.pp_rank.push_back(Place(sub, md->FindFieldByName("pp_rank"), -1, block));
-    c.metric.push_back(Place(sub, md->FindFieldByName("metric"), -1, block));
+    c.pp_rank.push_back(Place(text, sub, md->FindFieldByName("pp_rank"), -1, block));
+    c.metric.push_back(Place(text, sub, md->FindFieldByName("metric"), -1, block));
   }
   if (v.name().empty()) return c.ErrorAt({1, 1}, "a case needs a name");
   if (v.source().empty()) {
@@ -60,7 +65,7 @@ StatusOr<ParsedCase> ParseValidationCase(std::string_view text, std::string_view
     return c.ErrorAt(c.name, "case \"" + v.name() + "\" needs a tolerance (e.g. 0.05 for 5%)");
   }
   if (!(v.tolerance() > 0 && v.tolerance() <= 1)) {
-    return c.ErrorAt(Place(&tree, d->FindFieldByName("tolerance"), -1, c.name),
+    return c.ErrorAt(Place(text, &tree, d->FindFieldByName("tolerance"), -1, c.name),
                      "tolerance must be in (0, 1], got " + std::to_string(v.tolerance()));
   }
   if (v.description_case() == ValidationCase::DESCRIPTION_NOT_SET) {

@@ -48,5 +48,17 @@ TEST(ValidationCaseTest, AByteOrderMarkMovesNoPlace) {
   EXPECT_EQ(read->measured[0].line, 5);
 }
 
+// Columns count bytes: a tab is one column, though protobuf's tokenizer
+// advances it to the next multiple of 8 (found by the validation-case
+// fuzzer: "\t  pp_rank" was placed at column 11).
+TEST(ValidationCaseTest, ATabIsOneColumn) {
+  std::string tabbed = kCase;
+  tabbed.replace(tabbed.find("  pp_rank"), 2, "\t  ");
+  const StatusOr<ParsedCase> parsed = ParseValidationCase(tabbed, "case.textproto");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().message().rfind("case.textproto:7:4: ", 0), 0u)
+      << parsed.status().message();
+}
+
 }  // namespace
 }  // namespace stepsim::graph
