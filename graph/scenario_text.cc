@@ -343,7 +343,7 @@ std::string LocatedErrorAt(std::string_view text, std::string_view filename, siz
 }
 
 Status ParseTextMessage(std::string_view text, std::string_view filename, Message* message,
-                        FieldPlaces* places) {
+                        FieldPlaces* places, std::string* parsed_text) {
   if (text.find('\0') != std::string_view::npos) {
     return Status::Invalid(std::string(filename) +
                            ": not a text file (contains a NUL byte)");
@@ -371,6 +371,7 @@ Status ParseTextMessage(std::string_view text, std::string_view filename, Messag
     parser.SetRecursionLimit(32);
     const bool parsed = parser.ParseFromString(work, message);
     if (parsed && collector.problems.empty()) {
+      if (parsed_text != nullptr) *parsed_text = work;
       return FieldWalker(work, filename, places).Walk(*message, &tree, "");
     }
     if (collector.problems.empty()) {

@@ -46,9 +46,13 @@ class FieldPlaces {
 StatusOr<Scenario> ParseScenario(std::string_view text, std::string_view filename,
                                  FieldPlaces* places = nullptr);
 
-// The same for any message type (model presets, schedule files).
+// The same for any message type (model presets, schedule files). When
+// `parsed_text` is given, it receives the text as protobuf parsed it: enum
+// names written in another letter case rewritten to the proto's (same
+// length, same places), the byte-order mark gone.
 Status ParseTextMessage(std::string_view text, std::string_view filename,
-                        google::protobuf::Message* message, FieldPlaces* places = nullptr);
+                        google::protobuf::Message* message, FieldPlaces* places = nullptr,
+                        std::string* parsed_text = nullptr);
 
 // Formats "filename:line:col: message" followed by the 1-based `line` of
 // `text` and a caret under `col` (1-based, in bytes). Used for every

@@ -36,15 +36,17 @@ StatusOr<ParsedCase> ParseValidationCase(std::string_view text, std::string_view
   ParsedCase c;
   c.text = std::string(text);
   c.filename = std::string(filename);
-  Status parsed = ParseTextMessage(text, filename, &c.value);
+  std::string parsed_text;
+  Status parsed = ParseTextMessage(text, filename, &c.value, nullptr, &parsed_text);
   if (!parsed.ok()) return parsed;
-  // Parse again to learn where each field stands (the text is known good).
+  // Parse again to learn where each field stands: the text as it parsed
+  // (enum names in any letter case rewritten in place), known good.
   TextFormat::ParseInfoTree tree;
   TextFormat::Parser parser;
   parser.WriteLocationsTo(&tree);
   parser.SetRecursionLimit(32);
   ValidationCase again;
-  parser.ParseFromString(c.text, &again);
+  parser.ParseFromString(parsed_text, &again);
   const auto* d = ValidationCase::descriptor();
   const auto* md = Measurement::descriptor();
   c.name = Place(text, &tree, d->FindFieldByName("name"), -1, {});

@@ -60,5 +60,16 @@ TEST(ValidationCaseTest, ATabIsOneColumn) {
       << parsed.status().message();
 }
 
+// An enum name in another letter case is read, and moves no place (found by
+// the validation-case fuzzer: the places fell back to 1:1).
+TEST(ValidationCaseTest, AnEnumInAnotherCaseMovesNoPlace) {
+  std::string mixed = kCase;
+  mixed.replace(mixed.find("PEAK_ALLOCATED"), 14, "PEaK_allocated");
+  const StatusOr<ParsedCase> parsed = ParseValidationCase(mixed, "case.textproto");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().message().rfind("case.textproto:7:3: ", 0), 0u)
+      << parsed.status().message();
+}
+
 }  // namespace
 }  // namespace stepsim::graph
