@@ -131,6 +131,14 @@ struct KeptTensor {
 //   WeightGradStore.put(grad_weight_fn) closes over input and grad_output.
 // An op offering a GEMM input (an offer with an inner width) is a GEMM; so is
 // an op whose profile keeps a tensor for its weight gradient.
+// The output gradient of FP8 GEMM `s` as B quantizes it for W (graph/fp8.h
+// Fp8OutputGradBytes): [rows, output elements / rows].
+int64_t QuantizedOutputGradBytes(const Config& c, const OpSpec& s) {
+  const int64_t elements = s.output_bytes / c.precision.activation;
+  return Fp8OutputGradBytes(c.precision.fp8, s.fp8_gemm_rows, CeilDiv(elements, s.fp8_gemm_rows),
+                            c.hardware.compute_capability);
+}
+
 bool DefersWeightGrad(const OpSpec& s, const std::vector<KeptTensor>& kept) {
   for (const OpSpec::Offer& o : s.offers) {
     if (o.width > 0) return true;
@@ -383,12 +391,8 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         // the copy B quantizes (as below); else the engine keeps the
         // received buffer until this micro-batch's W has run.
         if (s.fp8_gemm_rows > 0 && s.output_bytes > 0) {
-          const int64_t elements = s.output_bytes / c.precision.activation;
-          const int q = b.NewTensor(
-              s.name + ".grad_output_fp8",
-              Fp8OutputGradBytes(c.precision.fp8, s.fp8_gemm_rows,
-                                 CeilDiv(elements, s.fp8_gemm_rows), c.hardware.compute_capability),
-              Category::kOutputGrads);
+          const int q = b.NewTensor(s.name + ".grad_output_fp8", QuantizedOutputGradBytes(c, s),
+                                    Category::kOutputGrads);
           b.Alloc(bwd[i], q);
           dy[i] = q;
         } else {
@@ -405,12 +409,7 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
         // wgrad_store.put([inputmat_total, grad_output], wgrad_gemm)).
         const bool fp8 = s.fp8_gemm_rows > 0 && s.output_bytes > 0;
         int64_t held = s.output_bytes > 0 ? s.output_bytes : dag.tensors[dy[i]].bytes;
-        if (fp8) {
-          const int64_t elements = s.output_bytes / c.precision.activation;
-          held = Fp8OutputGradBytes(c.precision.fp8, s.fp8_gemm_rows,
-                                    CeilDiv(elements, s.fp8_gemm_rows),
-                                    c.hardware.compute_capability);
-        }
+        if (fp8) held = QuantizedOutputGradBytes(c, s);
         if (fp8 || held != dag.tensors[dy[i]].bytes) {
           const int q = b.NewTensor(s.name + (fp8 ? ".grad_output_fp8" : ".grad_output"), held,
                                     Category::kOutputGrads);
