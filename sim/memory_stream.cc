@@ -1,6 +1,9 @@
 #include "sim/memory_stream.h"
 
+#include <atomic>
 #include <deque>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 namespace stepsim::sim {
@@ -299,16 +302,33 @@ StatusOr<AllocatorRun> ReplayAllocator(const AllocatorOptions& allocator, const 
 
 StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config,
                                                      const SimResult& result,
-                                                     int64_t snapshot_rank) {
+                                                     int64_t snapshot_rank, int threads) {
   std::vector<AllocatorRun> out;
   if (config.allocator.kind == Allocator::NONE) return out;
   const AllocatorOptions options = AllocatorOptionsFor(config);
-  for (const RankRun& run : result.ranks) {
-    MemoryStreamOptions stream;
-    stream.snapshot = run.rank == snapshot_rank;
-    StatusOr<AllocatorRun> r = ReplayAllocator(options, run, stream);
-    if (!r.ok()) return r.status();
-    out.push_back(std::move(*r));
+  const size_t ranks = result.ranks.size();
+  std::vector<std::optional<StatusOr<AllocatorRun>>> runs(ranks);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < ranks; i = next++) {
+      const RankRun& run = result.ranks[i];
+      MemoryStreamOptions stream;
+      stream.snapshot = run.rank == snapshot_rank;
+      runs[i] = ReplayAllocator(options, run, stream);
+    }
+  };
+  // Ranks are independent and each result has its own slot, so the
+  // outcome does not depend on the number of threads.
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int64_t>(threads, static_cast<int64_t>(ranks)); ++t) {
+    pool.emplace_back(work);
+  }
+  work();
+  for (std::thread& t : pool) t.join();
+  for (std::optional<StatusOr<AllocatorRun>>& r : runs) {
+    if (!r->ok()) return r->status();  // the first rank's error
+    out.push_back(std::move(**r));
   }
   return out;
 }

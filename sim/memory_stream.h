@@ -94,10 +94,13 @@ struct MemoryStreamOptions {
 StatusOr<AllocatorRun> ReplayAllocator(const AllocatorOptions& allocator, const RankRun& run,
                                        const MemoryStreamOptions& options = {});
 
-// Every rank of a simulation; empty when config.allocator.kind is NONE.
+// Every rank of a simulation, in rank order; empty when
+// config.allocator.kind is NONE. Ranks replay on `threads` threads (0: one
+// per core); the result is the same for any number.
 StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config,
                                                      const SimResult& result,
-                                                     int64_t snapshot_rank = -1);
+                                                     int64_t snapshot_rank = -1,
+                                                     int threads = 1);
 
 }  // namespace stepsim::sim
 

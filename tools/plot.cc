@@ -157,7 +157,8 @@ int RunPlot(const ScenarioArgs& args, const std::string& ranks_text, const std::
   options.schedule_from_file = from_file;
   StatusOr<sim::SimResult> result = sim::Simulate(config, *schedule, options);
   if (!result.ok()) return Report(loaded->places.Locate(result.status()));
-  StatusOr<std::vector<sim::AllocatorRun>> allocators = sim::ReplayAllocators(config, *result);
+  StatusOr<std::vector<sim::AllocatorRun>> allocators =
+      sim::ReplayAllocators(config, *result, -1, /*threads=*/0);
   if (!allocators.ok()) return Report(allocators.status());
   const RunReport built = traces::BuildRunReport(config, *result, &*allocators);
   const RunReport* report = &built;
