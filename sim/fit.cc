@@ -66,6 +66,53 @@ std::string TimeBoundText(double bound_us, int64_t top, double limit_us) {
   return text;
 }
 
+// Bounds candidates `items` (indices into the shard) in worker processes,
+// Quick or full, calling progress(phase, done, total) as they come back.
+std::vector<FitBound> BoundInWorkers(const Scenario& base, const FitCandidates& fit,
+                                     int64_t begin, const std::vector<int64_t>& items,
+                                     bool quick, FitBounder& bounder, const FitOptions& options,
+                                     const char* phase, int64_t* done, int64_t total) {
+  const int64_t count = static_cast<int64_t>(items.size());
+  std::vector<FitBound> bounds(items.size());
+  const int64_t tasks = (count + kBoundSlice - 1) / kBoundSlice;
+  std::vector<bool> answered(items.size(), false);
+  PoolOptions pool;
+  pool.jobs = std::max(1, options.jobs);
+  Status s = RunPool(
+      tasks, pool,
+      [&](int64_t task, const Emit& emit) {
+        for (int64_t i = task * kBoundSlice; i < std::min(count, (task + 1) * kBoundSlice); ++i) {
+          const int64_t index = begin + items[static_cast<size_t>(i)];
+          StatusOr<Scenario> candidate =
+              ApplyPoint(base, fit.PointOf(fit.candidates[static_cast<size_t>(index)]));
+          FitBound b;
+          if (!candidate.ok()) {
+            b.error = candidate.status();
+          } else {
+            b = quick ? bounder.Quick(*candidate) : bounder.Bound(*candidate);
+          }
+          emit(i, Encode(b));
+        }
+      },
+      [&](int64_t item, StatusOr<std::string> bytes) {
+        if (item < 0 || item >= count) return;
+        answered[item] = true;
+        if (bytes.ok()) {
+          bounds[item] = Decode(*bytes);
+        } else {
+          bounds[item].error = bytes.status();
+        }
+        if (options.progress) options.progress(phase, ++*done, total);
+      });
+  for (int64_t i = 0; i < count; ++i) {
+    if (!answered[i]) {
+      bounds[i].kind = FitBound::kInvalid;
+      bounds[i].error = Status::Failed("no bound came back: " + s.message());
+    }
+  }
+  return bounds;
+}
+
 }  // namespace
 
 StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
@@ -101,74 +148,41 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
   const int64_t count = end - begin;
   auto& reasons = *report.mutable_reasons();
 
-  // 1. Bounds, in workers.
-  std::vector<FitBound> bounds(static_cast<size_t>(count));
-  {
-    FitBounder bounder(fit.capacity_bytes);
-    const int64_t tasks = (count + kBoundSlice - 1) / kBoundSlice;
-    int64_t done = 0;
-    std::vector<bool> answered(static_cast<size_t>(count), false);
-    PoolOptions pool;
-    pool.jobs = std::max(1, options.jobs);
-    Status s = RunPool(
-        tasks, pool,
-        [&](int64_t task, const Emit& emit) {
-          for (int64_t i = task * kBoundSlice; i < std::min(count, (task + 1) * kBoundSlice); ++i) {
-            StatusOr<Scenario> candidate =
-                ApplyPoint(base, fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]));
-            FitBound b;
-            if (!candidate.ok()) {
-              b.error = candidate.status();
-            } else {
-              b = bounder.Bound(*candidate);
-            }
-            emit(i, Encode(b));
-          }
-        },
-        [&](int64_t item, StatusOr<std::string> bytes) {
-          if (item < 0 || item >= count) return;
-          answered[item] = true;
-          if (bytes.ok()) {
-            bounds[item] = Decode(*bytes);
-          } else {
-            bounds[item].error = bytes.status();
-          }
-          if (options.progress) options.progress("bounds", ++done, count);
-        });
-    for (int64_t i = 0; i < count; ++i) {
-      if (!answered[i]) {
-        bounds[i].kind = FitBound::kInvalid;
-        bounds[i].error = Status::Failed("no bound came back: " + s.message());
-      }
-    }
-  }
-
-  // 2. Simulations in rounds, in order of the time bound.
-  std::vector<int64_t> order;
+  // 1. Quick bounds (static memory, time from single slots), in workers.
+  FitBounder bounder(fit.capacity_bytes);
+  std::vector<int64_t> all(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) all[static_cast<size_t>(i)] = i;
+  int64_t quick_done = 0;
+  const std::vector<FitBound> quick =
+      BoundInWorkers(base, fit, begin, all, true, bounder, options, "bounds", &quick_done, count);
+  auto point_of = [&](int64_t i) {
+    return fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]);
+  };
+  auto add_invalid = [&](int64_t i, const Status& error) {
+    *report.add_configs() = RowWithError(begin + i, point_of(i), error);
+    ++reasons[error.code() == StatusCode::kInvalidInput ? InvalidReason(error) : kFailed];
+  };
+  std::vector<int64_t> order;  // past static memory, by quick time bound
   for (int64_t i = 0; i < count; ++i) {
-    const FitBound& b = bounds[i];
-    const int64_t index = begin + i;
-    const Point point = fit.PointOf(fit.candidates[static_cast<size_t>(index)]);
+    const FitBound& b = quick[static_cast<size_t>(i)];
     switch (b.kind) {
-      case FitBound::kInvalid:
-        *report.add_configs() = RowWithError(index, point, b.error);
-        ++reasons[b.error.code() == StatusCode::kInvalidInput ? InvalidReason(b.error) : kFailed];
-        break;
+      case FitBound::kInvalid: add_invalid(i, b.error); break;
       case FitBound::kStaticMemory:
-        *report.add_configs() = RowSkipped(index, point, kStatic + (": " + b.reason));
+        *report.add_configs() = RowSkipped(begin + i, point_of(i), kStatic + (": " + b.reason));
         ++reasons[kStatic];
         break;
-      case FitBound::kMemoryBound:
-        *report.add_configs() = RowSkipped(index, point, kMemoryBound + (": " + b.reason));
-        ++reasons[kMemoryBound];
-        break;
-      case FitBound::kCandidate:
-        order.push_back(i);
-        break;
+      case FitBound::kMemoryBound:  // Quick bounds no memory beyond static
+      case FitBound::kCandidate: order.push_back(i); break;
     }
   }
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return bounds[a].time_us < bounds[b].time_us; });
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return quick[static_cast<size_t>(a)].time_us < quick[static_cast<size_t>(b)].time_us;
+  });
+
+  // 2. Full bounds and simulations, in order of the time bounds. A
+  // candidate's full time bound is at least its quick one, so once a
+  // candidate's full bound is below the quick bound of every candidate not
+  // yet fully bounded, no candidate can come before it.
   std::vector<double> fitting;  // step times of those that fit, so far
   auto threshold = [&] {
     if (static_cast<int64_t>(fitting.size()) < space.top) {
@@ -177,32 +191,74 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
     std::nth_element(fitting.begin(), fitting.begin() + (space.top - 1), fitting.end());
     return fitting[static_cast<size_t>(space.top - 1)];
   };
-  int64_t simulated = 0;
-  for (size_t next = 0; next < order.size();) {
+  std::vector<std::pair<double, int64_t>> ready;  // (full time bound, candidate), sorted
+  size_t next = 0;  // the next candidate of `order` to bound in full
+  int64_t bounded = 0, simulated = 0;
+  for (;;) {
     const double limit = threshold();
-    std::vector<int64_t> round;
-    while (next < order.size() && static_cast<int64_t>(round.size()) < kFitRound &&
-           bounds[order[next]].time_us <= limit) {
-      round.push_back(order[next++]);
+    const double frontier = next < order.size() && quick[order[next]].time_us <= limit
+                                ? quick[order[next]].time_us
+                                : std::numeric_limits<double>::infinity();
+    const double safe = std::min(frontier, limit);
+    int64_t can_run = 0;
+    while (can_run < static_cast<int64_t>(ready.size()) && can_run < kFitRound &&
+           ready[static_cast<size_t>(can_run)].first <= safe) {
+      ++can_run;
     }
-    if (round.empty()) {
+    if (can_run < kFitRound && frontier != std::numeric_limits<double>::infinity()) {
+      // Bound the next candidates in full.
+      std::vector<int64_t> batch;
+      while (next < order.size() && static_cast<int64_t>(batch.size()) < kFitBoundBatch &&
+             quick[order[next]].time_us <= limit) {
+        batch.push_back(order[next++]);
+      }
+      const std::vector<FitBound> full = BoundInWorkers(
+          base, fit, begin, batch, false, bounder, options, "profiles", &bounded,
+          static_cast<int64_t>(order.size()));
+      for (size_t j = 0; j < batch.size(); ++j) {
+        const int64_t i = batch[j];
+        const FitBound& b = full[j];
+        switch (b.kind) {
+          case FitBound::kInvalid: add_invalid(i, b.error); break;
+          case FitBound::kStaticMemory:  // as in Quick; not reached
+            *report.add_configs() = RowSkipped(begin + i, point_of(i), kStatic + (": " + b.reason));
+            ++reasons[kStatic];
+            break;
+          case FitBound::kMemoryBound:
+            *report.add_configs() =
+                RowSkipped(begin + i, point_of(i), kMemoryBound + (": " + b.reason));
+            ++reasons[kMemoryBound];
+            break;
+          case FitBound::kCandidate: ready.emplace_back(b.time_us, i); break;
+        }
+      }
+      std::stable_sort(ready.begin(), ready.end());
+      continue;
+    }
+    if (can_run == 0) {
       // Every remaining bound exceeds the K-th fastest step time.
+      for (const auto& [bound, i] : ready) {
+        *report.add_configs() =
+            RowSkipped(begin + i, point_of(i), TimeBoundText(bound, space.top, limit));
+        ++reasons[kTimeBound];
+      }
       for (; next < order.size(); ++next) {
         const int64_t i = order[next];
-        const FitBound& b = bounds[i];
-        *report.add_configs() =
-            RowSkipped(begin + i, fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]),
-                       TimeBoundText(b.time_us, space.top, limit));
+        *report.add_configs() = RowSkipped(
+            begin + i, point_of(i), TimeBoundText(quick[i].time_us, space.top, limit));
         ++reasons[kTimeBound];
       }
       break;
     }
+    std::vector<int64_t> round;
+    for (int64_t j = 0; j < can_run; ++j) round.push_back(ready[static_cast<size_t>(j)].second);
+    ready.erase(ready.begin(), ready.begin() + can_run);
     std::vector<graph::Config> configs;
     std::vector<Point> points;
     std::vector<SimJob> jobs;
     configs.reserve(round.size());
     for (int64_t i : round) {
-      points.push_back(fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]));
+      points.push_back(point_of(i));
       StatusOr<Scenario> s = ApplyPoint(base, points.back());
       StatusOr<graph::Config> c = s.ok() ? graph::Resolve(*s) : StatusOr<graph::Config>(s.status());
       if (!c.ok()) return Status::Failed("fit: a bounded candidate no longer resolves: " +

@@ -2,14 +2,19 @@
 // the device, and which of those are fastest. Exact for the K fastest:
 //
 //  1. In worker processes, every candidate is resolved (invalid ones are
-//     counted by the field their first problem names) and bounded without
-//     simulating (sim/fit_bound.h): static memory against the device, then
-//     a memory bound and a step-time bound from the stages' step profiles.
-//  2. The rest are simulated in rounds of kFitRound, in order of their time
-//     bound. Once K configurations fit, a candidate whose time bound exceeds
-//     the K-th fastest step time cannot be among the K fastest: it and all
-//     later ones are skipped. Rounds have a fixed size, so the candidates
-//     simulated do not depend on the number of workers.
+//     counted by the field their first problem names), its static memory
+//     checked against the device, and given a quick time bound from the
+//     step profiles of single slots (FitBounder::Quick), which are shared
+//     across pipeline sizes.
+//  2. In order of the quick bound, candidates are bounded in full (stage
+//     profiles: a memory bound, and a time bound at least the quick one) in
+//     batches of kFitBoundBatch, and simulated in rounds of kFitRound in
+//     order of their full bound, once no candidate still to be bounded in
+//     full can come before them. Once K configurations fit, a candidate
+//     whose bound (full, or quick when it has none) exceeds the K-th fastest
+//     step time cannot be among the K fastest: it and all later ones are
+//     skipped. Batches and rounds have fixed sizes, so the candidates
+//     bounded and simulated do not depend on the number of workers.
 #ifndef STEPSIM_SIM_FIT_H_
 #define STEPSIM_SIM_FIT_H_
 
@@ -26,7 +31,8 @@
 
 namespace stepsim::sim {
 
-constexpr int64_t kFitRound = 64;
+constexpr int64_t kFitRound = 64;        // simulations per round
+constexpr int64_t kFitBoundBatch = 512;  // full bounds per batch
 
 struct FitOptions {
   int jobs = 1;

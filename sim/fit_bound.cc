@@ -98,14 +98,45 @@ const FitBounder::StageSteps& FitBounder::Steps(const Scenario& scenario,
   return stages_.emplace(key, std::move(steps)).first->second;
 }
 
-FitBound FitBounder::Bound(const Scenario& scenario) {
-  FitBound out;
+const FitBounder::StageSteps& FitBounder::SlotSteps(const Scenario& scenario,
+                                                    const graph::Config& c,
+                                                    const graph::Slot& slot) {
+  Scenario s = scenario;
+  if (c.zero_stage < 3) s.clear_zero();
+  s.mutable_parallel()->clear_layout();
+  s.mutable_parallel()->clear_vpp();
+  s.mutable_parallel()->clear_pp();
+  s.mutable_parallel()->clear_dp();
+  graph::Stage one;
+  one.slots = {slot};
+  const std::string key = Key(s, true, true, "slot " + StageShape(c, one));
+  if (slots_.size() > kMaxCached) slots_.clear();
+  auto it = slots_.find(key);
+  if (it != slots_.end()) return it->second;
+  graph::Config alone = c;
+  alone.layout.stages = {one};
+  StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(alone, CostModel(alone));
+  StageSteps steps;
+  if (!built.ok()) {
+    steps.status = built.status();
+  } else {
+    for (StepKind k : {StepKind::kForward, StepKind::kBackward, StepKind::kWeight,
+                       StepKind::kBackwardWeight}) {
+      steps.duration[static_cast<size_t>(k)] = built->front().For(k).duration;
+    }
+  }
+  return slots_.emplace(key, std::move(steps)).first->second;
+}
+
+FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {
+  Prepared out;
   StatusOr<graph::Config> resolved = graph::Resolve(scenario);
   if (!resolved.ok()) {
-    out.error = resolved.status();
+    out.bound.error = resolved.status();
     return out;
   }
-  const graph::Config& c = *resolved;
+  out.config = std::move(*resolved);
+  const graph::Config& c = out.config;
 
   // The schedule: its generators read only these.
   const std::string schedule_key =
@@ -127,9 +158,11 @@ FitBound FitBounder::Bound(const Scenario& scenario) {
   if (statics_.size() > kMaxCached) statics_.clear();
   auto st = statics_.find(static_key);
   if (st == statics_.end()) {
-    Scenario any_zero = scenario;  // parameter counts do not depend on ZeRO
+    // Parameter counts do not depend on ZeRO, but on where the stages are
+    // (a DualPipe rank holds two stages).
+    Scenario any_zero = scenario;
     any_zero.clear_zero();
-    const std::string params_key = Key(any_zero, false, false, describe);
+    const std::string params_key = Key(any_zero, false, false, describe + "\n" + placement);
     if (params_.size() > kMaxCached) params_.clear();
     auto p = params_.find(params_key);
     if (p == params_.end()) p = params_.emplace(params_key, graph::CountParams(c)).first;
@@ -140,7 +173,7 @@ FitBound FitBounder::Bound(const Scenario& scenario) {
              .first;
   }
   if (!st->second.ok()) {
-    out.error = st->second.status();
+    out.bound.error = st->second.status();
     return out;
   }
   const std::vector<graph::RankStatic>& statics = *st->second;
@@ -148,34 +181,37 @@ FitBound FitBounder::Bound(const Scenario& scenario) {
   for (const graph::RankStatic& r : statics) {
     const int64_t total = r.memory.total_bytes() + workspace;
     if (total > capacity_) {
-      out.kind = FitBound::kStaticMemory;
-      out.reason = "rank " + std::to_string(r.pp_rank) + " holds " + GibText(total) +
-                   " of weights, gradients, optimizer state and workspace, more than the " +
-                   GibText(capacity_) + " available";
+      out.bound.kind = FitBound::kStaticMemory;
+      out.bound.reason = "rank " + std::to_string(r.pp_rank) + " holds " + GibText(total) +
+                         " of weights, gradients, optimizer state and workspace, more than the " +
+                         GibText(capacity_) + " available";
       return out;
     }
   }
   if (!sc->second.ok()) {
-    out.error = sc->second.status();
+    out.bound.error = sc->second.status();
     return out;
   }
-  const Schedule& schedule = *sc->second;
-  if (static_cast<int64_t>(statics.size()) != schedule.pp) {
-    out.error = Status::Failed("fit: static memory for " + std::to_string(statics.size()) +
-                               " ranks, a schedule of " + std::to_string(schedule.pp));
+  if (static_cast<int64_t>(statics.size()) != sc->second->pp) {
+    out.bound.error = Status::Failed("fit: static memory for " + std::to_string(statics.size()) +
+                                     " ranks, a schedule of " + std::to_string(sc->second->pp));
     return out;
   }
+  out.schedule = &*sc->second;
+  out.statics = &statics;
+  return out;
+}
 
+FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const StageSteps*>& steps,
+                          bool memory_bound) const {
+  const graph::Config& c = prepared.config;
+  const Schedule& schedule = *prepared.schedule;
+  const std::vector<graph::RankStatic>& statics = *prepared.statics;
+  const int64_t workspace = c.hardware.comm_workspace_bytes;
   // Every stage's steps, and the fill and drain of the pipeline before it.
-  const size_t n = c.layout.stages.size();
-  std::vector<const StageSteps*> steps(n);
+  const size_t n = steps.size();
   std::vector<double> fill(n + 1, 0), drain(n + 1, 0);
   for (size_t s = 0; s < n; ++s) {
-    steps[s] = &Steps(scenario, c, c.layout.stages[s]);
-    if (!steps[s]->status.ok()) {
-      out.error = steps[s]->status;
-      return out;
-    }
     const auto& d = steps[s]->duration;
     fill[s + 1] = fill[s] + d[static_cast<size_t>(StepKind::kForward)];
     drain[s + 1] = drain[s] + std::min(d[static_cast<size_t>(StepKind::kBackward)],
@@ -212,8 +248,9 @@ FitBound FitBounder::Bound(const Scenario& scenario) {
     if (busy == 0) start = 0;
     time = std::max(time, start + busy + std::max(sync, chain - after));
   }
+  FitBound out;
   out.memory_bytes = memory;
-  if (memory > capacity_) {
+  if (memory_bound && memory > capacity_) {
     out.kind = FitBound::kMemoryBound;
     out.reason = "rank " + std::to_string(memory_rank) + " needs at least " + GibText(memory) +
                  " (static state, the activations of its micro-batches in flight and a step's "
@@ -225,6 +262,53 @@ FitBound FitBounder::Bound(const Scenario& scenario) {
   // nanoseconds, and sums in another order may differ in the last bits.
   out.time_us = std::max(0.0, std::floor(time * 1e9) - 1) / 1e3;
   return out;
+}
+
+FitBound FitBounder::Bound(const Scenario& scenario) {
+  Prepared prepared = Prepare(scenario);
+  if (prepared.schedule == nullptr) return prepared.bound;
+  const graph::Config& c = prepared.config;
+  const size_t n = c.layout.stages.size();
+  std::vector<const StageSteps*> steps(n);
+  for (size_t s = 0; s < n; ++s) {
+    steps[s] = &Steps(scenario, c, c.layout.stages[s]);
+    if (!steps[s]->status.ok()) {
+      FitBound out;
+      out.error = steps[s]->status;
+      return out;
+    }
+  }
+  return Walk(prepared, steps, /*memory_bound=*/true);
+}
+
+FitBound FitBounder::Quick(const Scenario& scenario) {
+  Prepared prepared = Prepare(scenario);
+  if (prepared.schedule == nullptr) return prepared.bound;
+  const graph::Config& c = prepared.config;
+  const size_t n = c.layout.stages.size();
+  std::vector<StageSteps> composed(n);
+  std::vector<const StageSteps*> steps(n);
+  // With fixed step times the stages' durations are not their slots' sums:
+  // no time bound then (0), only static memory.
+  const bool fixed = c.timing.forward_us_size() > 0 || c.timing.backward_input_us_size() > 0 ||
+                     c.timing.backward_weight_us_size() > 0;
+  for (size_t s = 0; s < n; ++s) {
+    steps[s] = &composed[s];
+    if (fixed) continue;
+    for (const graph::Slot& slot : c.layout.stages[s].slots) {
+      const StageSteps& one = SlotSteps(scenario, c, slot);
+      if (!one.status.ok()) {
+        FitBound out;
+        out.error = one.status;
+        return out;
+      }
+      for (size_t k = 0; k < 4; ++k) composed[s].duration[k] += one.duration[k];
+    }
+    // A step's ops run back to back, so a stage's step lasts the sum of
+    // its slots' (in another order of additions: a relative 1e-9 under).
+    for (double& d : composed[s].duration) d *= 1 - 1e-9;
+  }
+  return Walk(prepared, steps, /*memory_bound=*/false);
 }
 
 }  // namespace stepsim::sim

@@ -15,6 +15,12 @@
 //    backward must still cross the stages before (less the steps the rank
 //    runs after it). Transfers, waits and contention only add to it.
 //
+// The ops of a step run back to back, so a stage's step lasts the sum of
+// its slots' steps: Quick takes the durations from profiles of single-slot
+// stages, which depend on the slot's kind but not on the pipeline size, and
+// gets Bound's time bound (to the last bits of the sums) from a few builds
+// of one layer each (tests/sim/fit_test.cc checks it against Bound).
+//
 // Step profiles depend on a stage's shape (the kinds of its slots in order:
 // embedding, dense or MoE layer, MTP, loss), not on which layers it holds,
 // and not on ZeRO stages 0-2 (only ZeRO-3 gathers weights inside a step):
@@ -53,7 +59,14 @@ struct FitBound {
 class FitBounder {
  public:
   explicit FitBounder(int64_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // Static memory, then the memory and time bounds from the stages' step
+  // profiles.
   FitBound Bound(const Scenario& scenario);
+  // Static memory, then a time bound from step profiles of single slots (a
+  // stage's step lasts the sum of its slots'), built once per slot kind and
+  // shared across pipeline sizes: at most Bound's time, far cheaper, and
+  // no memory bound (kMemoryBound never).
+  FitBound Quick(const Scenario& scenario);
 
   // A stage's four steps, in StepKind order: duration, peak, net.
   struct StageSteps {
@@ -66,12 +79,26 @@ class FitBounder {
  private:
   const StageSteps& Steps(const Scenario& scenario, const graph::Config& config,
                           const graph::Stage& stage);
+  const StageSteps& SlotSteps(const Scenario& scenario, const graph::Config& config,
+                              const graph::Slot& slot);
+  // A resolved candidate past its static-memory check (schedule set), or
+  // the bound that ends it (schedule null).
+  struct Prepared {
+    FitBound bound;
+    graph::Config config;
+    const Schedule* schedule = nullptr;
+    const std::vector<graph::RankStatic>* statics = nullptr;
+  };
+  Prepared Prepare(const Scenario& scenario);
+  FitBound Walk(const Prepared& prepared, const std::vector<const StageSteps*>& steps,
+                bool memory_bound) const;
 
   int64_t capacity_;
   std::map<std::string, StatusOr<graph::ModelParams>> params_;
   std::map<std::string, StatusOr<std::vector<graph::RankStatic>>> statics_;
   std::map<std::string, StatusOr<Schedule>> schedules_;
   std::map<std::string, StageSteps> stages_;
+  std::map<std::string, StageSteps> slots_;
 };
 
 // The shape of a stage: "E D M M L" (embedding, dense layer, MoE layer,

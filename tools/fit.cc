@@ -107,13 +107,14 @@ int RunFitCommand(const FitArgs& args) {
     }
     return WriteSlurm(args.slurm, FitCommand(args));
   }
-  ProgressBar bounds("fit: bounds"), simulating("fit: simulating");
+  ProgressBar bounds("fit: bounds"), profiles("fit: profile bounds"),
+      simulating("fit: simulating");
   sim::FitOptions options;
   options.jobs = JobsOrCores(args.jobs);
   options.shard = *shard;
   options.context = ScenarioContext(args.scenario);
   options.progress = [&](const std::string& phase, int64_t done, int64_t total) {
-    (phase == "bounds" ? bounds : simulating).Update(done, total);
+    (phase == "bounds" ? bounds : phase == "profiles" ? profiles : simulating).Update(done, total);
   };
   StatusOr<SweepReport> report = sim::RunFit(*base, *space, traces::ReportRun, options);
   if (!report.ok()) return Report(report.status());
