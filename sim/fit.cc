@@ -68,6 +68,7 @@ std::string TimeBoundText(double bound_us, int64_t top, double limit_us) {
 
 // Bounds candidates `items` (indices into the shard) in worker processes,
 // Quick or full, calling progress(phase, done, total) as they come back.
+// A task sends its slice's bounds back at once: [u32 size][bound]...
 std::vector<FitBound> BoundInWorkers(const Scenario& base, const FitCandidates& fit,
                                      int64_t begin, const std::vector<int64_t>& items,
                                      bool quick, FitBounder& bounder, const FitOptions& options,
@@ -76,12 +77,17 @@ std::vector<FitBound> BoundInWorkers(const Scenario& base, const FitCandidates& 
   std::vector<FitBound> bounds(items.size());
   const int64_t tasks = (count + kBoundSlice - 1) / kBoundSlice;
   std::vector<bool> answered(items.size(), false);
+  auto slice = [&](int64_t task) {
+    return std::pair<int64_t, int64_t>(task * kBoundSlice,
+                                       std::min(count, (task + 1) * kBoundSlice));
+  };
   PoolOptions pool;
   pool.jobs = std::max(1, options.jobs);
   Status s = RunPool(
       tasks, pool,
       [&](int64_t task, const Emit& emit) {
-        for (int64_t i = task * kBoundSlice; i < std::min(count, (task + 1) * kBoundSlice); ++i) {
+        std::string out;
+        for (int64_t i = slice(task).first; i < slice(task).second; ++i) {
           const int64_t index = begin + items[static_cast<size_t>(i)];
           StatusOr<Scenario> candidate =
               ApplyPoint(base, fit.PointOf(fit.candidates[static_cast<size_t>(index)]));
@@ -91,18 +97,34 @@ std::vector<FitBound> BoundInWorkers(const Scenario& base, const FitCandidates& 
           } else {
             b = quick ? bounder.Quick(*candidate) : bounder.Bound(*candidate);
           }
-          emit(i, Encode(b));
+          const std::string one = Encode(b);
+          const uint32_t size = static_cast<uint32_t>(one.size());
+          out.append(reinterpret_cast<const char*>(&size), sizeof size);
+          out += one;
         }
+        emit(task, out);
       },
-      [&](int64_t item, StatusOr<std::string> bytes) {
-        if (item < 0 || item >= count) return;
-        answered[item] = true;
-        if (bytes.ok()) {
-          bounds[item] = Decode(*bytes);
-        } else {
-          bounds[item].error = bytes.status();
+      [&](int64_t task, StatusOr<std::string> bytes) {
+        if (task < 0 || task >= tasks) return;
+        const auto [first, last] = slice(task);
+        size_t at = 0;
+        for (int64_t i = first; i < last; ++i) {
+          answered[i] = true;
+          uint32_t size = 0;
+          if (bytes.ok() && at + sizeof size <= bytes->size()) {
+            std::memcpy(&size, bytes->data() + at, sizeof size);
+            at += sizeof size;
+          }
+          if (!bytes.ok()) {
+            bounds[i].error = bytes.status();
+          } else if (size == 0 || at + size > bytes->size()) {
+            bounds[i].error = Status::Failed("an unreadable bound came back from a worker");
+          } else {
+            bounds[i] = Decode(bytes->substr(at, size));
+            at += size;
+          }
         }
-        if (options.progress) options.progress(phase, ++*done, total);
+        if (options.progress) options.progress(phase, *done += last - first, total);
       });
   for (int64_t i = 0; i < count; ++i) {
     if (!answered[i]) {
@@ -270,16 +292,36 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
     SimulateManyOptions many;
     many.jobs = options.jobs;
     std::vector<std::optional<SweepConfig>> rows(round.size());
+    const bool can_skip = options.timing_reporter && limit != std::numeric_limits<double>::infinity();
+    auto slower = [&](const RunReport& run) { return can_skip && run.step_time_us() > limit; };
+    const Reporter round_reporter = [&](const graph::Config& c,
+                                        const SimResult& result) -> StatusOr<RunReport> {
+      if (can_skip) {
+        StatusOr<RunReport> timed = options.timing_reporter(c, result);
+        if (!timed.ok() || slower(*timed)) return timed;
+      }
+      return reporter(c, result);
+    };
     many.on_result = [&](int64_t job, StatusOr<RunReport> run) {
       const int64_t index = begin + round[static_cast<size_t>(job)];
       const Point& point = points[static_cast<size_t>(job)];
-      rows[job] = run.ok() ? RowFromRun(index, point, configs[job], *run)
-                           : RowWithError(index, point, run.status());
+      if (run.ok() && slower(*run)) {
+        char text[200];
+        std::snprintf(text, sizeof text, "%s: simulated %.3f ms, slower than the %lld fastest that "
+                      "fit (%.3f ms)", kTimeBound, run->step_time_us() / 1000,
+                      static_cast<long long>(space.top), limit / 1000);
+        rows[job] = RowSkipped(index, point, text);
+      } else {
+        rows[job] = run.ok() ? RowFromRun(index, point, configs[job], *run)
+                             : RowWithError(index, point, run.status());
+      }
       if (options.progress) options.progress("simulating", ++simulated, static_cast<int64_t>(order.size()));
     };
-    if (Status s = SimulateMany(jobs, reporter, many); !s.ok()) return s;
+    if (Status s = SimulateMany(jobs, round_reporter, many); !s.ok()) return s;
     for (std::optional<SweepConfig>& row : rows) {
-      if (row->simulated()) {
+      if (!row->skipped().empty()) {
+        ++reasons[kTimeBound];
+      } else if (row->simulated()) {
         ++reasons[row->fits() ? kFits : kNoFit];
         if (row->fits()) fitting.push_back(row->step_time_us());
       } else {

@@ -13,7 +13,8 @@
 //     full can come before them. Once K configurations fit, a candidate
 //     whose bound (full, or quick when it has none) exceeds the K-th fastest
 //     step time cannot be among the K fastest: it and all later ones are
-//     skipped. Batches and rounds have fixed sizes, so the candidates
+//     skipped, and a simulation slower than that skips the caching
+//     allocator's replay. Batches and rounds have fixed sizes, so the candidates
 //     bounded and simulated do not depend on the number of workers.
 #ifndef STEPSIM_SIM_FIT_H_
 #define STEPSIM_SIM_FIT_H_
@@ -31,7 +32,7 @@
 
 namespace stepsim::sim {
 
-constexpr int64_t kFitRound = 64;        // simulations per round
+constexpr int64_t kFitRound = 16;        // simulations per round
 constexpr int64_t kFitBoundBatch = 512;  // full bounds per batch
 
 struct FitOptions {
@@ -41,6 +42,11 @@ struct FitOptions {
   // Called in the caller while candidates are bounded ("bounds") and
   // simulated ("simulating").
   std::function<void(const std::string& phase, int64_t done, int64_t total)> progress;
+  // A report without the caching allocator's replay (its step time is the
+  // full report's): a simulation whose step is slower than the K fastest
+  // found before its round is not replayed further. Empty: every
+  // simulation gets the full report.
+  Reporter timing_reporter;
 };
 
 // Runs the search over the shard's candidates. The report holds every

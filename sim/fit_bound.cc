@@ -67,16 +67,26 @@ std::string StageShape(const graph::Config& config, const graph::Stage& stage) {
   return shape;
 }
 
-const FitBounder::StageSteps& FitBounder::Steps(const Scenario& scenario,
-                                                const graph::Config& c,
-                                                const graph::Stage& stage) {
+// What a stage's profile depends on beyond its shape: the scenario without
+// its ZeRO stage (below 3), layout and chunks; a slot's profile depends on
+// neither the pipeline size nor DP (which follows from it).
+std::string ProfileKeyBase(const Scenario& scenario, const graph::Config& c, bool slot) {
   Scenario s = scenario;
   if (c.zero_stage < 3) s.clear_zero();
   s.mutable_parallel()->clear_layout();
   s.mutable_parallel()->clear_vpp();
-  std::string extra = StageShape(c, stage);
-  if (PerStageTiming(c.timing)) extra += " " + std::to_string(stage.stage);
-  const std::string key = Key(s, true, true, extra);
+  if (slot) {
+    s.mutable_parallel()->clear_pp();
+    s.mutable_parallel()->clear_dp();
+  }
+  return Key(s, true, true, slot ? "slot " : "");
+}
+
+const FitBounder::StageSteps& FitBounder::Steps(const std::string& base_key,
+                                                const graph::Config& c,
+                                                const graph::Stage& stage) {
+  std::string key = base_key + StageShape(c, stage);
+  if (PerStageTiming(c.timing)) key += " " + std::to_string(stage.stage);
   if (stages_.size() > kMaxCached) stages_.clear();
   auto it = stages_.find(key);
   if (it != stages_.end()) return it->second;
@@ -98,18 +108,12 @@ const FitBounder::StageSteps& FitBounder::Steps(const Scenario& scenario,
   return stages_.emplace(key, std::move(steps)).first->second;
 }
 
-const FitBounder::StageSteps& FitBounder::SlotSteps(const Scenario& scenario,
+const FitBounder::StageSteps& FitBounder::SlotSteps(const std::string& base_key,
                                                     const graph::Config& c,
                                                     const graph::Slot& slot) {
-  Scenario s = scenario;
-  if (c.zero_stage < 3) s.clear_zero();
-  s.mutable_parallel()->clear_layout();
-  s.mutable_parallel()->clear_vpp();
-  s.mutable_parallel()->clear_pp();
-  s.mutable_parallel()->clear_dp();
   graph::Stage one;
   one.slots = {slot};
-  const std::string key = Key(s, true, true, "slot " + StageShape(c, one));
+  const std::string key = base_key + StageShape(c, one);
   if (slots_.size() > kMaxCached) slots_.clear();
   auto it = slots_.find(key);
   if (it != slots_.end()) return it->second;
@@ -145,7 +149,11 @@ FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {
       std::to_string(c.layout.stages.size());
   if (schedules_.size() > kMaxCached) schedules_.clear();
   auto sc = schedules_.find(schedule_key);
-  if (sc == schedules_.end()) sc = schedules_.emplace(schedule_key, BuildSchedule(c)).first;
+  if (sc == schedules_.end()) {
+    ScheduleEntry entry{BuildSchedule(c), {}};
+    if (entry.schedule.ok()) entry.ranks = Summarize(*entry.schedule, c);
+    sc = schedules_.emplace(schedule_key, std::move(entry)).first;
+  }
 
   // Static memory of every rank, as the stages are placed.
   std::string describe, placement;
@@ -188,17 +196,43 @@ FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {
       return out;
     }
   }
-  if (!sc->second.ok()) {
-    out.bound.error = sc->second.status();
+  const StatusOr<Schedule>& schedule = sc->second.schedule;
+  if (!schedule.ok()) {
+    out.bound.error = schedule.status();
     return out;
   }
-  if (static_cast<int64_t>(statics.size()) != sc->second->pp) {
+  if (static_cast<int64_t>(statics.size()) != schedule->pp) {
     out.bound.error = Status::Failed("fit: static memory for " + std::to_string(statics.size()) +
-                                     " ranks, a schedule of " + std::to_string(sc->second->pp));
+                                     " ranks, a schedule of " + std::to_string(schedule->pp));
     return out;
   }
-  out.schedule = &*sc->second;
+  out.schedule = &*schedule;
+  out.summary = &sc->second.ranks;
   out.statics = &statics;
+  return out;
+}
+
+std::vector<FitBounder::RankSummary> FitBounder::Summarize(const Schedule& schedule,
+                                                           const graph::Config& c) {
+  const std::vector<std::vector<int64_t>> stage_of = StageOf(schedule, c);
+  const int64_t n = static_cast<int64_t>(c.layout.stages.size());
+  std::vector<RankSummary> out(static_cast<size_t>(schedule.pp));
+  for (int64_t rank = 0; rank < schedule.pp; ++rank) {
+    RankSummary& r = out[static_cast<size_t>(rank)];
+    std::map<std::pair<int64_t, int>, int64_t> counts;
+    for (const Step& step : schedule.ranks[static_cast<size_t>(rank)]) {
+      const int64_t s = stage_of[static_cast<size_t>(rank)][static_cast<size_t>(step.chunk)];
+      if (s < 0 || s >= n) continue;
+      const int k = static_cast<int>(step.kind);
+      ++counts[{s, k}];
+      r.tail.push_back({s, k});
+      if (step.kind == StepKind::kBackward || step.kind == StepKind::kBackwardWeight) {
+        r.tail.clear();  // what runs after the rank's last backward
+        r.last_backward_stage = s;
+      }
+    }
+    for (const auto& [sk, count] : counts) r.counts.push_back({sk.first, sk.second, count});
+  }
   return out;
 }
 
@@ -217,36 +251,49 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
     drain[s + 1] = drain[s] + std::min(d[static_cast<size_t>(StepKind::kBackward)],
                                        d[static_cast<size_t>(StepKind::kBackwardWeight)]);
   }
-  const std::vector<std::vector<int64_t>> stage_of = StageOf(schedule, c);
   const CostModel cost(c);
+  const std::vector<std::vector<int64_t>> stage_of =
+      memory_bound ? StageOf(schedule, c) : std::vector<std::vector<int64_t>>{};
   double time = 0;
   int64_t memory = 0, memory_rank = 0;
   for (int64_t rank = 0; rank < schedule.pp; ++rank) {
     const graph::RankStatic& r = statics[static_cast<size_t>(rank)];
+    const RankSummary& summary = (*prepared.summary)[static_cast<size_t>(rank)];
+    // Time: from the steps' counts per stage and kind, and those after the
+    // rank's last backward.
     double start = std::numeric_limits<double>::infinity(), busy = 0, after = 0, chain = 0;
+    for (const auto& [s, k, count] : summary.counts) {
+      start = std::min(start, fill[static_cast<size_t>(s)]);
+      busy += static_cast<double>(count) * steps[static_cast<size_t>(s)]->duration[static_cast<size_t>(k)];
+    }
+    if (summary.last_backward_stage >= 0) {
+      for (const auto& [s, k] : summary.tail) {
+        after += steps[static_cast<size_t>(s)]->duration[static_cast<size_t>(k)];
+      }
+      chain = drain[static_cast<size_t>(summary.last_backward_stage)];
+    } else {
+      after = busy;
+    }
+    const double sync = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
+                                                 r.memory.expert_params * c.precision.gradient);
+    if (busy == 0) start = 0;
+    time = std::max(time, start + busy + std::max(sync, chain - after));
+    if (!memory_bound) continue;
+    // Memory: the rank's steps in order, the micro-batches in flight.
     int64_t live = 0, peak = 0;
     for (const Step& step : schedule.ranks[static_cast<size_t>(rank)]) {
       const int64_t s = stage_of[static_cast<size_t>(rank)][static_cast<size_t>(step.chunk)];
       if (s < 0 || s >= static_cast<int64_t>(n)) continue;
       const StageSteps& st_steps = *steps[static_cast<size_t>(s)];
       const size_t k = static_cast<size_t>(step.kind);
-      start = std::min(start, fill[static_cast<size_t>(s)]);
-      busy += st_steps.duration[k];
-      after += st_steps.duration[k];
       peak = std::max(peak, live + st_steps.peak[k]);
       if (step.kind == StepKind::kForward) live += st_steps.kept;
       if (step.kind == StepKind::kBackward || step.kind == StepKind::kBackwardWeight) {
         live -= st_steps.kept;
-        after = 0;  // what runs after the rank's last backward
-        chain = drain[static_cast<size_t>(s)];
       }
     }
     const int64_t low = r.memory.total_bytes() + workspace + peak;
     if (low > memory) memory = low, memory_rank = rank;
-    const double sync = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
-                                                 r.memory.expert_params * c.precision.gradient);
-    if (busy == 0) start = 0;
-    time = std::max(time, start + busy + std::max(sync, chain - after));
   }
   FitBound out;
   out.memory_bytes = memory;
@@ -270,8 +317,9 @@ FitBound FitBounder::Bound(const Scenario& scenario) {
   const graph::Config& c = prepared.config;
   const size_t n = c.layout.stages.size();
   std::vector<const StageSteps*> steps(n);
+  const std::string base_key = ProfileKeyBase(scenario, c, /*slot=*/false);
   for (size_t s = 0; s < n; ++s) {
-    steps[s] = &Steps(scenario, c, c.layout.stages[s]);
+    steps[s] = &Steps(base_key, c, c.layout.stages[s]);
     if (!steps[s]->status.ok()) {
       FitBound out;
       out.error = steps[s]->status;
@@ -292,17 +340,22 @@ FitBound FitBounder::Quick(const Scenario& scenario) {
   // no time bound then (0), only static memory.
   const bool fixed = c.timing.forward_us_size() > 0 || c.timing.backward_input_us_size() > 0 ||
                      c.timing.backward_weight_us_size() > 0;
+  const std::string base_key = fixed ? "" : ProfileKeyBase(scenario, c, /*slot=*/true);
+  std::map<std::string, const StageSteps*> by_kind;  // this candidate's slot kinds
   for (size_t s = 0; s < n; ++s) {
     steps[s] = &composed[s];
     if (fixed) continue;
     for (const graph::Slot& slot : c.layout.stages[s].slots) {
-      const StageSteps& one = SlotSteps(scenario, c, slot);
-      if (!one.status.ok()) {
+      graph::Stage alone;
+      alone.slots = {slot};
+      const StageSteps*& one = by_kind[StageShape(c, alone)];
+      if (one == nullptr) one = &SlotSteps(base_key, c, slot);
+      if (!one->status.ok()) {
         FitBound out;
-        out.error = one.status;
+        out.error = one->status;
         return out;
       }
-      for (size_t k = 0; k < 4; ++k) composed[s].duration[k] += one.duration[k];
+      for (size_t k = 0; k < 4; ++k) composed[s].duration[k] += one->duration[k];
     }
     // A step's ops run back to back, so a stage's step lasts the sum of
     // its slots' (in another order of additions: a relative 1e-9 under).

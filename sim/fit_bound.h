@@ -33,6 +33,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "graph/config.h"
@@ -77,16 +79,30 @@ class FitBounder {
   };
 
  private:
-  const StageSteps& Steps(const Scenario& scenario, const graph::Config& config,
+  // `base_key`: ProfileKeyBase of the candidate (fit_bound.cc).
+  const StageSteps& Steps(const std::string& base_key, const graph::Config& config,
                           const graph::Stage& stage);
-  const StageSteps& SlotSteps(const Scenario& scenario, const graph::Config& config,
+  const StageSteps& SlotSteps(const std::string& base_key, const graph::Config& config,
                               const graph::Slot& slot);
   // A resolved candidate past its static-memory check (schedule set), or
   // the bound that ends it (schedule null).
+  // A rank's steps for the time bound: how many of each (stage, kind), and
+  // those after its last backward (-1: none).
+  struct RankSummary {
+    std::vector<std::tuple<int64_t, int, int64_t>> counts;  // (stage, kind, steps)
+    std::vector<std::pair<int64_t, int>> tail;              // (stage, kind)
+    int64_t last_backward_stage = -1;
+  };
+  struct ScheduleEntry {
+    StatusOr<Schedule> schedule;
+    std::vector<RankSummary> ranks;
+  };
+  static std::vector<RankSummary> Summarize(const Schedule& schedule, const graph::Config& c);
   struct Prepared {
     FitBound bound;
     graph::Config config;
     const Schedule* schedule = nullptr;
+    const std::vector<RankSummary>* summary = nullptr;
     const std::vector<graph::RankStatic>* statics = nullptr;
   };
   Prepared Prepare(const Scenario& scenario);
@@ -94,11 +110,13 @@ class FitBounder {
                 bool memory_bound) const;
 
   int64_t capacity_;
-  std::map<std::string, StatusOr<graph::ModelParams>> params_;
-  std::map<std::string, StatusOr<std::vector<graph::RankStatic>>> statics_;
-  std::map<std::string, StatusOr<Schedule>> schedules_;
-  std::map<std::string, StageSteps> stages_;
-  std::map<std::string, StageSteps> slots_;
+  // Keyed by whole serialized scenarios (kilobytes that share long
+  // prefixes): hashed, not ordered.
+  std::unordered_map<std::string, StatusOr<graph::ModelParams>> params_;
+  std::unordered_map<std::string, StatusOr<std::vector<graph::RankStatic>>> statics_;
+  std::unordered_map<std::string, ScheduleEntry> schedules_;
+  std::unordered_map<std::string, StageSteps> stages_;
+  std::unordered_map<std::string, StageSteps> slots_;
 };
 
 // The shape of a stage: "E D M M L" (embedding, dense layer, MoE layer,

@@ -116,6 +116,9 @@ int RunFitCommand(const FitArgs& args) {
   options.progress = [&](const std::string& phase, int64_t done, int64_t total) {
     (phase == "bounds" ? bounds : phase == "profiles" ? profiles : simulating).Update(done, total);
   };
+  options.timing_reporter = [](const graph::Config& c, const sim::SimResult& result) {
+    return StatusOr<RunReport>(traces::BuildRunReport(c, result));
+  };
   StatusOr<SweepReport> report = sim::RunFit(*base, *space, traces::ReportRun, options);
   if (!report.ok()) return Report(report.status());
   SearchOutputs outputs = args.outputs;
