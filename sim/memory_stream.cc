@@ -62,13 +62,11 @@ class StreamReplayer : public LedgerVisitor {
     const graph::StageDag& dag = r.stage->dag;
     const graph::Op& op = dag.ops[ph.op];
     std::vector<Handle>& slots = SlotsOf(r);
-    int64_t tensors = 0;
+    bool moves = false;  // whether the phase moves bytes (a change of the ledger)
     if (!free) {
       // ZeRO-3: the phase allocates more than its op's tensors.
-      for (const graph::TensorEvent& e : op.events) {
-        if (e.allocate) tensors += dag.tensors[e.tensor].bytes;
-      }
-      const int64_t gathered = Total(ph.alloc) - tensors;
+      const int64_t gathered = ph.gathered_alloc;
+      moves = gathered != 0;
       if (gathered > 0) {
         static const std::string kGathered = "gathered weights";
         gathered_.push_back(
@@ -81,6 +79,7 @@ class StreamReplayer : public LedgerVisitor {
         const int stream = t.category == Category::kComm && op.comm_bytes > 0 ? kEpComm : kCompute;
         if (slots[e.tensor] != kUnset) return Fail("tensor " + t.name + " allocated twice");
         slots[e.tensor] = Allocate(t.bytes, stream, time, {&t.name, t.category, -1, &r, &op});
+        moves = moves || t.bytes != 0;
       }
     } else {
       for (const graph::TensorEvent& e : op.events) {
@@ -89,9 +88,10 @@ class StreamReplayer : public LedgerVisitor {
         if (slots[e.tensor] == kUnset) return Fail("tensor " + t.name + " freed unallocated");
         Free(slots[e.tensor], time);
         slots[e.tensor] = kUnset;
-        tensors += t.bytes;
+        moves = moves || t.bytes != 0;
       }
-      for (int64_t gathered = Total(ph.free) - tensors; gathered > 0;) {
+      moves = moves || ph.gathered_free != 0;
+      for (int64_t gathered = ph.gathered_free; gathered > 0;) {
         if (gathered_.empty() || gathered_.front().second > gathered) {
           return Fail("gathered weights freed that were not gathered");
         }
@@ -101,7 +101,7 @@ class StreamReplayer : public LedgerVisitor {
       }
     }
     // A change of the ledger when the phase moves bytes (ReplayChanges).
-    if (Total(free ? ph.free : ph.alloc) != 0) ++change_;
+    if (moves) ++change_;
     Notify(time);
   }
 

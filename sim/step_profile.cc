@@ -85,6 +85,8 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       const bool last = i + 1 == order.size() || GroupKey(dag.ops[order[i + 1]]) != it->first;
       if (first) ph.alloc[static_cast<int>(Category::kComm)] += it->second;
       if (last) ph.free[static_cast<int>(Category::kComm)] += it->second;
+      if (first) ph.gathered_alloc = it->second;
+      if (last) ph.gathered_free = it->second;
     }
     t = ph.end;
     if (all_to_all[o] > 0 && seconds[o] > 0) {

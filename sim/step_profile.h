@@ -35,6 +35,8 @@ struct Phase {
   double start = 0;       // seconds from the step's start
   double end = 0;         // the last phase ends exactly at the step's duration
   Bytes alloc{}, free{};  // by category
+  // Of those, ZeRO-3's gathered weights (no tensor of the DAG), in bytes.
+  int64_t gathered_alloc = 0, gathered_free = 0;
 };
 
 struct StepProfile {
