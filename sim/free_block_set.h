@@ -101,15 +101,24 @@ class FreeBlockSet {
   void insert(const Key& k) {
     const int b = BucketOf(k);
     std::vector<Key>& v = buckets_[b];
-    v.insert(std::lower_bound(v.begin(), v.end(), k), k);
-    used_[b / 64] |= uint64_t{1} << (b % 64);
-    summary_[b / 4096] |= uint64_t{1} << (b / 64 % 64);
     ++size_;
+    if (v.empty()) {
+      v.push_back(k);
+      used_[b / 64] |= uint64_t{1} << (b % 64);
+      summary_[b / 4096] |= uint64_t{1} << (b / 64 % 64);
+      return;
+    }
+    // Buckets hold a key or two: shift the larger ones up by hand.
+    v.push_back(k);
+    size_t i = v.size() - 1;
+    for (; i > 0 && k < v[i - 1]; --i) v[i] = v[i - 1];
+    v[i] = k;
   }
 
   void erase(const_iterator it) {
     std::vector<Key>& v = buckets_[it.bucket_];
-    v.erase(v.begin() + static_cast<std::ptrdiff_t>(it.pos_));
+    for (size_t i = it.pos_ + 1; i < v.size(); ++i) v[i - 1] = v[i];
+    v.pop_back();
     if (v.empty()) {
       const int w = it.bucket_ / 64;
       used_[w] &= ~(uint64_t{1} << (it.bucket_ % 64));
