@@ -116,6 +116,31 @@ TEST(MemoryStreamTest, StreamsAndTheSnapshotAtThePeak) {
   EXPECT_TRUE((*runs)[0].segments_at_peak.empty());
 }
 
+// Ranks replay on several threads; each result lands in its rank's place,
+// the same as on one thread.
+TEST(MemoryStreamTest, ThreadsDoNotChangeTheReplay) {
+  const graph::Config c = LoadScenario("pp4_tiny.textproto");
+  const SimResult r = Simulated(c);
+  StatusOr<std::vector<AllocatorRun>> one = ReplayAllocators(c, r, 2, 1);
+  StatusOr<std::vector<AllocatorRun>> many = ReplayAllocators(c, r, 2, 3);
+  ASSERT_TRUE(one.ok() && many.ok());
+  ASSERT_EQ(one->size(), r.ranks.size());
+  ASSERT_EQ(many->size(), one->size());
+  for (size_t i = 0; i < one->size(); ++i) {
+    const AllocatorRun& a = (*one)[i];
+    const AllocatorRun& b = (*many)[i];
+    EXPECT_EQ(a.rank, static_cast<int64_t>(i));
+    EXPECT_EQ(b.rank, a.rank);
+    EXPECT_EQ(b.reserved_peak, a.reserved_peak);
+    EXPECT_EQ(b.reserved_peak_time, a.reserved_peak_time);
+    EXPECT_EQ(b.end.device_allocs, a.end.device_allocs);
+    EXPECT_EQ(b.reserved.size(), a.reserved.size());
+    EXPECT_EQ(b.trace.size(), a.trace.size());
+    EXPECT_EQ(b.segments_at_peak.size(), a.segments_at_peak.size());
+  }
+  EXPECT_FALSE((*many)[2].trace.empty());  // the snapshot rank
+}
+
 // With a capacity below a rank's peak of live bytes some request cannot be
 // served however the cache is freed: it is named, with the largest free
 // block, and the replay goes on past the capacity.
