@@ -87,9 +87,23 @@ const FitBounder::StageSteps& FitBounder::Steps(const std::string& base_key,
                                                 const graph::Stage& stage) {
   std::string key = base_key + StageShape(c, stage);
   if (PerStageTiming(c.timing)) key += " " + std::to_string(stage.stage);
-  if (stages_.size() > kMaxCached) stages_.clear();
-  auto it = stages_.find(key);
-  if (it != stages_.end()) return it->second;
+  return Build(stages_, key, c, stage);
+}
+
+const FitBounder::StageSteps& FitBounder::SlotSteps(const std::string& base_key,
+                                                    const graph::Config& c,
+                                                    const graph::Slot& slot) {
+  graph::Stage one;
+  one.slots = {slot};
+  return Build(slots_, base_key + StageShape(c, one), c, one);
+}
+
+const FitBounder::StageSteps& FitBounder::Build(
+    std::unordered_map<std::string, StageSteps>& cache, const std::string& key,
+    const graph::Config& c, const graph::Stage& stage) {
+  if (cache.size() > kMaxCached) cache.clear();
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
   graph::Config one = c;
   one.layout.stages = {stage};
   StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(one, CostModel(one));
@@ -105,31 +119,7 @@ const FitBounder::StageSteps& FitBounder::Steps(const std::string& base_key,
     }
     steps.kept = std::max<int64_t>(0, Total(p.forward.net));
   }
-  return stages_.emplace(key, std::move(steps)).first->second;
-}
-
-const FitBounder::StageSteps& FitBounder::SlotSteps(const std::string& base_key,
-                                                    const graph::Config& c,
-                                                    const graph::Slot& slot) {
-  graph::Stage one;
-  one.slots = {slot};
-  const std::string key = base_key + StageShape(c, one);
-  if (slots_.size() > kMaxCached) slots_.clear();
-  auto it = slots_.find(key);
-  if (it != slots_.end()) return it->second;
-  graph::Config alone = c;
-  alone.layout.stages = {one};
-  StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(alone, CostModel(alone));
-  StageSteps steps;
-  if (!built.ok()) {
-    steps.status = built.status();
-  } else {
-    for (StepKind k : {StepKind::kForward, StepKind::kBackward, StepKind::kWeight,
-                       StepKind::kBackwardWeight}) {
-      steps.duration[static_cast<size_t>(k)] = built->front().For(k).duration;
-    }
-  }
-  return slots_.emplace(key, std::move(steps)).first->second;
+  return cache.emplace(key, std::move(steps)).first->second;
 }
 
 FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {

@@ -84,6 +84,10 @@ class FitBounder {
                           const graph::Stage& stage);
   const StageSteps& SlotSteps(const std::string& base_key, const graph::Config& config,
                               const graph::Slot& slot);
+  // The steps of `stage` alone, from `cache` or built into it.
+  static const StageSteps& Build(std::unordered_map<std::string, StageSteps>& cache,
+                                 const std::string& key, const graph::Config& config,
+                                 const graph::Stage& stage);
   // A resolved candidate past its static-memory check (schedule set), or
   // the bound that ends it (schedule null).
   // A rank's steps for the time bound: how many of each (stage, kind), and
