@@ -12,7 +12,6 @@
 namespace stepsim::sim {
 namespace {
 
-constexpr size_t kMaxCached = 4096;  // entries per cache before it is emptied
 
 std::string GibText(int64_t bytes) {
   char buffer[32];
@@ -101,7 +100,6 @@ const FitBounder::StageSteps& FitBounder::SlotSteps(const std::string& base_key,
 const FitBounder::StageSteps& FitBounder::Build(
     std::unordered_map<std::string, StageSteps>& cache, const std::string& key,
     const graph::Config& c, const graph::Stage& stage) {
-  if (cache.size() > kMaxCached) cache.clear();
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   graph::Config one = c;
@@ -137,7 +135,7 @@ FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {
       ScheduleKind_Name(c.schedule) + " " + std::to_string(c.parallel.pp) + " " +
       std::to_string(c.parallel.vpp) + " " + std::to_string(c.batch.microbatches) + " " +
       std::to_string(c.layout.stages.size());
-  if (schedules_.size() > kMaxCached) schedules_.clear();
+  if (schedules_.size() > max_cached_) schedules_.clear();
   auto sc = schedules_.find(schedule_key);
   if (sc == schedules_.end()) {
     ScheduleEntry entry{BuildSchedule(c), {}};
@@ -153,7 +151,7 @@ FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {
     placement += ";";
   }
   const std::string static_key = Key(scenario, false, false, describe + "\n" + placement);
-  if (statics_.size() > kMaxCached) statics_.clear();
+  if (statics_.size() > max_cached_) statics_.clear();
   auto st = statics_.find(static_key);
   if (st == statics_.end()) {
     // Parameter counts do not depend on ZeRO, but on where the stages are
@@ -161,7 +159,7 @@ FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {
     Scenario any_zero = scenario;
     any_zero.clear_zero();
     const std::string params_key = Key(any_zero, false, false, describe + "\n" + placement);
-    if (params_.size() > kMaxCached) params_.clear();
+    if (params_.size() > max_cached_) params_.clear();
     auto p = params_.find(params_key);
     if (p == params_.end()) p = params_.emplace(params_key, graph::CountParams(c)).first;
     st = statics_
@@ -302,6 +300,8 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
 }
 
 FitBound FitBounder::Bound(const Scenario& scenario) {
+  // Emptied only here, before this candidate holds pointers into it.
+  if (stages_.size() > max_cached_) stages_.clear();
   Prepared prepared = Prepare(scenario);
   if (prepared.schedule == nullptr) return prepared.bound;
   const graph::Config& c = prepared.config;
@@ -320,6 +320,7 @@ FitBound FitBounder::Bound(const Scenario& scenario) {
 }
 
 FitBound FitBounder::Quick(const Scenario& scenario) {
+  if (slots_.size() > max_cached_) slots_.clear();  // as stages_ in Bound
   Prepared prepared = Prepare(scenario);
   if (prepared.schedule == nullptr) return prepared.bound;
   const graph::Config& c = prepared.config;

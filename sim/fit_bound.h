@@ -30,6 +30,7 @@
 #define STEPSIM_SIM_FIT_BOUND_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -60,7 +61,9 @@ struct FitBound {
 // them). Not thread-safe.
 class FitBounder {
  public:
-  explicit FitBounder(int64_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // Each cache is emptied when it holds more than `max_cached` entries.
+  explicit FitBounder(int64_t capacity_bytes, size_t max_cached = 4096)
+      : capacity_(capacity_bytes), max_cached_(max_cached) {}
   // Static memory, then the memory and time bounds from the stages' step
   // profiles.
   FitBound Bound(const Scenario& scenario);
@@ -114,6 +117,7 @@ class FitBounder {
                 bool memory_bound) const;
 
   int64_t capacity_;
+  size_t max_cached_;
   // Keyed by whole serialized scenarios (kilobytes that share long
   // prefixes): hashed, not ordered.
   std::unordered_map<std::string, StatusOr<graph::ModelParams>> params_;
