@@ -52,16 +52,27 @@ std::string Quote(const std::string& field) {
 }  // namespace
 
 std::vector<std::string> VariedPaths(const SweepReport& report) {
-  std::set<std::string> overridden;
-  for (const SweepConfig& c : report.configs()) {
-    for (const auto& [path, value] : c.overrides()) overridden.insert(path);
-  }
-  std::vector<std::string> paths;
+  // The space's paths, in order, and whether some configuration overrides
+  // each: most configurations override them all, so the scan looks only
+  // for those not seen yet.
+  std::vector<std::string> candidates;
   for (const std::string& line : report.space()) {
     const std::string path = line.substr(0, line.find('='));
-    if (overridden.count(path) && std::find(paths.begin(), paths.end(), path) == paths.end()) {
-      paths.push_back(path);
+    if (std::find(candidates.begin(), candidates.end(), path) == candidates.end()) {
+      candidates.push_back(path);
     }
+  }
+  std::vector<bool> seen(candidates.size(), false);
+  size_t unseen = candidates.size();
+  for (const SweepConfig& c : report.configs()) {
+    if (unseen == 0) break;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (!seen[i] && c.overrides().contains(candidates[i])) seen[i] = true, --unseen;
+    }
+  }
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (seen[i]) paths.push_back(candidates[i]);
   }
   return paths;
 }
