@@ -86,15 +86,37 @@ const FitBounder::StageSteps& FitBounder::Steps(const std::string& base_key,
                                                 const graph::Stage& stage) {
   std::string key = base_key + StageShape(c, stage);
   if (PerStageTiming(c.timing)) key += " " + std::to_string(stage.stage);
+  key += Context(c, stage);
   return Build(stages_, key, c, stage);
+}
+
+// What a stage's profile takes from where it sits: whether it receives an
+// output gradient (every stage but the last), and under ZeRO-3 the shapes
+// of the other stages on its ranks (whose weights it shares, so does not
+// gather).
+std::string FitBounder::Context(const graph::Config& c, const graph::Stage& stage) {
+  std::string out = stage.stage + 1 < static_cast<int64_t>(c.layout.stages.size()) ? "" : " last";
+  if (c.zero_stage < 3) return out;
+  for (const auto& chunks : c.layout.rank_stages) {
+    if (std::find(chunks.begin(), chunks.end(), stage.stage) == chunks.end()) continue;
+    out += " with";
+    for (int64_t other : chunks) {
+      if (other != stage.stage && other >= 0 &&
+          other < static_cast<int64_t>(c.layout.stages.size())) {
+        out += " " + StageShape(c, c.layout.stages[static_cast<size_t>(other)]);
+      }
+    }
+  }
+  return out;
 }
 
 const FitBounder::StageSteps& FitBounder::SlotSteps(const std::string& base_key,
                                                     const graph::Config& c,
+                                                    const graph::Stage& stage,
                                                     const graph::Slot& slot) {
-  graph::Stage one;
+  graph::Stage one = stage;  // where the slot sits, holding it alone
   one.slots = {slot};
-  return Build(slots_, base_key + StageShape(c, one), c, one);
+  return Build(slots_, base_key + StageShape(c, one) + Context(c, stage), c, one);
 }
 
 const FitBounder::StageSteps& FitBounder::Build(
@@ -102,9 +124,7 @@ const FitBounder::StageSteps& FitBounder::Build(
     const graph::Config& c, const graph::Stage& stage) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  graph::Config one = c;
-  one.layout.stages = {stage};
-  StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(one, CostModel(one));
+  StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(c, CostModel(c), {stage});
   StageSteps steps;
   if (!built.ok()) {
     steps.status = built.status();
@@ -339,8 +359,8 @@ FitBound FitBounder::Quick(const Scenario& scenario) {
     for (const graph::Slot& slot : c.layout.stages[s].slots) {
       graph::Stage alone;
       alone.slots = {slot};
-      const StageSteps*& one = by_kind[StageShape(c, alone)];
-      if (one == nullptr) one = &SlotSteps(base_key, c, slot);
+      const StageSteps*& one = by_kind[StageShape(c, alone) + Context(c, c.layout.stages[s])];
+      if (one == nullptr) one = &SlotSteps(base_key, c, c.layout.stages[s], slot);
       if (!one->status.ok()) {
         FitBound out;
         out.error = one->status;

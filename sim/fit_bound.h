@@ -85,8 +85,10 @@ class FitBounder {
   // `base_key`: ProfileKeyBase of the candidate (fit_bound.cc).
   const StageSteps& Steps(const std::string& base_key, const graph::Config& config,
                           const graph::Stage& stage);
+  // `slot` of `stage`, as a stage of its own in the same place.
   const StageSteps& SlotSteps(const std::string& base_key, const graph::Config& config,
-                              const graph::Slot& slot);
+                              const graph::Stage& stage, const graph::Slot& slot);
+  static std::string Context(const graph::Config& config, const graph::Stage& stage);
   // The steps of `stage` alone, from `cache` or built into it.
   static const StageSteps& Build(std::unordered_map<std::string, StageSteps>& cache,
                                  const std::string& key, const graph::Config& config,

@@ -133,12 +133,18 @@ const StepProfile& StageProfile::For(StepKind kind) const {
 
 StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
                                                        const CostModel& cost) {
+  return BuildStageProfiles(c, cost, c.layout.stages);
+}
+
+StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
+                                                       const CostModel& cost,
+                                                       const std::vector<graph::Stage>& stages) {
   std::vector<StageProfile> out;
   // Profiles are built in place: a Boost graph does not move (adjacency_list
   // has no move constructor, and its swap makes three copies).
-  out.reserve(c.layout.stages.size());
+  out.reserve(stages.size());
   try {
-    for (const graph::Stage& stage : c.layout.stages) {
+    for (const graph::Stage& stage : stages) {
       StatusOr<graph::StageDag> dag = graph::BuildStageDag(c, stage);
       if (!dag.ok()) return dag.status();
       StageProfile& sp = out.emplace_back();

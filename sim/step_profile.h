@@ -72,6 +72,12 @@ struct StageProfile {
 // weights are a comm allocation while the layer's ops run.
 StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& config,
                                                        const CostModel& cost);
+// The profiles of `stages` only, each built as a stage of `config`'s layout
+// (its index and placement decide what it receives and, under ZeRO-3, which
+// shared weights its rank gathers).
+StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& config,
+                                                       const CostModel& cost,
+                                                       const std::vector<graph::Stage>& stages);
 
 }  // namespace stepsim::sim
 
