@@ -356,10 +356,11 @@ FitBound FitBounder::Quick(const Scenario& scenario) {
   for (size_t s = 0; s < n; ++s) {
     steps[s] = &composed[s];
     if (fixed) continue;
+    const std::string context = Context(c, c.layout.stages[s]);
     for (const graph::Slot& slot : c.layout.stages[s].slots) {
       graph::Stage alone;
       alone.slots = {slot};
-      const StageSteps*& one = by_kind[StageShape(c, alone) + Context(c, c.layout.stages[s])];
+      const StageSteps*& one = by_kind[StageShape(c, alone) + context];
       if (one == nullptr) one = &SlotSteps(base_key, c, c.layout.stages[s], slot);
       if (!one->status.ok()) {
         FitBound out;
