@@ -127,10 +127,14 @@ class FreeBlockSet {
     --size_;
   }
 
-  // Removes `k` if present.
+  // Removes `k` if present: a scan of its bucket, which holds a key or two.
   void erase(const Key& k) {
-    const_iterator it = lower_bound(k);
-    if (it != end() && *it == k) erase(it);
+    const int b = BucketOf(k);
+    const std::vector<Key>& v = buckets_[b];
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == k) return erase(const_iterator(this, b, i));
+      if (k < v[i]) return;
+    }
   }
 
  private:
