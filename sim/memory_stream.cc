@@ -3,6 +3,7 @@
 #include <atomic>
 #include <deque>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -322,7 +323,11 @@ StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;
   for (int t = 1; t < std::min<int64_t>(threads, static_cast<int64_t>(ranks)); ++t) {
-    pool.emplace_back(work);
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had: those running take the rest
+    }
   }
   work();
   for (std::thread& t : pool) t.join();
