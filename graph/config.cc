@@ -709,8 +709,14 @@ void CheckEnums(const google::protobuf::Message& message, const std::string& pre
 }  // namespace
 
 int64_t ModelSpec::DenseLayers() const {
+  // As IsMoeLayer says, without a step per layer (num_layers may be far
+  // beyond what resolves): the pattern's dense layers; past it, all layers
+  // of a dense model and none of an MoE one.
+  if (layers <= 0) return 0;
+  if (experts == 0) return layers;
+  const int64_t listed = std::min<int64_t>(layers, static_cast<int64_t>(moe_layers.size()));
   int64_t dense = 0;
-  for (int64_t l = 0; l < layers; ++l) dense += IsMoeLayer(l) ? 0 : 1;
+  for (int64_t l = 0; l < listed; ++l) dense += moe_layers[static_cast<size_t>(l)] ? 0 : 1;
   return dense;
 }
 
