@@ -58,11 +58,12 @@ FitBound Decode(const std::string& bytes) {
   return b;
 }
 
-std::string TimeBoundText(double bound_us, int64_t top, double limit_us) {
+// "not in the top K (time bound): at least 25000.000 ms, slower than ...";
+// `what` is "at least" for a bound, "simulated" for a simulated step.
+std::string TimeBoundText(const char* what, double step_us, int64_t top, double limit_us) {
   char text[200];
-  std::snprintf(text, sizeof text,
-                "%s: at least %.3f ms, slower than the %lld fastest that fit (%.3f ms)",
-                kTimeBound, bound_us / 1000, static_cast<long long>(top), limit_us / 1000);
+  std::snprintf(text, sizeof text, "%s: %s %.3f ms, slower than the %lld fastest that fit (%.3f ms)",
+                kTimeBound, what, step_us / 1000, static_cast<long long>(top), limit_us / 1000);
   return text;
 }
 
@@ -180,22 +181,29 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
   auto point_of = [&](int64_t i) {
     return fit.PointOf(fit.candidates[static_cast<size_t>(begin + i)]);
   };
-  auto add_invalid = [&](int64_t i, const Status& error) {
-    *report.add_configs() = RowWithError(begin + i, point_of(i), error);
-    ++reasons[error.code() == StatusCode::kInvalidInput ? InvalidReason(error) : kFailed];
-  };
-  std::vector<int64_t> order;  // past static memory, by quick time bound
-  for (int64_t i = 0; i < count; ++i) {
-    const FitBound& b = quick[static_cast<size_t>(i)];
+  // Records a candidate its bound rules out; false for one still in the race.
+  auto settled = [&](int64_t i, const FitBound& b) {
     switch (b.kind) {
-      case FitBound::kInvalid: add_invalid(i, b.error); break;
+      case FitBound::kInvalid:
+        *report.add_configs() = RowWithError(begin + i, point_of(i), b.error);
+        ++reasons[b.error.code() == StatusCode::kInvalidInput ? InvalidReason(b.error) : kFailed];
+        return true;
       case FitBound::kStaticMemory:
         *report.add_configs() = RowSkipped(begin + i, point_of(i), kStatic + (": " + b.reason));
         ++reasons[kStatic];
-        break;
-      case FitBound::kMemoryBound:  // Quick bounds no memory beyond static
-      case FitBound::kCandidate: order.push_back(i); break;
+        return true;
+      case FitBound::kMemoryBound:  // full bounds only
+        *report.add_configs() =
+            RowSkipped(begin + i, point_of(i), kMemoryBound + (": " + b.reason));
+        ++reasons[kMemoryBound];
+        return true;
+      case FitBound::kCandidate: return false;
     }
+    return false;
+  };
+  std::vector<int64_t> order;  // past static memory, by quick time bound
+  for (int64_t i = 0; i < count; ++i) {
+    if (!settled(i, quick[static_cast<size_t>(i)])) order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return quick[static_cast<size_t>(a)].time_us < quick[static_cast<size_t>(b)].time_us;
@@ -238,21 +246,7 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
           base, fit, begin, batch, false, bounder, options, "profiles", &bounded,
           static_cast<int64_t>(order.size()));
       for (size_t j = 0; j < batch.size(); ++j) {
-        const int64_t i = batch[j];
-        const FitBound& b = full[j];
-        switch (b.kind) {
-          case FitBound::kInvalid: add_invalid(i, b.error); break;
-          case FitBound::kStaticMemory:  // as in Quick; not reached
-            *report.add_configs() = RowSkipped(begin + i, point_of(i), kStatic + (": " + b.reason));
-            ++reasons[kStatic];
-            break;
-          case FitBound::kMemoryBound:
-            *report.add_configs() =
-                RowSkipped(begin + i, point_of(i), kMemoryBound + (": " + b.reason));
-            ++reasons[kMemoryBound];
-            break;
-          case FitBound::kCandidate: ready.emplace_back(b.time_us, i); break;
-        }
+        if (!settled(batch[j], full[j])) ready.emplace_back(full[j].time_us, batch[j]);
       }
       std::stable_sort(ready.begin(), ready.end());
       continue;
@@ -261,13 +255,13 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
       // Every remaining bound exceeds the K-th fastest step time.
       for (const auto& [bound, i] : ready) {
         *report.add_configs() =
-            RowSkipped(begin + i, point_of(i), TimeBoundText(bound, space.top, limit));
+            RowSkipped(begin + i, point_of(i), TimeBoundText("at least", bound, space.top, limit));
         ++reasons[kTimeBound];
       }
       for (; next < order.size(); ++next) {
         const int64_t i = order[next];
         *report.add_configs() = RowSkipped(
-            begin + i, point_of(i), TimeBoundText(quick[i].time_us, space.top, limit));
+            begin + i, point_of(i), TimeBoundText("at least", quick[i].time_us, space.top, limit));
         ++reasons[kTimeBound];
       }
       break;
@@ -306,11 +300,8 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
       const int64_t index = begin + round[static_cast<size_t>(job)];
       const Point& point = points[static_cast<size_t>(job)];
       if (run.ok() && slower(*run)) {
-        char text[200];
-        std::snprintf(text, sizeof text, "%s: simulated %.3f ms, slower than the %lld fastest that "
-                      "fit (%.3f ms)", kTimeBound, run->step_time_us() / 1000,
-                      static_cast<long long>(space.top), limit / 1000);
-        rows[job] = RowSkipped(index, point, text);
+        rows[job] = RowSkipped(index, point,
+                               TimeBoundText("simulated", run->step_time_us(), space.top, limit));
       } else {
         rows[job] = run.ok() ? RowFromRun(index, point, configs[job], *run)
                              : RowWithError(index, point, run.status());

@@ -39,8 +39,8 @@ struct FitOptions {
   int jobs = 1;
   Shard shard;
   std::vector<std::string> context;  // first lines of SweepReport.space
-  // Called in the caller while candidates are bounded ("bounds") and
-  // simulated ("simulating").
+  // Called in the caller while candidates are bounded quickly ("bounds"),
+  // bounded in full ("profiles") and simulated ("simulating").
   std::function<void(const std::string& phase, int64_t done, int64_t total)> progress;
   // A report without the caching allocator's replay (its step time is the
   // full report's): a simulation whose step is slower than the K fastest

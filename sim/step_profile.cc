@@ -83,10 +83,14 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
     if (it != gathered.end() && it->second > 0) {
       const bool first = i == 0 || GroupKey(dag.ops[order[i - 1]]) != it->first;
       const bool last = i + 1 == order.size() || GroupKey(dag.ops[order[i + 1]]) != it->first;
-      if (first) ph.alloc[static_cast<int>(Category::kComm)] += it->second;
-      if (last) ph.free[static_cast<int>(Category::kComm)] += it->second;
-      if (first) ph.gathered_alloc = it->second;
-      if (last) ph.gathered_free = it->second;
+      if (first) {
+        ph.alloc[static_cast<int>(Category::kComm)] += it->second;
+        ph.gathered_alloc = it->second;
+      }
+      if (last) {
+        ph.free[static_cast<int>(Category::kComm)] += it->second;
+        ph.gathered_free = it->second;
+      }
     }
     t = ph.end;
     if (all_to_all[o] > 0 && seconds[o] > 0) {
