@@ -11,8 +11,6 @@
 // default is one thread, whose CPU time is the replay's cost.
 //
 // CPU time is what a benchmark measures; it never reaches stepsim's outputs.
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -23,15 +21,12 @@
 #include "sim/memory_stream.h"
 #include "sim/schedule.h"
 #include "tools/cli_io.h"
+#include "tools/cpu_time.h"
+#include "traces/format.h"
 
 namespace {
 
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
-}
+using stepsim::tools::CpuSeconds;
 
 int Usage() {
   std::fprintf(stderr,
@@ -106,6 +101,7 @@ int main(int argc, char** argv) {
               on.c_str(), 1e3 * best, best / simulated);
   std::printf("memory events: %lld, %.1f M/s replayed\n", static_cast<long long>(events),
               1e-6 * static_cast<double>(events) / best);
-  std::printf("max reserved peak: %lld B\n", static_cast<long long>(reserved));
+  std::printf("max reserved peak: %s GiB (%s B)\n", stepsim::traces::Gib(reserved).c_str(),
+              stepsim::traces::Thousands(reserved).c_str());
   return 0;
 }

@@ -31,6 +31,7 @@
 #include "sim/memory_stream.h"
 #include "sim/schedule.h"
 #include "tools/cli_io.h"
+#include "tools/cpu_time.h"
 #include "tools/in_child.h"
 #include "traces/chrome_trace.h"
 #include "traces/run_report.h"
@@ -52,12 +53,7 @@ struct Measured {
   int64_t events = 0, steps = 0, transfers = 0;
 };
 
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
-}
+using stepsim::tools::CpuSeconds;
 
 // Runs the case in a child process (one SimGrid engine per process).
 Measured Measure(const Case& c, bool trace) {

@@ -32,6 +32,7 @@
 #include "sim/process_pool.h"
 #include "sim/sweep.h"
 #include "tools/cli_io.h"
+#include "tools/cpu_time.h"
 #include "traces/run_report.h"
 
 namespace {
@@ -39,16 +40,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // CPU seconds of this process and of the processes it has waited for.
-double CpuSeconds() {
-  double total = 0;
-  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
-    rusage u{};
-    getrusage(who, &u);
-    total += static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-             static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-  }
-  return total;
-}
+double CpuSeconds() { return stepsim::tools::CpuSeconds(/*children=*/true); }
 
 double Seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
