@@ -1,7 +1,6 @@
 #include "sim/caching_allocator.h"
 
 #include <algorithm>
-#include <iterator>
 
 namespace stepsim::sim {
 namespace {
@@ -73,16 +72,10 @@ CachingAllocator::CachingAllocator(AllocatorOptions options)
 
 // --------------------------------------------------------------- blocks ----
 
-CachingAllocator::FreeKey CachingAllocator::Key(int32_t stream, int64_t size, int64_t addr,
-                                                Handle block) {
+CachingAllocator::FreeKey CachingAllocator::Key(int32_t stream, int64_t size, int64_t addr) {
   // Below the base: the smallest key of its (stream, size), for searches.
-  const uint64_t units = addr <= kAddressBase ? 0 : static_cast<uint64_t>(addr - kAddressBase) >> 9;
-  return FreeKey::Make(stream, size, units, std::max<Handle>(block, 0));
-}
-
-CachingAllocator::FreeKey CachingAllocator::KeyOf(Handle h) const {
-  const Block& b = blocks_[h];
-  return Key(b.stream, b.size, b.addr, h);
+  const uint64_t offset = addr <= kAddressBase ? 0 : static_cast<uint64_t>(addr - kAddressBase);
+  return FreeKey::Make(stream, size, offset);
 }
 
 CachingAllocator::Handle CachingAllocator::NewBlock(const Block& b) {
@@ -92,27 +85,31 @@ CachingAllocator::Handle CachingAllocator::NewBlock(const Block& b) {
     blocks_[h] = b;
     return h;
   }
-  blocks_.push_back(b);
+  blocks_.push_back(b);  // b may be in blocks_: push_back copes
+  small_.blocks.reserve(blocks_.size());  // so that inserting never grows
+  large_.blocks.reserve(blocks_.size());
   return static_cast<Handle>(blocks_.size() - 1);
 }
 
+// The copy is made in its slot and changed there, not changed on the stack
+// and stored whole.
 CachingAllocator::Handle CachingAllocator::LinkBefore(Handle h, int64_t addr, int64_t size) {
-  Block b = blocks_[h];
+  const Handle p = NewBlock(blocks_[h]);
+  Block& b = blocks_[p];
   b.addr = addr;
   b.size = size;
   b.next = h;
-  const Handle p = NewBlock(b);
   if (b.prev >= 0) blocks_[b.prev].next = p;
   blocks_[h].prev = p;
   return p;
 }
 
 CachingAllocator::Handle CachingAllocator::LinkAfter(Handle h, int64_t addr, int64_t size) {
-  Block b = blocks_[h];
+  const Handle n = NewBlock(blocks_[h]);
+  Block& b = blocks_[n];
   b.addr = addr;
   b.size = size;
   b.prev = h;
-  const Handle n = NewBlock(b);
   if (b.next >= 0) blocks_[b.next].prev = n;
   blocks_[h].next = n;
   return n;
@@ -124,8 +121,17 @@ void CachingAllocator::DeleteBlock(Handle h) {
   spare_.push_back(h);
 }
 
-void CachingAllocator::InsertFree(Handle h) { PoolFor(blocks_[h]).blocks.insert(KeyOf(h)); }
-void CachingAllocator::EraseFree(Handle h) { PoolFor(blocks_[h]).blocks.erase(KeyOf(h)); }
+void CachingAllocator::InsertFree(Handle h) {
+  const Block& b = blocks_[h];
+  PoolFor(b).blocks.insert(h, Key(b.stream, b.size, b.addr));
+}
+
+void CachingAllocator::EraseFree(Handle h) { PoolFor(blocks_[h]).blocks.erase(h); }
+
+void CachingAllocator::UpdateFree(Handle h) {
+  const Block& b = blocks_[h];
+  PoolFor(b).blocks.update(h, Key(b.stream, b.size, b.addr));
+}
 
 int64_t CachingAllocator::NewAddress(int64_t size) {
   const int64_t addr = next_address_;
@@ -157,6 +163,7 @@ CachingAllocator::Handle CachingAllocator::Allocate(int64_t bytes, int stream, i
   // freeing the oversize cached blocks, then after freeing every cached
   // segment; only then OOM.
   Handle h = FindFreeBlock(pool, stream, size);
+  const bool cached = h >= 0;  // still in the pool's set
   if (h < 0) h = AllocSegment(pool, stream, size, alloc_size);
   if (h < 0 && ReleaseAvailableCachedBlocks(pool, stream, size)) {
     h = AllocSegment(pool, stream, size, alloc_size);
@@ -174,13 +181,20 @@ CachingAllocator::Handle CachingAllocator::Allocate(int64_t bytes, int stream, i
     return kOutOfMemory;
   }
   // alloc_found_block(): the block leaves the cache; a worthwhile rest of
-  // it stays behind as a free block right after it.
+  // it stays behind as a free block right after it (a cached block's rest
+  // keeps its place in the set).
   if (ShouldSplit(h, size)) {
     const Handle part = LinkBefore(h, blocks_[h].addr, size);
     blocks_[h].addr += size;
     blocks_[h].size -= size;
-    InsertFree(h);
+    if (cached) {
+      UpdateFree(h);
+    } else {
+      InsertFree(h);
+    }
     h = part;
+  } else if (cached) {
+    EraseFree(h);
   }
   Block& b = blocks_[h];
   b.allocated = true;
@@ -194,32 +208,33 @@ CachingAllocator::Handle CachingAllocator::Allocate(int64_t bytes, int stream, i
 }
 
 // get_free_block(): the smallest cached block of this stream that fits,
-// lowest address first among equals.
+// lowest address first among equals. It stays in the set: the caller
+// takes it out, or leaves the rest of it there.
 CachingAllocator::Handle CachingAllocator::FindFreeBlock(Pool& pool, int stream, int64_t size) {
-  auto it = pool.blocks.lower_bound(Key(stream, size, kMin, 0));
-  if (it == pool.blocks.end() || it->stream() != stream) return -1;
-  if (options_.expandable_segments) {
-    // A block followed by unmapped pages can grow: best fit compares what
-    // a block can expand to.
-    auto expandable_size = [&](const FreeKey& k) {
-      const Block& b = blocks_[k.block()];
-      return b.size + (b.next >= 0 && !blocks_[b.next].mapped ? blocks_[b.next].size : 0);
+  Handle h = pool.blocks.first_fit(stream, size);
+  if (h < 0) return -1;
+  auto unmapped_after = [&](Handle c) {
+    return blocks_[c].next >= 0 && !blocks_[blocks_[c].next].mapped;
+  };
+  // A block followed by unmapped pages can grow: best fit compares what a
+  // block can expand to. (Only such a block can lose to a larger one.)
+  if (options_.expandable_segments && unmapped_after(h)) {
+    auto expandable_size = [&](Handle c) {
+      return blocks_[c].size + (unmapped_after(c) ? blocks_[blocks_[c].next].size : 0);
     };
-    for (auto next = std::next(it);
-         next != pool.blocks.end() && next->stream() == stream &&
-         expandable_size(*next) < expandable_size(*it);
-         ++next) {
-      it = next;
+    for (Handle next = pool.blocks.next(h);
+         next >= 0 && blocks_[next].stream == stream && expandable_size(next) < expandable_size(h);
+         next = pool.blocks.next(next)) {
+      h = next;
     }
   }
   // An oversize block does not serve a request below max_split_size, and
   // serves a larger one only within max_non_split_rounding of its size.
-  if (size < options_.max_split_size && it->size() >= options_.max_split_size) return -1;
-  if (size >= options_.max_split_size && it->size() >= size + options_.max_non_split_rounding) {
+  const int64_t found = blocks_[h].size;
+  if (size < options_.max_split_size && found >= options_.max_split_size) return -1;
+  if (size >= options_.max_split_size && found >= size + options_.max_non_split_rounding) {
     return -1;
   }
-  const Handle h = it->block();
-  pool.blocks.erase(it);
   return h;
 }
 
@@ -259,24 +274,21 @@ bool CachingAllocator::ReleaseAvailableCachedBlocks(Pool& pool, int stream, int6
   if (options_.max_split_size == std::numeric_limits<int64_t>::max()) return false;
   if (options_.expandable_segments) return false;  // PyTorch frees only cudaMalloc'd segments
   const int64_t want = std::max(size, options_.max_split_size);
-  auto whole = [&](const FreeKey& k) {
-    return blocks_[k.block()].prev < 0 && blocks_[k.block()].next < 0;
-  };
-  auto it = pool.blocks.lower_bound(Key(stream, want, kMin, 0));
-  if (it != pool.blocks.end() && it->stream() == stream) {
-    if (!whole(*it)) return false;
-    ReleaseBlock(it->block());
+  auto whole = [&](Handle h) { return blocks_[h].prev < 0 && blocks_[h].next < 0; };
+  const Handle found = pool.blocks.lower_bound(Key(stream, want, kMin));
+  if (found >= 0 && blocks_[found].stream == stream) {
+    if (!whole(found)) return false;
+    ReleaseBlock(found);
     return true;
   }
-  if (it == pool.blocks.begin()) return false;
   std::vector<Handle> release;
   int64_t released = 0;
-  for (--it; released < want && it->size() >= options_.max_split_size &&
-             it->stream() == stream && whole(*it);) {
-    released += it->size();
-    release.push_back(it->block());
-    if (it == pool.blocks.begin()) break;
-    --it;
+  for (Handle h = found >= 0 ? pool.blocks.prev(found) : pool.blocks.last();
+       h >= 0 && released < want && blocks_[h].size >= options_.max_split_size &&
+       blocks_[h].stream == stream && whole(h);
+       h = pool.blocks.prev(h)) {
+    released += blocks_[h].size;
+    release.push_back(h);
   }
   for (Handle h : release) ReleaseBlock(h);
   return released >= want;
@@ -291,12 +303,12 @@ void CachingAllocator::ReleaseCachedBlocks() {
 
 void CachingAllocator::ReleasePool(Pool& pool) {
   std::vector<Handle> whole, to_unmap;
-  for (const FreeKey& k : pool.blocks) {
-    const Block& b = blocks_[k.block()];
+  for (Handle h = pool.blocks.first(); h >= 0; h = pool.blocks.next(h)) {
+    const Block& b = blocks_[h];
     if (b.expandable >= 0) {
-      to_unmap.push_back(k.block());
+      to_unmap.push_back(h);
     } else if (b.prev < 0 && b.next < 0) {
-      whole.push_back(k.block());
+      whole.push_back(h);
     }
   }
   for (Handle h : whole) ReleaseBlock(h);
@@ -439,9 +451,19 @@ void CachingAllocator::FreeBlock(Handle h) {
   Record(TraceAction::kFreeCompleted, b.addr, b.requested, b.stream, b.tag);
   b.requested = 0;
   b.tag = -1;
-  TryMerge(h, blocks_[h].prev);
-  TryMerge(h, blocks_[h].next);
-  InsertFree(h);
+  // A free neighbour keeps its place in the cache and grows over the
+  // block (and over the other free neighbour): the same blocks as merging
+  // both into this one, with one update of the set instead of a removal
+  // per neighbour and an insertion.
+  const Handle prev = b.prev, next = b.next;
+  const bool merge_prev = prev >= 0 && !blocks_[prev].allocated && blocks_[prev].mapped;
+  const bool merge_next = next >= 0 && !blocks_[next].allocated && blocks_[next].mapped;
+  if (!merge_prev && !merge_next) return InsertFree(h);
+  const Handle keep = merge_prev ? prev : next;
+  if (merge_prev && merge_next) EraseFree(next);
+  Absorb(keep, h);
+  if (merge_prev && merge_next) Absorb(keep, next);
+  UpdateFree(keep);
 }
 
 // try_merge_blocks(): `src` (a free neighbour in the same mapping state)
@@ -455,6 +477,12 @@ int64_t CachingAllocator::TryMerge(Handle dst, Handle src) {
   } else {
     pool.unmapped.erase(AddressKey{s.stream, s.addr, src});
   }
+  return Absorb(dst, src);
+}
+
+// `src`, a neighbour of `dst` outside the pool's sets, joins it.
+int64_t CachingAllocator::Absorb(Handle dst, Handle src) {
+  Block& s = blocks_[src];
   Block& d = blocks_[dst];
   if (d.prev == src) {
     d.addr = s.addr;
@@ -476,10 +504,10 @@ int64_t CachingAllocator::LargestFreeBlock() const {
   int64_t largest = 0;
   for (const Pool* pool : {&small_, &large_}) {
     // The largest block of each stream ends that stream's run in the set.
-    for (auto it = pool->blocks.begin(); it != pool->blocks.end();) {
-      auto end = pool->blocks.lower_bound(Key(it->stream() + 1, 0, kMin, 0));
-      largest = std::max(largest, std::prev(end)->size());
-      it = end;
+    for (Handle h = pool->blocks.last(); h >= 0;) {
+      const int stream = blocks_[h].stream;
+      largest = std::max(largest, blocks_[h].size);
+      h = stream == 0 ? -1 : pool->blocks.last_up_to(stream - 1);
     }
   }
   return largest;

@@ -148,7 +148,7 @@ class CachingAllocator {
     int32_t expandable = -1;  // index of its expandable segment, or -1
   };
   using FreeKey = FreeBlockSet::Key;  // best fit: (stream, size, address)
-  static FreeKey Key(int32_t stream, int64_t size, int64_t addr, Handle block);
+  static FreeKey Key(int32_t stream, int64_t size, int64_t addr);
   struct AddressKey {  // unmapped ranges: (stream, address)
     int32_t stream;
     int64_t addr;
@@ -168,7 +168,6 @@ class CachingAllocator {
   };
 
   Pool& PoolFor(const Block& b) { return b.small ? small_ : large_; }
-  FreeKey KeyOf(Handle h) const;
   Handle NewBlock(const Block& b);
   // A copy of h's block at [addr, addr + size), linked in right before
   // (after) h in its segment.
@@ -177,6 +176,7 @@ class CachingAllocator {
   void DeleteBlock(Handle h);
   void InsertFree(Handle h);
   void EraseFree(Handle h);
+  void UpdateFree(Handle h);  // after its size or address changed
 
   Handle FindFreeBlock(Pool& pool, int stream, int64_t size);  // get_free_block
   bool ShouldSplit(Handle h, int64_t size) const;
@@ -190,6 +190,7 @@ class CachingAllocator {
   bool MapBlock(Handle h, int64_t size);
   void UnmapBlock(Handle h);
   int64_t TryMerge(Handle dst, Handle src);
+  int64_t Absorb(Handle dst, Handle src);
   void FreeBlock(Handle h);
   void Record(TraceAction action, int64_t addr, int64_t size, int stream, int64_t tag);
   int64_t NewAddress(int64_t size);
