@@ -62,6 +62,7 @@ class StreamReplayer : public LedgerVisitor {
     if (!status_.ok()) return;
     const graph::StageDag& dag = r.stage->dag;
     const graph::Op& op = dag.ops[ph.op];
+    const OpTable& table = TableOf(dag);
     std::vector<Handle>& slots = SlotsOf(r);
     bool moves = false;  // whether the phase moves bytes (a change of the ledger)
     if (!free) {
@@ -74,24 +75,25 @@ class StreamReplayer : public LedgerVisitor {
             {Allocate(gathered, kDpComm, time, {&kGathered, Category::kComm, -1, &r, &op}),
              gathered});
       }
-      for (const graph::TensorEvent& e : op.events) {
-        if (!e.allocate) continue;
+      const OpTable::Range range = table.allocs[ph.op];
+      for (int32_t i = range.begin; i < range.end; ++i) {
+        const OpTable::Event& e = table.events[i];
         const graph::Tensor& t = dag.tensors[e.tensor];
-        const int stream = t.category == Category::kComm && op.comm_bytes > 0 ? kEpComm : kCompute;
         if (slots[e.tensor] != kUnset) return Fail("tensor " + t.name + " allocated twice");
-        slots[e.tensor] = Allocate(t.bytes, stream, time, {&t.name, t.category, -1, &r, &op});
-        moves = moves || t.bytes != 0;
+        slots[e.tensor] = Allocate(t.bytes, e.stream, time, {&t.name, t.category, -1, &r, &op});
       }
+      moves = moves || range.moves;
     } else {
-      for (const graph::TensorEvent& e : op.events) {
-        if (e.allocate) continue;
-        const graph::Tensor& t = dag.tensors[e.tensor];
-        if (slots[e.tensor] == kUnset) return Fail("tensor " + t.name + " freed unallocated");
-        Free(slots[e.tensor], time);
-        slots[e.tensor] = kUnset;
-        moves = moves || t.bytes != 0;
+      const OpTable::Range range = table.frees[ph.op];
+      for (int32_t i = range.begin; i < range.end; ++i) {
+        const int32_t tensor = table.events[i].tensor;
+        if (slots[tensor] == kUnset) {
+          return Fail("tensor " + dag.tensors[tensor].name + " freed unallocated");
+        }
+        Free(slots[tensor], time);
+        slots[tensor] = kUnset;
       }
-      moves = moves || ph.gathered_free != 0;
+      moves = range.moves || ph.gathered_free != 0;
       for (int64_t gathered = ph.gathered_free; gathered > 0;) {
         if (gathered_.empty() || gathered_.front().second > gathered) {
           return Fail("gathered weights freed that were not gathered");
@@ -146,6 +148,51 @@ class StreamReplayer : public LedgerVisitor {
       l.stage = s.step->stage->stage;
     }
     return l;
+  }
+
+  // A DAG's ops' allocations and frees, each in the op's order, apart:
+  // what OnPhase walks.
+  struct OpTable {
+    struct Event {
+      int32_t tensor;
+      int32_t stream;
+    };
+    struct Range {
+      int32_t begin = 0, end = 0;
+      bool moves = false;  // a tensor of non-zero bytes
+    };
+    std::vector<Event> events;
+    std::vector<Range> allocs, frees;  // by op
+  };
+
+  const OpTable& TableOf(const graph::StageDag& dag) {
+    if (&dag == last_dag_) return *last_table_;
+    auto it = tables_.find(&dag);
+    if (it == tables_.end()) {
+      OpTable t;
+      t.allocs.resize(dag.ops.size());
+      t.frees.resize(dag.ops.size());
+      for (size_t o = 0; o < dag.ops.size(); ++o) {
+        const graph::Op& op = dag.ops[o];
+        for (bool allocate : {true, false}) {
+          OpTable::Range& range = allocate ? t.allocs[o] : t.frees[o];
+          range.begin = static_cast<int32_t>(t.events.size());
+          for (const graph::TensorEvent& e : op.events) {
+            if (e.allocate != allocate) continue;
+            const graph::Tensor& tensor = dag.tensors[e.tensor];
+            // EP dispatch/combine buffers on the EP stream.
+            const bool ep = tensor.category == Category::kComm && op.comm_bytes > 0;
+            t.events.push_back({e.tensor, ep ? kEpComm : kCompute});
+            range.moves = range.moves || tensor.bytes != 0;
+          }
+          range.end = static_cast<int32_t>(t.events.size());
+        }
+      }
+      it = tables_.emplace(&dag, std::move(t)).first;
+    }
+    last_dag_ = &dag;
+    last_table_ = &it->second;
+    return it->second;
   }
 
   // The handles of one (stage, micro-batch)'s DAG tensors.
@@ -247,6 +294,9 @@ class StreamReplayer : public LedgerVisitor {
   std::vector<AllocationLabel> labels_list_;
   std::vector<double> event_times_;
   std::unordered_map<uint64_t, std::vector<Handle>> slots_;
+  std::unordered_map<const graph::StageDag*, OpTable> tables_;
+  const graph::StageDag* last_dag_ = nullptr;
+  const OpTable* last_table_ = nullptr;
   uint64_t last_key_ = 0;
   std::vector<Handle>* last_slots_ = nullptr;
   std::unordered_map<std::string, std::vector<Handle>> buffers_;
