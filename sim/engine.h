@@ -42,7 +42,7 @@ struct RankRun {
   // The named parts of static_bytes and, after the step, the input batches
   // the training loop keeps ("retained_batches"): what is allocated after
   // the step, by name.
-  std::vector<std::pair<std::string, int64_t>> buffers;
+  std::vector<std::pair<std::string, int64_t>> buffers{};
   int64_t retained_bytes = 0;  // input batches still held after the step
   // The optimizer step's gradient copies, kept after the step
   // (graph::OptimizerGradientCopyBytes). Set before the simulation runs.
@@ -52,7 +52,7 @@ struct RankRun {
   double compute_end = 0;      // end of the rank's last step
   double end = 0;              // after the data-parallel gradient reduction
   double grad_sync_seconds = 0;
-  LedgerResult memory;         // filled by Simulate: the replayed ledger
+  LedgerResult memory{};       // filled by Simulate: the replayed ledger
 };
 
 struct SimResult {

@@ -63,7 +63,9 @@ TEST(ChromeTraceTest, ReservedCounterFromTheAllocatorReplay) {
   ASSERT_FALSE(total.empty());
   const nlohmann::json doc = nlohmann::json::parse(trace);
   for (const nlohmann::json& e : doc["traceEvents"]) {
-    if (e["ph"] == "C" && e["name"] == "memory (GiB)") EXPECT_FALSE(e["args"].contains("reserved"));
+    if (e["ph"] == "C" && e["name"] == "memory (GiB)") {
+      EXPECT_FALSE(e["args"].contains("reserved"));
+    }
   }
   // Without an allocator (allocator.kind NONE) there is no reserved counter.
   EXPECT_TRUE(Counter(ChromeTrace(s, OneRankReport(s)), "reserved (GiB)", "reserved").empty());

@@ -38,7 +38,8 @@ inline sim::SimResult ReservedRun() {
   sim::Bytes initial{};
   initial[static_cast<int>(graph::Category::kWeights)] = 1000;
   sim::SimResult s;
-  s.ranks.push_back(sim::RankRun{0, sim::Ledger(initial)});
+  sim::RankRun first{.rank = 0, .ledger = sim::Ledger(initial)};
+  s.ranks.push_back(std::move(first));
   sim::RankRun& run = s.ranks.back();
   run.static_bytes = initial;
   auto add = [&](double us, int64_t bytes, const std::string& what) {
