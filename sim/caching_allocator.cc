@@ -86,8 +86,6 @@ CachingAllocator::Handle CachingAllocator::NewBlock(const Block& b) {
     return h;
   }
   blocks_.push_back(b);  // b may be in blocks_: push_back copes
-  small_.blocks.reserve(blocks_.size());  // so that inserting never grows
-  large_.blocks.reserve(blocks_.size());
   return static_cast<Handle>(blocks_.size() - 1);
 }
 
@@ -456,8 +454,7 @@ void CachingAllocator::FreeBlock(Handle h) {
   // both into this one, with one update of the set instead of a removal
   // per neighbour and an insertion.
   const Handle prev = b.prev, next = b.next;
-  const bool merge_prev = prev >= 0 && !blocks_[prev].allocated && blocks_[prev].mapped;
-  const bool merge_next = next >= 0 && !blocks_[next].allocated && blocks_[next].mapped;
+  const bool merge_prev = Mergeable(h, prev), merge_next = Mergeable(h, next);
   if (!merge_prev && !merge_next) return InsertFree(h);
   const Handle keep = merge_prev ? prev : next;
   if (merge_prev && merge_next) EraseFree(next);
@@ -469,7 +466,7 @@ void CachingAllocator::FreeBlock(Handle h) {
 // try_merge_blocks(): `src` (a free neighbour in the same mapping state)
 // joins `dst`, which must be outside the pool's sets.
 int64_t CachingAllocator::TryMerge(Handle dst, Handle src) {
-  if (src < 0 || blocks_[src].allocated || blocks_[src].mapped != blocks_[dst].mapped) return 0;
+  if (!Mergeable(dst, src)) return 0;
   Block& s = blocks_[src];
   Pool& pool = PoolFor(s);
   if (s.mapped) {

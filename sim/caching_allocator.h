@@ -189,6 +189,11 @@ class CachingAllocator {
   Handle FindExpandable(Pool& pool, int stream, int64_t size);
   bool MapBlock(Handle h, int64_t size);
   void UnmapBlock(Handle h);
+  // Whether `src` (a neighbour of `dst`, or -1) is free and in the same
+  // mapping state, so that it may join `dst`.
+  bool Mergeable(Handle dst, Handle src) const {
+    return src >= 0 && !blocks_[src].allocated && blocks_[src].mapped == blocks_[dst].mapped;
+  }
   int64_t TryMerge(Handle dst, Handle src);
   int64_t Absorb(Handle dst, Handle src);
   void FreeBlock(Handle h);

@@ -69,10 +69,8 @@ class FreeBlockSet {
   // not less), kNone if none.
   Handle lower_bound(const Key& k) const {
     const int b = BucketOf(k);
-    for (Handle h = heads_[b]; h != kNone; h = nodes_[h].next) {
-      if (!(nodes_[h].key < k)) return h;
-    }
-    return HeadOf(NextBucket(b + 1));
+    const Handle h = FirstInBucket(b, k);
+    return h != kNone ? h : HeadOf(NextBucket(b + 1));
   }
 
   // The first handle of `stream` whose size is at least `size` (lowest
@@ -81,9 +79,7 @@ class FreeBlockSet {
   Handle first_fit(int32_t stream, int64_t size) const {
     const Key k = Key::Make(stream, size, 0);
     const int b = BucketOf(k);
-    for (Handle h = heads_[b]; h != kNone; h = nodes_[h].next) {
-      if (!(nodes_[h].key < k)) return h;
-    }
+    if (const Handle h = FirstInBucket(b, k); h != kNone) return h;
     const int end = (stream + 1) * kClasses;
     for (int w = (b + 1) / 64, from = b + 1; w * 64 < end; ++w, from = w * 64) {
       const uint64_t bits = used_[w] & (~uint64_t{0} << (from % 64));
@@ -95,11 +91,6 @@ class FreeBlockSet {
     return kNone;
   }
 
-  // Makes room for handles below `n` (insert grows the room itself).
-  void reserve(size_t n) {
-    if (n > nodes_.size()) nodes_.resize(std::max(n, nodes_.size() * 2));
-  }
-
   // The handle with the largest key among streams up to `stream`, kNone
   // if they have none.
   Handle last_up_to(int32_t stream) const {
@@ -109,7 +100,8 @@ class FreeBlockSet {
 
   // Adds `h` (not in the set, >= 0) with key `k`.
   void insert(Handle h, const Key& k) {
-    reserve(static_cast<size_t>(h) + 1);
+    const size_t room = static_cast<size_t>(h) + 1;
+    if (room > nodes_.size()) nodes_.resize(std::max(room, nodes_.size() * 2));
     Link(h, k, BucketOf(k));
   }
 
@@ -182,7 +174,13 @@ class FreeBlockSet {
   static bool Less(Handle a, const Key& ka, Handle b, const Key& kb) {
     return ka < kb || (ka == kb && a < b);
   }
-  bool Less(Handle a, Handle b) const { return Less(a, nodes_[a].key, b, nodes_[b].key); }
+  // The first handle of bucket b's list whose key is not less than `k`.
+  Handle FirstInBucket(int b, const Key& k) const {
+    for (Handle h = heads_[b]; h != kNone; h = nodes_[h].next) {
+      if (!(nodes_[h].key < k)) return h;
+    }
+    return kNone;
+  }
 
   Handle HeadOf(int bucket) const { return bucket < kBuckets ? heads_[bucket] : kNone; }
 
