@@ -67,11 +67,13 @@ std::string StageShape(const graph::Config& config, const graph::Stage& stage) {
 }
 
 // What a stage's profile depends on beyond its shape: the scenario without
-// its ZeRO stage (below 3), layout and chunks; a slot's profile depends on
-// neither the pipeline size nor DP (which follows from it).
+// its ZeRO stage (below 3), layout and chunks. Quick uses only a slot's
+// step durations, which depend on neither the pipeline size nor DP (which
+// follows from it), nor the ZeRO stage: ZeRO-3's gathers change what a step
+// holds, not its ops (tests/sim/fit_test.cc checks both).
 std::string ProfileKeyBase(const Scenario& scenario, const graph::Config& c, bool slot) {
   Scenario s = scenario;
-  if (c.zero_stage < 3) s.clear_zero();
+  if (slot || c.zero_stage < 3) s.clear_zero();
   s.mutable_parallel()->clear_layout();
   s.mutable_parallel()->clear_vpp();
   if (slot) {
@@ -87,15 +89,19 @@ const FitBounder::StageSteps& FitBounder::Steps(const std::string& base_key,
   std::string key = base_key + StageShape(c, stage);
   if (PerStageTiming(c.timing)) key += " " + std::to_string(stage.stage);
   key += Context(c, stage);
-  return Build(stages_, key, c, stage);
+  return Build(stages_, key, c, stage, /*durations_only=*/false);
 }
 
 // What a stage's profile takes from where it sits: whether it receives an
 // output gradient (every stage but the last), and under ZeRO-3 the shapes
 // of the other stages on its ranks (whose weights it shares, so does not
-// gather).
+// gather). Only the first matters to the step durations.
+std::string FitBounder::Position(const graph::Config& c, const graph::Stage& stage) {
+  return stage.stage + 1 < static_cast<int64_t>(c.layout.stages.size()) ? "" : " last";
+}
+
 std::string FitBounder::Context(const graph::Config& c, const graph::Stage& stage) {
-  std::string out = stage.stage + 1 < static_cast<int64_t>(c.layout.stages.size()) ? "" : " last";
+  std::string out = Position(c, stage);
   if (c.zero_stage < 3) return out;
   for (const auto& chunks : c.layout.rank_stages) {
     if (std::find(chunks.begin(), chunks.end(), stage.stage) == chunks.end()) continue;
@@ -116,12 +122,13 @@ const FitBounder::StageSteps& FitBounder::SlotSteps(const std::string& base_key,
                                                     const graph::Slot& slot) {
   graph::Stage one = stage;  // where the slot sits, holding it alone
   one.slots = {slot};
-  return Build(slots_, base_key + StageShape(c, one) + Context(c, stage), c, one);
+  return Build(slots_, base_key + StageShape(c, one) + Position(c, stage), c, one,
+               /*durations_only=*/true);
 }
 
 const FitBounder::StageSteps& FitBounder::Build(
     std::unordered_map<std::string, StageSteps>& cache, const std::string& key,
-    const graph::Config& c, const graph::Stage& stage) {
+    const graph::Config& c, const graph::Stage& stage, bool durations_only) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(c, CostModel(c), {stage});
@@ -136,6 +143,10 @@ const FitBounder::StageSteps& FitBounder::Build(
       steps.peak[static_cast<size_t>(k)] = p.For(k).peak;
     }
     steps.kept = std::max<int64_t>(0, Total(p.forward.net));
+    if (durations_only) {
+      steps.peak = {};
+      steps.kept = 0;
+    }
   }
   return cache.emplace(key, std::move(steps)).first->second;
 }
@@ -356,7 +367,7 @@ FitBound FitBounder::Quick(const Scenario& scenario) {
   for (size_t s = 0; s < n; ++s) {
     steps[s] = &composed[s];
     if (fixed) continue;
-    const std::string context = Context(c, c.layout.stages[s]);
+    const std::string context = Position(c, c.layout.stages[s]);
     for (const graph::Slot& slot : c.layout.stages[s].slots) {
       graph::Stage alone;
       alone.slots = {slot};

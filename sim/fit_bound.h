@@ -17,9 +17,10 @@
 //
 // The ops of a step run back to back, so a stage's step lasts the sum of
 // its slots' steps: Quick takes the durations from profiles of single-slot
-// stages, which depend on the slot's kind but not on the pipeline size, and
-// gets Bound's time bound (to the last bits of the sums) from a few builds
-// of one layer each (tests/sim/fit_test.cc checks it against Bound).
+// stages, which depend on the slot's kind but not on the pipeline size nor
+// the ZeRO stage, and gets Bound's time bound (to the last bits of the
+// sums) from a few builds of one layer each (tests/sim/fit_test.cc checks
+// it against Bound).
 //
 // Step profiles depend on a stage's shape (the kinds of its slots in order:
 // embedding, dense or MoE layer, MTP, loss), not on which layers it holds,
@@ -62,7 +63,7 @@ struct FitBound {
 class FitBounder {
  public:
   // Each cache is emptied when it holds more than `max_cached` entries.
-  explicit FitBounder(int64_t capacity_bytes, size_t max_cached = 4096)
+  explicit FitBounder(int64_t capacity_bytes, size_t max_cached = 65536)
       : capacity_(capacity_bytes), max_cached_(max_cached) {}
   // Static memory, then the memory and time bounds from the stages' step
   // profiles.
@@ -85,14 +86,18 @@ class FitBounder {
   // `base_key`: ProfileKeyBase of the candidate (fit_bound.cc).
   const StageSteps& Steps(const std::string& base_key, const graph::Config& config,
                           const graph::Stage& stage);
-  // `slot` of `stage`, as a stage of its own in the same place.
+  // `slot` of `stage`, as a stage of its own in the same place: durations
+  // only (peak and kept 0), shared across ZeRO stages.
   const StageSteps& SlotSteps(const std::string& base_key, const graph::Config& config,
                               const graph::Stage& stage, const graph::Slot& slot);
+  // What of a stage's place its durations depend on (Position), and its
+  // whole profile (Context).
+  static std::string Position(const graph::Config& config, const graph::Stage& stage);
   static std::string Context(const graph::Config& config, const graph::Stage& stage);
   // The steps of `stage` alone, from `cache` or built into it.
   static const StageSteps& Build(std::unordered_map<std::string, StageSteps>& cache,
                                  const std::string& key, const graph::Config& config,
-                                 const graph::Stage& stage);
+                                 const graph::Stage& stage, bool durations_only);
   // A resolved candidate past its static-memory check (schedule set), or
   // the bound that ends it (schedule null).
   // A rank's steps for the time bound: how many of each (stage, kind), and

@@ -300,17 +300,20 @@ TEST(FitTest, BoundsDoNotDependOnTheCandidatesBefore) {
   }
 }
 
-// FitBounder shares one stage's profiles between ZeRO stages 0-2: they
-// must not differ (only ZeRO-3 gathers weights inside a step).
-TEST(FitTest, StepProfilesDoNotDependOnZeroStagesBelowThree) {
+// FitBounder shares one stage's profiles between ZeRO stages 0-2, and
+// Quick a slot's step durations between all four: they must not differ
+// (ZeRO-3 gathers weights inside a step, which changes what it holds but
+// not how long it runs).
+TEST(FitTest, StepProfilesDoNotDependOnTheZeroStage) {
   for (const char* scenario : {"pp4_tiny.textproto", "deepseek_v3.textproto"}) {
     std::vector<std::vector<StageProfile>> by_stage;
-    for (const char* zero : {"zero.stage=0", "zero.stage=1", "zero.stage=2"}) {
+    for (const char* zero : {"zero.stage=0", "zero.stage=1", "zero.stage=2", "zero.stage=3"}) {
       const graph::Config c = testing::LoadScenario(scenario, {zero});
       StatusOr<std::vector<StageProfile>> p = BuildStageProfiles(c, CostModel(c));
       ASSERT_TRUE(p.ok());
       by_stage.push_back(std::move(*p));
     }
+    int64_t gathering = 0;  // ZeRO-3 steps that hold more than ZeRO-0's
     for (size_t z = 1; z < by_stage.size(); ++z) {
       ASSERT_EQ(by_stage[z].size(), by_stage[0].size());
       for (size_t s = 0; s < by_stage[0].size(); ++s) {
@@ -318,12 +321,17 @@ TEST(FitTest, StepProfilesDoNotDependOnZeroStagesBelowThree) {
                            StepKind::kBackwardWeight}) {
           const StepProfile& a = by_stage[0][s].For(k);
           const StepProfile& b = by_stage[z][s].For(k);
-          EXPECT_EQ(a.duration, b.duration) << scenario << " stage " << s;
+          EXPECT_EQ(a.duration, b.duration) << scenario << " zero " << z << " stage " << s;
+          if (z == 3) {
+            gathering += b.peak > a.peak;
+            continue;
+          }
           EXPECT_EQ(a.peak, b.peak) << scenario << " stage " << s;
           EXPECT_EQ(a.net, b.net) << scenario << " stage " << s;
         }
       }
     }
+    EXPECT_GT(gathering, 0) << scenario;
   }
 }
 
