@@ -82,6 +82,7 @@ std::vector<FitBound> BoundInWorkers(const Scenario& base, const FitCandidates& 
     return std::pair<int64_t, int64_t>(task * kBoundSlice,
                                        std::min(count, (task + 1) * kBoundSlice));
   };
+  if (options.progress) options.progress(phase, *done, total);  // starts the phase's clock
   PoolOptions pool;
   pool.jobs = std::max(1, options.jobs);
   Status s = RunPool(
@@ -266,6 +267,7 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
       }
       break;
     }
+    const int64_t racing = static_cast<int64_t>(order.size());
     std::vector<int64_t> round;
     for (int64_t j = 0; j < can_run; ++j) round.push_back(ready[static_cast<size_t>(j)].second);
     ready.erase(ready.begin(), ready.begin() + can_run);
@@ -306,8 +308,9 @@ StatusOr<SweepReport> RunFit(const Scenario& scenario, const FitSpace& space,
         rows[job] = run.ok() ? RowFromRun(index, point, configs[job], *run)
                              : RowWithError(index, point, run.status());
       }
-      if (options.progress) options.progress("simulating", ++simulated, static_cast<int64_t>(order.size()));
+      if (options.progress) options.progress("simulating", ++simulated, racing);
     };
+    if (options.progress) options.progress("simulating", simulated, racing);
     if (Status s = SimulateMany(jobs, round_reporter, many); !s.ok()) return s;
     for (std::optional<SweepConfig>& row : rows) {
       if (!row->skipped().empty()) {

@@ -40,7 +40,9 @@ struct FitOptions {
   Shard shard;
   std::vector<std::string> context;  // first lines of SweepReport.space
   // Called in the caller while candidates are bounded quickly ("bounds"),
-  // bounded in full ("profiles") and simulated ("simulating").
+  // bounded in full ("profiles") and simulated ("simulating"), once as
+  // each batch of a phase starts and as its items come back; `total` is
+  // exact for "bounds", an upper bound for the others.
   std::function<void(const std::string& phase, int64_t done, int64_t total)> progress;
   // A report without the caching allocator's replay (its step time is the
   // full report's): a simulation whose step is slower than the K fastest

@@ -107,8 +107,10 @@ int RunFitCommand(const FitArgs& args) {
     }
     return WriteSlurm(args.slurm, FitCommand(args));
   }
-  ProgressBar bounds("fit: bounds"), profiles("fit: profile bounds"),
-      simulating("fit: simulating");
+  // Past the quick bounds, a fit stops once the K fastest are settled:
+  // how many it bounds in full and simulates is known only at the end.
+  ProgressBar bounds("fit: bounds"), profiles("fit: profile bounds", ProgressBar::kOpen),
+      simulating("fit: simulating", ProgressBar::kOpen);
   sim::FitOptions options;
   options.jobs = JobsOrCores(args.jobs);
   options.shard = *shard;

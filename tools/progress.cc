@@ -16,8 +16,8 @@ std::string Duration(double seconds) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label)
-    : label_(std::move(label)), enabled_(isatty(STDERR_FILENO) == 1),
+ProgressBar::ProgressBar(std::string label, Kind kind)
+    : label_(std::move(label)), kind_(kind), enabled_(isatty(STDERR_FILENO) == 1),
       start_(std::chrono::steady_clock::now()), last_(start_) {}
 
 ProgressBar::~ProgressBar() {
@@ -27,28 +27,39 @@ ProgressBar::~ProgressBar() {
 void ProgressBar::Update(int64_t done, int64_t total) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
+  if (!started_) {  // a phase's clock starts with its first news, not with the command
+    started_ = true;
+    start_ = now;
+  }
   if (done < total && drawn_ && now - last_ < std::chrono::milliseconds(100)) return;
   last_ = now;
   const double seconds = std::chrono::duration<double>(now - start_).count();
-  std::fprintf(stderr, "\r%s\033[K", Line(label_, done, total, seconds).c_str());
+  std::fprintf(stderr, "\r%s\033[K", Line(label_, done, total, seconds, 30, kind_).c_str());
   std::fflush(stderr);
   drawn_ = true;
 }
 
 std::string ProgressBar::Line(const std::string& label, int64_t done, int64_t total,
-                              double seconds, int width) {
+                              double seconds, int width, Kind kind) {
+  std::string rate;
+  if (seconds > 0 && done > 0) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "  %.1f/s", static_cast<double>(done) / seconds);
+    rate = buffer;
+  }
+  if (kind == kOpen) {
+    return label + " " + std::to_string(done) + " of at most " + std::to_string(total) + rate;
+  }
   const double fraction = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 1;
   const int filled = static_cast<int>(fraction * width);
   std::string bar(static_cast<size_t>(width), ' ');
   for (int i = 0; i < filled && i < width; ++i) bar[static_cast<size_t>(i)] = '=';
   if (filled < width) bar[static_cast<size_t>(filled)] = '>';
   std::string line = label + " [" + bar + "] " + std::to_string(done) + "/" + std::to_string(total);
-  if (seconds > 0 && done > 0) {
-    const double rate = static_cast<double>(done) / seconds;
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.1f/s", rate);
-    line += std::string("  ") + buffer;
-    if (done < total) line += "  ETA " + Duration(static_cast<double>(total - done) / rate);
+  line += rate;
+  if (!rate.empty() && done < total) {
+    line += "  ETA " + Duration(static_cast<double>(total - done) * seconds /
+                                static_cast<double>(done));
   }
   return line;
 }
