@@ -173,17 +173,11 @@ void DropCachingFields(Scenario* scenario, const std::set<std::string>& assigned
   }
 }
 
-}  // namespace
-
-Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
-  std::string path, value;
-  if (!SplitAssignment(assignment, &path, &value)) {
-    return Status::Invalid("--set " + QuoteValue(assignment) + ": expected path=value");
-  }
+// Sets `path` to `value` in `scenario`; on an error it may have set part of
+// it (a repeated field's first items, the messages on the path).
+Status Assign(const std::string& path, const std::string& value, Scenario* scenario) {
   const std::string where = "--set " + Shorten(path, 100) + ": ";
-  // Work on a copy, so a failed assignment changes nothing.
-  Scenario copy = *scenario;
-  Message* msg = &copy;
+  Message* msg = scenario;
   const std::vector<std::string> parts = Split(path, '.');
   for (size_t i = 0; i < parts.size(); ++i) {
     const auto* type = msg->GetDescriptor();
@@ -219,8 +213,23 @@ Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
       if (!error.empty()) return Status::Invalid(where + error);
     }
   }
-  *scenario = std::move(copy);
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
+  std::string path, value;
+  if (!SplitAssignment(assignment, &path, &value)) {
+    return Status::Invalid("--set " + QuoteValue(assignment) + ": expected path=value");
+  }
+  // Whether an assignment can be made depends on the path and the value,
+  // never on what the scenario holds: tried on an empty scenario first, a
+  // failed one changes nothing, and the scenario is not copied (a sweep or
+  // fit applies a dozen to each of many thousand candidates).
+  Scenario scratch;
+  if (Status s = Assign(path, value, &scratch); !s.ok()) return s;
+  return Assign(path, value, scenario);
 }
 
 Status ApplyOverrides(const std::vector<std::string>& assignments, Scenario* scenario,

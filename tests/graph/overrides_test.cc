@@ -89,6 +89,15 @@ TEST(OverridesTest, AFailedListChangesNothing) {
   EXPECT_FALSE(ApplyOverride("timing.forward_us=1,two,3", &s).ok());
   ASSERT_EQ(s.timing().forward_us_size(), 1);
   EXPECT_EQ(s.timing().forward_us(0), 7);
+  // Nor does a failed assignment under a message the scenario lacks: it
+  // does not appear, empty.
+  EXPECT_FALSE(ApplyOverride("allocator.max_split_size_mb=lots", &s).ok());
+  EXPECT_FALSE(ApplyOverride("zero.stage=3.5", &s).ok());
+  EXPECT_FALSE(s.has_allocator());
+  EXPECT_FALSE(s.has_zero());
+  Scenario unchanged;
+  unchanged.mutable_timing()->add_forward_us(7);
+  EXPECT_EQ(s.SerializeAsString(), unchanged.SerializeAsString());
 }
 
 TEST(OverridesTest, APolicyChangeDropsWhatOnlyTheOldPolicyUsed) {
