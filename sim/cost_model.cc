@@ -49,6 +49,19 @@ double CostModel::GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes)
          ring(p.edp, p.edp * p.ep * p.etp, expert_bytes);
 }
 
+double CostModel::GatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
+  const graph::ParallelSpec& p = config_.parallel;
+  const double latency = config_.hardware.latency_us * 1e-6;
+  // A ring all-gather over n ranks: n - 1 hops, each rank receiving the
+  // n - 1 shards it lacks.
+  auto ring = [&](int64_t n, int64_t span, int64_t bytes) {
+    if (n <= 1 || bytes <= 0) return 0.0;
+    return static_cast<double>(n - 1) * latency + static_cast<double>(bytes) / LinkBandwidth(span);
+  };
+  return ring(p.dense_dp(), p.dense_dp() * p.tp, dense_bytes) +
+         ring(p.edp, p.edp * p.ep * p.etp, expert_bytes);
+}
+
 bool CostModel::SameNode(int64_t rank_a, int64_t rank_b) const {
   const graph::ParallelSpec& p = config_.parallel;
   const int64_t stride = p.tp * p.cp * p.dp;  // GPUs between pipeline neighbours

@@ -36,6 +36,10 @@ class CostModel {
   // non-expert gradients over DP*CP ranks, `expert_bytes` over EDP ranks
   // (unsharded sizes: a reduce-scatter moves the whole gradient too).
   double GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const;
+  // Seconds of a ZeRO-3 all-gather of one layer's weights: a ring over the
+  // dense DP*CP ranks that brings in `dense_bytes` (the other ranks'
+  // shards), then one over the EDP ranks for `expert_bytes`.
+  double GatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const;
   // Bandwidth (bytes/s) and latency (s) between pipeline ranks r and r + 1.
   double PipelineBandwidth(int64_t rank) const;
   double PipelineLatency() const;

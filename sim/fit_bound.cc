@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include "sim/cost_model.h"
 #include "sim/step_profile.h"
@@ -68,9 +69,9 @@ std::string StageShape(const graph::Config& config, const graph::Stage& stage) {
 
 // What a stage's profile depends on beyond its shape: the scenario without
 // its ZeRO stage (below 3), layout and chunks. Quick uses only a slot's
-// step durations, which depend on neither the pipeline size nor DP (which
-// follows from it), nor the ZeRO stage: ZeRO-3's gathers change what a step
-// holds, not its ops (tests/sim/fit_test.cc checks both).
+// step durations without ZeRO-3's waits for gathered weights (a lower bound
+// of them), which depend on neither the pipeline size nor DP (which
+// follows from it), nor the ZeRO stage (tests/sim/fit_test.cc checks both).
 std::string ProfileKeyBase(const Scenario& scenario, const graph::Config& c, bool slot) {
   Scenario s = scenario;
   if (slot || c.zero_stage < 3) s.clear_zero();
@@ -131,7 +132,17 @@ const FitBounder::StageSteps& FitBounder::Build(
     const graph::Config& c, const graph::Stage& stage, bool durations_only) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  StatusOr<std::vector<StageProfile>> built = BuildStageProfiles(c, CostModel(c), {stage});
+  // Durations only: without ZeRO-3's waits for gathered weights, which
+  // depend on DP and on the slots around (a lower bound of the durations
+  // with them).
+  std::optional<graph::Config> without;
+  if (durations_only && c.zero_stage >= 3) {
+    without = c;
+    without->zero_stage = 0;
+  }
+  const graph::Config& built_as = without ? *without : c;
+  StatusOr<std::vector<StageProfile>> built =
+      BuildStageProfiles(built_as, CostModel(built_as), {stage});
   StageSteps steps;
   if (!built.ok()) {
     steps.status = built.status();

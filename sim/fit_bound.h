@@ -16,11 +16,12 @@
 //    runs after it). Transfers, waits and contention only add to it.
 //
 // The ops of a step run back to back, so a stage's step lasts the sum of
-// its slots' steps: Quick takes the durations from profiles of single-slot
-// stages, which depend on the slot's kind but not on the pipeline size nor
-// the ZeRO stage, and gets Bound's time bound (to the last bits of the
-// sums) from a few builds of one layer each (tests/sim/fit_test.cc checks
-// it against Bound).
+// its slots' steps and its waits for ZeRO-3's gathered weights: Quick takes
+// the durations from profiles of single-slot stages without those waits,
+// which depend on the slot's kind but not on the pipeline size nor the ZeRO
+// stage, and gets Bound's time bound (to the last bits of the sums; below
+// it under ZeRO-3) from a few builds of one layer each
+// (tests/sim/fit_test.cc checks it against Bound).
 //
 // Step profiles depend on a stage's shape (the kinds of its slots in order:
 // embedding, dense or MoE layer, MTP, loss), not on which layers it holds,
@@ -87,7 +88,8 @@ class FitBounder {
   const StageSteps& Steps(const std::string& base_key, const graph::Config& config,
                           const graph::Stage& stage);
   // `slot` of `stage`, as a stage of its own in the same place: durations
-  // only (peak and kept 0), shared across ZeRO stages.
+  // only (peak and kept 0), without ZeRO-3's waits, shared across ZeRO
+  // stages.
   const StageSteps& SlotSteps(const std::string& base_key, const graph::Config& config,
                               const graph::Stage& stage, const graph::Slot& slot);
   // What of a stage's place its durations depend on (Position), and its

@@ -66,10 +66,11 @@ class StreamReplayer : public LedgerVisitor {
     std::vector<Handle>& slots = SlotsOf(r);
     bool moves = false;  // whether the phase moves bytes (a change of the ledger)
     if (!free) {
-      // ZeRO-3: the phase allocates more than its op's tensors.
-      const int64_t gathered = ph.gathered_alloc;
-      moves = gathered != 0;
-      if (gathered > 0) {
+      // ZeRO-3: the phase allocates more than its op's tensors (its group's
+      // gathered weights, then the next group's).
+      for (const int64_t gathered : ph.gathered_alloc) {
+        if (gathered <= 0) continue;
+        moves = true;
         static const std::string kGathered = "gathered weights";
         gathered_.push_back(
             {Allocate(gathered, kDpComm, time, {&kGathered, Category::kComm, -1, &r, &op}),

@@ -130,13 +130,15 @@ std::string Plan::ChannelName(int64_t channel) const {
 
 double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& backward,
                              int64_t sm_count, int64_t communication_sms) {
-  const double compute = (forward.duration - forward.comm_seconds) +
-                         (backward.duration - backward.comm_seconds);
+  const double compute = (forward.duration - forward.comm_seconds - forward.gather_seconds) +
+                         (backward.duration - backward.comm_seconds - backward.gather_seconds);
   const double slowdown = sm_count > communication_sms && communication_sms > 0
                               ? static_cast<double>(sm_count) /
                                     static_cast<double>(sm_count - communication_sms)
                               : 1.0;
-  return std::max(compute * slowdown, forward.comm_seconds + backward.comm_seconds);
+  // Waits for ZeRO-3's gathered weights are not hidden by the other step.
+  return std::max(compute * slowdown, forward.comm_seconds + backward.comm_seconds) +
+         forward.gather_seconds + backward.gather_seconds;
 }
 
 StatusOr<Plan> BuildPlan(const graph::Config& c, const Schedule& schedule,

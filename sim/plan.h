@@ -90,8 +90,9 @@ StatusOr<std::vector<std::vector<int64_t>>> PlaceStages(const Schedule& schedule
 // one overlapped pair: each one's EP all-to-all runs beside the other's
 // computation, which keeps `communication_sms` of the device's `sm_count`
 // SMs free for the all-to-all:
-//   max((Fc + Bc) * sms / (sms - communication_sms), Fa + Ba)
-// with c the computation and a the all-to-all seconds of each.
+//   max((Fc + Bc) * sms / (sms - communication_sms), Fa + Ba) + Fg + Bg
+// with c the computation, a the all-to-all seconds of each and g its wait
+// for ZeRO-3's gathered weights.
 double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& backward,
                              int64_t sm_count, int64_t communication_sms);
 

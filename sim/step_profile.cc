@@ -14,19 +14,29 @@ double Fixed(const google::protobuf::RepeatedField<double>& values, int64_t stag
   return (values.size() == 1 ? values[0] : values[static_cast<int>(stage)]) * 1e-6;
 }
 
-// Bytes of the weights a ZeRO-3 rank gathers for each group of ops: keyed by
-// decoder layer (MTP: num_layers + index), or by module for the embedding
-// and the loss.
-std::map<std::string, int64_t> GatheredWeights(const graph::Config& c, const graph::Stage& stage) {
-  std::map<std::string, int64_t> out;
+// What a ZeRO-3 rank gathers for one group of ops (a layer, the embedding,
+// the loss): the other ranks' shards of its weights, and how long the
+// all-gathers take.
+struct Gather {
+  int64_t bytes = 0;
+  double seconds = 0;
+};
+
+// Keyed by decoder layer (MTP: num_layers + index), or by module for the
+// embedding and the loss.
+std::map<std::string, Gather> GatheredWeights(const graph::Config& c, const CostModel& cost,
+                                              const graph::Stage& stage) {
+  std::map<std::string, Gather> out;
   if (c.zero_stage < 3) return out;
   for (const graph::Slot& slot : stage.slots) {
     int64_t dense = 0, expert = 0;
     for (const graph::ParamEntry& e : graph::SlotParams(c, stage, slot)) {
       (e.group == graph::ShardGroup::kExpert ? expert : dense) += e.device;
     }
-    const int64_t missing = Sub(dense, CeilDiv(dense, c.parallel.dense_dp())) +
-                            Sub(expert, CeilDiv(expert, c.parallel.edp));
+    const int64_t dense_missing =
+        Mul(Sub(dense, CeilDiv(dense, c.parallel.dense_dp())), c.precision.weight);
+    const int64_t expert_missing =
+        Mul(Sub(expert, CeilDiv(expert, c.parallel.edp)), c.precision.weight);
     std::string key;
     switch (slot.kind) {
       case graph::SlotKind::kEmbedding: key = "embedding"; break;
@@ -34,7 +44,8 @@ std::map<std::string, int64_t> GatheredWeights(const graph::Config& c, const gra
       case graph::SlotKind::kDecoder: key = std::to_string(slot.index); break;
       case graph::SlotKind::kMtp: key = std::to_string(c.model.layers + slot.index); break;
     }
-    out[key] = Mul(missing, c.precision.weight);
+    out[key] = {Add(dense_missing, expert_missing),
+                cost.GatherSeconds(dense_missing, expert_missing)};
   }
   return out;
 }
@@ -43,18 +54,50 @@ std::string GroupKey(const graph::Op& op) {
   return op.layer >= 0 ? std::to_string(op.layer) : op.module;
 }
 
+// A run of consecutive ops of one group whose weights ZeRO-3 gathers.
+struct GatherRun {
+  size_t first = 0, last = 0;  // positions in the step's order
+  Gather gather;
+};
+
+std::vector<GatherRun> GatherRuns(const graph::StageDag& dag, const std::vector<int>& order,
+                                  const std::map<std::string, Gather>& gathered) {
+  std::vector<GatherRun> runs;
+  if (gathered.empty()) return runs;
+  for (size_t i = 0; i < order.size();) {
+    const std::string key = GroupKey(dag.ops[order[i]]);
+    size_t j = i;
+    while (j + 1 < order.size() && GroupKey(dag.ops[order[j + 1]]) == key) ++j;
+    const auto it = gathered.find(key);
+    if (it != gathered.end() && it->second.bytes > 0) runs.push_back({i, j, it->second});
+    i = j + 1;
+  }
+  return runs;
+}
+
 // `seconds`: each op's time; `all_to_all`: the part of it in an EP
 // all-to-all.
+//
+// ZeRO-3, as FSDP runs it (one group ahead): a group's weights are gathered
+// on the DP stream before its first op computes, and while a group computes
+// the next group's gather runs, so two groups' gathered weights are held.
+// The first group's gather is issued at its first op and waited for in
+// full; a later group's starts when the group before it starts computing,
+// and its first op waits for whatever of it that compute did not hide. A
+// group's weights are freed after its last op. Fixed timings (`timing`)
+// already hold any wait.
 StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
                   const std::vector<double>& seconds, const std::vector<double>& all_to_all,
-                  double fixed,
-                  const std::map<std::string, int64_t>& gathered) {
+                  double fixed, const std::map<std::string, Gather>& gathered) {
   StepProfile p;
   double modelled = 0;
   for (int o : order) modelled += seconds[o];
   const double even = fixed >= 0 && modelled <= 0 && !order.empty()
                           ? fixed / static_cast<double>(order.size())
                           : 0.0;
+  const std::vector<GatherRun> runs = GatherRuns(dag, order, gathered);
+  size_t run = 0;          // the next run to start
+  double gather_end = 0;   // when its gather completes, once issued
   // Phase boundaries from cumulative sums, so the last phase ends exactly at
   // the step's duration.
   double t = 0, cumulative = 0;
@@ -64,7 +107,22 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
     Phase ph;
     ph.op = o;
     ph.start = t;
-    cumulative += seconds[o];
+    double wait = 0;  // for this group's gathered weights
+    if (run < runs.size() && runs[run].first == i) {
+      if (run == 0) {  // nothing prefetched them
+        ph.gathered_alloc[0] = runs[0].gather.bytes;
+        gather_end = t + runs[0].gather.seconds;
+      }
+      if (fixed < 0) wait = std::max(0.0, gather_end - t);
+      if (run + 1 < runs.size()) {  // the next group's, as this one computes
+        ph.gathered_alloc[1] = runs[run + 1].gather.bytes;
+        gather_end = t + wait + runs[run + 1].gather.seconds;
+      }
+      ++run;
+    }
+    for (int64_t g : ph.gathered_alloc) ph.alloc[static_cast<int>(Category::kComm)] += g;
+    cumulative += wait + seconds[o];
+    p.gather_seconds += wait;
     if (fixed < 0) {
       ph.end = cumulative;
     } else if (i + 1 == order.size()) {
@@ -78,23 +136,13 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       Bytes& target = e.allocate ? ph.alloc : ph.free;
       target[static_cast<int>(tensor.category)] += tensor.bytes;
     }
-    // ZeRO-3: gather a group's weights at its first op, free after its last.
-    const auto it = gathered.find(GroupKey(op));
-    if (it != gathered.end() && it->second > 0) {
-      const bool first = i == 0 || GroupKey(dag.ops[order[i - 1]]) != it->first;
-      const bool last = i + 1 == order.size() || GroupKey(dag.ops[order[i + 1]]) != it->first;
-      if (first) {
-        ph.alloc[static_cast<int>(Category::kComm)] += it->second;
-        ph.gathered_alloc = it->second;
-      }
-      if (last) {
-        ph.free[static_cast<int>(Category::kComm)] += it->second;
-        ph.gathered_free = it->second;
-      }
+    if (run > 0 && runs[run - 1].last == i) {  // the group's last op
+      ph.free[static_cast<int>(Category::kComm)] += runs[run - 1].gather.bytes;
+      ph.gathered_free = runs[run - 1].gather.bytes;
     }
     t = ph.end;
     if (all_to_all[o] > 0 && seconds[o] > 0) {
-      p.comm_seconds += (ph.end - ph.start) * (all_to_all[o] / seconds[o]);
+      p.comm_seconds += (ph.end - ph.start - wait) * (all_to_all[o] / seconds[o]);
     }
     p.flops += op.flops;
     p.phases.push_back(ph);
@@ -160,7 +208,7 @@ StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
         seconds[o] = cost.OpSeconds(sp.dag.ops[o]);
         all_to_all[o] = cost.AllToAllSeconds(sp.dag.ops[o]);
       }
-      const auto gathered = GatheredWeights(c, stage);
+      const auto gathered = GatheredWeights(c, cost, stage);
       const graph::StageDag& d = sp.dag;
       sp.forward = Build(d, d.forward, seconds, all_to_all, Fixed(c.timing.forward_us(), stage.stage),
                          gathered);

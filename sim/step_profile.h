@@ -35,14 +35,18 @@ struct Phase {
   double start = 0;       // seconds from the step's start
   double end = 0;         // the last phase ends exactly at the step's duration
   Bytes alloc{}, free{};  // by category
-  // Of those, ZeRO-3's gathered weights (no tensor of the DAG), in bytes.
-  int64_t gathered_alloc = 0, gathered_free = 0;
+  // Of those, ZeRO-3's gathered weights (no tensor of the DAG), in bytes:
+  // allocated, the group's own (when no op before prefetched them) and the
+  // next group's (prefetched); freed, the group's after its last op.
+  std::array<int64_t, 2> gathered_alloc{};
+  int64_t gathered_free = 0;
 };
 
 struct StepProfile {
   std::vector<Phase> phases;
   double duration = 0;
   double comm_seconds = 0;  // of the duration, in EP all-to-alls (forward and backward)
+  double gather_seconds = 0;  // of the duration, waiting for ZeRO-3's gathered weights
   double flops = 0;
   Bytes net{};  // allocations minus frees over the whole step
   // The highest point of the cumulative change during the step: after the
@@ -69,7 +73,9 @@ struct StageProfile {
 // Builds every stage's profiles. Durations come from the cost model unless
 // the config's `timing` fixes them (then ops share the fixed time in
 // proportion to their modelled time). Under ZeRO-3 each layer's gathered
-// weights are a comm allocation while the layer's ops run.
+// weights are a comm allocation from the start of the layer before it (a
+// prefetch, FSDP-style) to the layer's last op, and a layer waits for the
+// part of its gather the layer before it did not hide.
 StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& config,
                                                        const CostModel& cost);
 // The profiles of `stages` only, each built as a stage of `config`'s layout

@@ -198,7 +198,8 @@ TEST(FitTest, CheapBoundsAreBounds) {
 
 // Quick bounds the time from single slots' step profiles: a step's ops run
 // back to back, so a stage's step lasts the sum of its slots' steps, and
-// Quick's time bound is Bound's, less the allowance for additions in
+// Quick's time bound is Bound's (below it under ZeRO-3, whose waits for
+// gathered weights Quick leaves out), less the allowance for additions in
 // another order (relative 1e-9 of each step, and a nanosecond). Checked on
 // DeepSeek-V3 (embedding, dense and MoE layers, MTP, loss) and the tiny
 // model, across layouts, schedules, recomputation, ZeRO-3 and expert
@@ -227,7 +228,7 @@ TEST(FitTest, QuickTimeBoundIsBoundsTimeFromSlots) {
     ASSERT_TRUE(fit.ok()) << fit.status().message();
     // No capacity: every valid candidate gets both time bounds.
     FitBounder bounder(std::numeric_limits<int64_t>::max());
-    int64_t compared = 0;
+    int64_t compared = 0, below = 0;
     for (const FitCandidate& candidate : fit->candidates) {
       StatusOr<Scenario> s = ApplyPoint(base, fit->PointOf(candidate));
       ASSERT_TRUE(s.ok());
@@ -237,11 +238,17 @@ TEST(FitTest, QuickTimeBoundIsBoundsTimeFromSlots) {
       if (full.kind != FitBound::kCandidate) continue;
       ++compared;
       EXPECT_LE(quick.time_us, full.time_us) << test.scenario << " " << candidate.pp;
+      // Under ZeRO-3 Quick leaves out the waits for gathered weights.
+      if (candidate.zero == 3) {
+        below += quick.time_us < full.time_us * (1 - 1e-6);
+        continue;
+      }
       EXPECT_GE(quick.time_us, full.time_us * (1 - 1e-6) - 1e-3)
           << test.scenario << " pp " << candidate.pp << " schedule "
           << ScheduleKind_Name(candidate.schedule) << " recompute " << candidate.recompute;
     }
     EXPECT_GT(compared, 100) << test.scenario;
+    EXPECT_GT(below, 0) << test.scenario;
   }
 }
 
@@ -300,20 +307,18 @@ TEST(FitTest, BoundsDoNotDependOnTheCandidatesBefore) {
   }
 }
 
-// FitBounder shares one stage's profiles between ZeRO stages 0-2, and
-// Quick a slot's step durations between all four: they must not differ
-// (ZeRO-3 gathers weights inside a step, which changes what it holds but
-// not how long it runs).
-TEST(FitTest, StepProfilesDoNotDependOnTheZeroStage) {
+// FitBounder shares one stage's profiles between ZeRO stages 0-2: they
+// must not differ (only ZeRO-3 gathers weights inside a step, and waits for
+// them: tests/sim/step_profile_test.cc).
+TEST(FitTest, StepProfilesDoNotDependOnZeroStagesBelowThree) {
   for (const char* scenario : {"pp4_tiny.textproto", "deepseek_v3.textproto"}) {
     std::vector<std::vector<StageProfile>> by_stage;
-    for (const char* zero : {"zero.stage=0", "zero.stage=1", "zero.stage=2", "zero.stage=3"}) {
+    for (const char* zero : {"zero.stage=0", "zero.stage=1", "zero.stage=2"}) {
       const graph::Config c = testing::LoadScenario(scenario, {zero});
       StatusOr<std::vector<StageProfile>> p = BuildStageProfiles(c, CostModel(c));
       ASSERT_TRUE(p.ok());
       by_stage.push_back(std::move(*p));
     }
-    int64_t gathering = 0;  // ZeRO-3 steps that hold more than ZeRO-0's
     for (size_t z = 1; z < by_stage.size(); ++z) {
       ASSERT_EQ(by_stage[z].size(), by_stage[0].size());
       for (size_t s = 0; s < by_stage[0].size(); ++s) {
@@ -321,17 +326,12 @@ TEST(FitTest, StepProfilesDoNotDependOnTheZeroStage) {
                            StepKind::kBackwardWeight}) {
           const StepProfile& a = by_stage[0][s].For(k);
           const StepProfile& b = by_stage[z][s].For(k);
-          EXPECT_EQ(a.duration, b.duration) << scenario << " zero " << z << " stage " << s;
-          if (z == 3) {
-            gathering += b.peak > a.peak;
-            continue;
-          }
+          EXPECT_EQ(a.duration, b.duration) << scenario << " stage " << s;
           EXPECT_EQ(a.peak, b.peak) << scenario << " stage " << s;
           EXPECT_EQ(a.net, b.net) << scenario << " stage " << s;
         }
       }
     }
-    EXPECT_GT(gathering, 0) << scenario;
   }
 }
 

@@ -109,6 +109,12 @@ TEST(PlanTest, AnOverlappedPairTakesTheLongerOfComputationAndAllToAll) {
   EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 0), 16.0);
   f.comm_seconds = b.comm_seconds = 1;
   EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 0), 18.0);
+  // ZeRO-3 waits for gathered weights (3 s of F's 10) are not hidden:
+  // max(6 + 9, 1 + 1) + 3 = 18 s.
+  f.gather_seconds = 3;
+  EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 0), 18.0);
+  b.comm_seconds = 9;  // max(6 + 1, 1 + 9) + 3 = 13 s
+  EXPECT_DOUBLE_EQ(OverlappedPairSeconds(f, b, 132, 0), 13.0);
 }
 
 TEST(PlanTest, DualPipePairsEachForwardWithTheNextBackwardOfTheOtherChunk) {
