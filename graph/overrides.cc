@@ -232,6 +232,14 @@ Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
   return Assign(path, value, scenario);
 }
 
+Status ApplyOverrideOrDiscard(std::string_view assignment, Scenario* scenario) {
+  std::string path, value;
+  if (!SplitAssignment(assignment, &path, &value)) {
+    return Status::Invalid("--set " + QuoteValue(assignment) + ": expected path=value");
+  }
+  return Assign(path, value, scenario);
+}
+
 Status ApplyOverrides(const std::vector<std::string>& assignments, Scenario* scenario,
                       FieldPlaces* places, std::vector<std::string>* notes) {
   std::set<std::string> assigned;

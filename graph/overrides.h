@@ -22,6 +22,9 @@ namespace stepsim::graph {
 // stops at a message, or a value that does not fit the field; echoed values
 // are cut to a readable length. A failed assignment changes nothing.
 Status ApplyOverride(std::string_view assignment, Scenario* scenario);
+// The same, except that a failed assignment may leave part of it made: for
+// callers that throw the scenario away then (a sweep's or fit's points).
+Status ApplyOverrideOrDiscard(std::string_view assignment, Scenario* scenario);
 
 // Applies `assignments` in order and records in `places` (when given) that
 // each path was set by "--set path=value".

@@ -136,9 +136,9 @@ Point PointAt(const std::vector<Vary>& varies, int64_t index) {
 }
 
 StatusOr<Scenario> ApplyPoint(const Scenario& base, const Point& point) {
-  Scenario scenario = base;
+  Scenario scenario = base;  // discarded on an error
   for (const auto& [path, value] : point) {
-    Status s = graph::ApplyOverride(Assignment(path, value), &scenario);
+    Status s = graph::ApplyOverrideOrDiscard(Assignment(path, value), &scenario);
     if (!s.ok()) return s;
   }
   return scenario;

@@ -100,6 +100,19 @@ TEST(OverridesTest, AFailedListChangesNothing) {
   EXPECT_EQ(s.SerializeAsString(), unchanged.SerializeAsString());
 }
 
+TEST(OverridesTest, OrDiscardSetsAsApplyOverrideAndFailsTheSame) {
+  Scenario a, b;
+  for (const char* assignment : {"parallel.ep=16", "recompute.modules=core_attn, mla_up_proj",
+                                 "schedule.kind=zb_h1", "timing.forward_us=1,2.5"}) {
+    ASSERT_TRUE(ApplyOverride(assignment, &a).ok());
+    ASSERT_TRUE(ApplyOverrideOrDiscard(assignment, &b).ok());
+  }
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  for (const char* bad : {"parallel.pipline=2", "zero.stage=3.5", "parallel", "x"}) {
+    EXPECT_EQ(ApplyOverrideOrDiscard(bad, &b).message(), ApplyOverride(bad, &a).message());
+  }
+}
+
 TEST(OverridesTest, APolicyChangeDropsWhatOnlyTheOldPolicyUsed) {
   Scenario s;
   s.mutable_recompute()->set_policy(SELECTIVE);

@@ -152,7 +152,9 @@ TEST(StageDagTest, OnlyGemmsHoldOutputGradientsForW) {
                                                 {"L1.mlp.fc1", 2},
                                                 {"L1.mlp.fc2", 1}}));  // its input only
   for (const Tensor& t : dag->tensors) {
-    if (t.category == Category::kOutputGrads) EXPECT_GT(t.bytes, 0) << t.name;
+    if (t.category == Category::kOutputGrads) {
+      EXPECT_GT(t.bytes, 0) << t.name;
+    }
   }
 
   // An output gradient freed by a B is a bug ValidateDag names.
