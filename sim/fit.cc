@@ -91,14 +91,9 @@ std::vector<FitBound> BoundInWorkers(const Scenario& base, const FitCandidates& 
         std::string out;
         for (int64_t i = slice(task).first; i < slice(task).second; ++i) {
           const int64_t index = begin + items[static_cast<size_t>(i)];
-          StatusOr<Scenario> candidate =
-              ApplyPoint(base, fit.PointOf(fit.candidates[static_cast<size_t>(index)]));
-          FitBound b;
-          if (!candidate.ok()) {
-            b.error = candidate.status();
-          } else {
-            b = quick ? bounder.Quick(*candidate) : bounder.Bound(*candidate);
-          }
+          const Scenario candidate =
+              fit.ScenarioOf(base, fit.candidates[static_cast<size_t>(index)]);
+          const FitBound b = quick ? bounder.Quick(candidate) : bounder.Bound(candidate);
           const std::string one = Encode(b);
           const uint32_t size = static_cast<uint32_t>(one.size());
           out.append(reinterpret_cast<const char*>(&size), sizeof size);

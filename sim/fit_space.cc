@@ -83,6 +83,30 @@ Point FitCandidates::PointOf(const FitCandidate& c) const {
   return p;
 }
 
+Scenario FitCandidates::ScenarioOf(const Scenario& base, const FitCandidate& c) const {
+  Scenario s = base;
+  Parallel& p = *s.mutable_parallel();
+  p.set_pp(c.pp);
+  p.set_tp(c.tp);
+  p.set_sequence_parallel(c.tp > 1);
+  p.set_cp(c.cp);
+  p.set_dp(c.dp);
+  p.set_ep(c.ep);
+  p.set_etp(c.etp);
+  p.set_vpp(c.vpp);
+  s.mutable_zero()->set_stage(c.zero);
+  s.mutable_batch()->set_micro_batch_size(c.mbs);
+  s.mutable_batch()->set_num_microbatches(c.microbatches);
+  const RecomputeChoice& r = recompute[static_cast<size_t>(c.recompute)];
+  s.mutable_recompute()->set_policy(r.policy);
+  s.mutable_recompute()->clear_modules();
+  for (const std::string& m : r.modules) s.mutable_recompute()->add_modules(m);
+  s.mutable_schedule()->set_kind(c.schedule);
+  if (c.clear_layout) p.set_layout("");
+  if (set_capacity) s.mutable_hardware()->set_hbm_bytes(capacity_bytes);
+  return s;
+}
+
 StatusOr<FitCandidates> EnumerateFit(const Scenario& base, const graph::Config& config,
                                      const FitSpace& space) {
   constexpr int64_t kMax = int64_t{1} << 31;

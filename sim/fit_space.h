@@ -67,6 +67,9 @@ struct FitCandidates {
 
   // The overrides that make the candidate from the fit's base scenario.
   Point PointOf(const FitCandidate& candidate) const;
+  // ApplyPoint(base, PointOf(candidate)), made by setting the fields
+  // directly: what the bounds of a fit's many candidates start from.
+  Scenario ScenarioOf(const Scenario& base, const FitCandidate& candidate) const;
 };
 
 // The scenario a fit starts from: `scenario` without the settings the

@@ -75,6 +75,46 @@ TEST(FitTest, EnumeratesLayoutsThatUseTheGpusAndKeepTheBatch) {
             p.end());
 }
 
+// Bounds start from ScenarioOf, the simulations and the printed overrides
+// from PointOf: they must make the same scenario, with or without a
+// headroom (which sets hardware.hbm_bytes) and where the base layout is
+// cleared (V3's is for PP16; PP4 and PP8 clear it).
+TEST(FitTest, ScenarioOfIsApplyPointOfPointOf) {
+  FitSpace v3;
+  v3.gpus = 2048;
+  v3.pp = {4, 8, 16};
+  v3.tp = {1, 2};
+  v3.ep = {8, 64};
+  v3.zero = {1, 3};
+  v3.recompute = {{NONE, {}}, {FULL, {}}, {SELECTIVE, {"core_attn", "mla_up_proj"}}};
+  for (const auto& [scenario, space] :
+       {std::pair{"deepseek_v3.textproto", v3}, std::pair{"pp4_tiny.textproto", SmallSpace()}}) {
+    for (int64_t headroom : {int64_t{0}, int64_t{1} << 30}) {
+      FitSpace with = space;
+      with.headroom_bytes = headroom;
+      const Scenario base = FitBase(testing::ReadScenario(scenario));
+      StatusOr<graph::Config> config = graph::Resolve(base);
+      ASSERT_TRUE(config.ok());
+      StatusOr<FitCandidates> fit = EnumerateFit(base, *config, with);
+      ASSERT_TRUE(fit.ok()) << fit.status().message();
+      EXPECT_EQ(fit->set_capacity, headroom > 0);
+      int64_t cleared = 0;
+      for (const FitCandidate& candidate : fit->candidates) {
+        StatusOr<Scenario> applied = ApplyPoint(base, fit->PointOf(candidate));
+        ASSERT_TRUE(applied.ok()) << applied.status().message();
+        ASSERT_EQ(fit->ScenarioOf(base, candidate).SerializeAsString(),
+                  applied->SerializeAsString())
+            << scenario << " candidate " << &candidate - fit->candidates.data();
+        cleared += candidate.clear_layout;
+      }
+      EXPECT_GT(fit->candidates.size(), 100u) << scenario;
+      if (scenario == std::string("deepseek_v3.textproto")) {
+        EXPECT_GT(cleared, 0);
+      }
+    }
+  }
+}
+
 TEST(FitTest, AnEmptySpaceSaysSo) {
   FitSpace space = SmallSpace();
   space.gpus = 7;  // no PP*TP*CP of the lists divides 7 ... except 1, not listed
