@@ -218,26 +218,22 @@ Status Assign(const std::string& path, const std::string& value, Scenario* scena
 
 }  // namespace
 
-Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
-  std::string path, value;
-  if (!SplitAssignment(assignment, &path, &value)) {
-    return Status::Invalid("--set " + QuoteValue(assignment) + ": expected path=value");
-  }
-  // Whether an assignment can be made depends on the path and the value,
-  // never on what the scenario holds: tried on an empty scenario first, a
-  // failed one changes nothing, and the scenario is not copied (a sweep or
-  // fit applies a dozen to each of many thousand candidates).
-  Scenario scratch;
-  if (Status s = Assign(path, value, &scratch); !s.ok()) return s;
-  return Assign(path, value, scenario);
-}
-
 Status ApplyOverrideOrDiscard(std::string_view assignment, Scenario* scenario) {
   std::string path, value;
   if (!SplitAssignment(assignment, &path, &value)) {
     return Status::Invalid("--set " + QuoteValue(assignment) + ": expected path=value");
   }
   return Assign(path, value, scenario);
+}
+
+Status ApplyOverride(std::string_view assignment, Scenario* scenario) {
+  // Whether an assignment can be made depends on the path and the value,
+  // never on what the scenario holds: tried on an empty scenario first, a
+  // failed one changes nothing, and the scenario is not copied (a sweep or
+  // fit applies a dozen to each of many thousand candidates).
+  Scenario scratch;
+  if (Status s = ApplyOverrideOrDiscard(assignment, &scratch); !s.ok()) return s;
+  return ApplyOverrideOrDiscard(assignment, scenario);
 }
 
 Status ApplyOverrides(const std::vector<std::string>& assignments, Scenario* scenario,

@@ -35,31 +35,25 @@ double CostModel::AllToAllSeconds(const graph::Op& op) const {
 }
 
 double CostModel::GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
-  const graph::ParallelSpec& p = config_.parallel;
   const double latency = config_.hardware.latency_us * 1e-6;
   // Ring all-reduce, or reduce-scatter (half of it) under ZeRO >= 1.
   const double factor = config_.zero_stage >= 1 ? 1.0 : 2.0;
-  auto ring = [&](int64_t n, int64_t span, int64_t bytes) {
-    if (n <= 1 || bytes <= 0) return 0.0;
-    const double nd = static_cast<double>(n);
-    return factor * ((nd - 1) * latency +
-                     (nd - 1) / nd * static_cast<double>(bytes) / LinkBandwidth(span));
-  };
-  return ring(p.dense_dp(), p.dense_dp() * p.tp, dense_bytes) +
-         ring(p.edp, p.edp * p.ep * p.etp, expert_bytes);
+  return OverDataParallel(
+      dense_bytes, expert_bytes, [&](int64_t n, double bandwidth, int64_t bytes) {
+        const double nd = static_cast<double>(n);
+        return factor *
+               ((nd - 1) * latency + (nd - 1) / nd * static_cast<double>(bytes) / bandwidth);
+      });
 }
 
 double CostModel::GatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
-  const graph::ParallelSpec& p = config_.parallel;
   const double latency = config_.hardware.latency_us * 1e-6;
   // A ring all-gather over n ranks: n - 1 hops, each rank receiving the
   // n - 1 shards it lacks.
-  auto ring = [&](int64_t n, int64_t span, int64_t bytes) {
-    if (n <= 1 || bytes <= 0) return 0.0;
-    return static_cast<double>(n - 1) * latency + static_cast<double>(bytes) / LinkBandwidth(span);
-  };
-  return ring(p.dense_dp(), p.dense_dp() * p.tp, dense_bytes) +
-         ring(p.edp, p.edp * p.ep * p.etp, expert_bytes);
+  return OverDataParallel(
+      dense_bytes, expert_bytes, [&](int64_t n, double bandwidth, int64_t bytes) {
+        return static_cast<double>(n - 1) * latency + static_cast<double>(bytes) / bandwidth;
+      });
 }
 
 bool CostModel::SameNode(int64_t rank_a, int64_t rank_b) const {

@@ -47,6 +47,18 @@ class CostModel {
 
  private:
   double LinkBandwidth(int64_t group_span) const;
+  // ring(ranks, bandwidth, bytes) for `dense_bytes` over the DP*CP group of
+  // the non-expert weights plus `expert_bytes` over the experts' EDP group;
+  // a group of one rank, or no bytes, costs nothing.
+  template <typename Ring>
+  double OverDataParallel(int64_t dense_bytes, int64_t expert_bytes, Ring ring) const {
+    const graph::ParallelSpec& p = config_.parallel;
+    auto group = [&](int64_t n, int64_t span, int64_t bytes) {
+      return n <= 1 || bytes <= 0 ? 0.0 : ring(n, LinkBandwidth(span), bytes);
+    };
+    return group(p.dense_dp(), p.dense_dp() * p.tp, dense_bytes) +
+           group(p.edp, p.edp * p.ep * p.etp, expert_bytes);
+  }
 
   const graph::Config& config_;
   double flops_per_second_;
