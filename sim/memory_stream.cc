@@ -3,6 +3,7 @@
 #include <atomic>
 #include <deque>
 #include <optional>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -304,6 +305,21 @@ class StreamReplayer : public LedgerVisitor {
   std::deque<std::pair<Handle, int64_t>> gathered_;  // (block, bytes), oldest first
 };
 
+// A one-to-one correspondence of keys, built pair by pair.
+template <typename Key>
+class Correspondence {
+ public:
+  // Whether x and y may correspond given the pairs so far (and pairs them).
+  bool Pair(const Key& x, const Key& y) {
+    const auto [to, added] = forward_.try_emplace(x, y);
+    if (!added) return to->second == y;
+    return backward_.try_emplace(y, x).second;
+  }
+
+ private:
+  std::unordered_map<Key, Key> forward_, backward_;
+};
+
 }  // namespace
 
 const char* CudaStreamName(int stream) {
@@ -314,6 +330,37 @@ const char* CudaStreamName(int stream) {
     case kDpComm: return "dp";
   }
   return "?";
+}
+
+bool ReplaysAlike(const Ledger& a, const Ledger& b) {
+  if (a.initial() != b.initial() || a.steps().size() != b.steps().size() ||
+      a.deltas().size() != b.deltas().size()) {
+    return false;
+  }
+  Correspondence<uint64_t> microbatches;
+  for (size_t i = 0; i < a.steps().size(); ++i) {
+    const StepRecord& x = a.steps()[i];
+    const StepRecord& y = b.steps()[i];
+    if (x.start != y.start || x.stage != y.stage || x.step.kind != y.step.kind ||
+        x.scale != y.scale) {
+      return false;
+    }
+    const uint64_t stage = static_cast<uint64_t>(x.stage->stage) << 32;
+    if (!microbatches.Pair(stage | static_cast<uint32_t>(x.step.microbatch),
+                           stage | static_cast<uint32_t>(y.step.microbatch))) {
+      return false;
+    }
+  }
+  Correspondence<std::string_view> names;
+  for (size_t i = 0; i < a.deltas().size(); ++i) {
+    const Delta& x = a.deltas()[i];
+    const Delta& y = b.deltas()[i];
+    if (x.time != y.time || x.bytes != y.bytes || x.tie != y.tie ||
+        x.what.starts_with("DP ") != y.what.starts_with("DP ") || !names.Pair(x.what, y.what)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 AllocatorOptions AllocatorOptionsFor(const graph::Config& c) {
@@ -359,21 +406,38 @@ StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config
   if (config.allocator.kind == Allocator::NONE) return out;
   const AllocatorOptions options = AllocatorOptionsFor(config);
   const size_t ranks = result.ranks.size();
+  // A rank whose ledger makes the same allocator calls as an earlier one's
+  // (DualPipe's mirror ranks do) shares its replay: source[i] is the rank
+  // replayed for rank i. The snapshot's rank keeps its labels: it replays.
+  std::vector<size_t> source(ranks), replayed;
+  for (size_t i = 0; i < ranks; ++i) {
+    source[i] = i;
+    if (result.ranks[i].rank != snapshot_rank) {
+      for (size_t j : replayed) {
+        if (result.ranks[j].rank != snapshot_rank &&
+            ReplaysAlike(result.ranks[j].ledger, result.ranks[i].ledger)) {
+          source[i] = j;
+          break;
+        }
+      }
+    }
+    if (source[i] == i) replayed.push_back(i);
+  }
   std::vector<std::optional<StatusOr<AllocatorRun>>> runs(ranks);
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next++; i < ranks; i = next++) {
-      const RankRun& run = result.ranks[i];
+    for (size_t k = next++; k < replayed.size(); k = next++) {
+      const RankRun& run = result.ranks[replayed[k]];
       MemoryStreamOptions stream;
       stream.snapshot = run.rank == snapshot_rank;
-      runs[i] = ReplayAllocator(options, run, stream);
+      runs[replayed[k]] = ReplayAllocator(options, run, stream);
     }
   };
   // Ranks are independent and each result has its own slot, so the
   // outcome does not depend on the number of threads.
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;
-  for (int t = 1; t < std::min<int64_t>(threads, static_cast<int64_t>(ranks)); ++t) {
+  for (int t = 1; t < std::min<int64_t>(threads, static_cast<int64_t>(replayed.size())); ++t) {
     try {
       pool.emplace_back(work);
     } catch (const std::system_error&) {
@@ -382,9 +446,22 @@ StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config
   }
   work();
   for (std::thread& t : pool) t.join();
-  for (std::optional<StatusOr<AllocatorRun>>& r : runs) {
-    if (!r->ok()) return r->status();  // the first rank's error
-    out.push_back(std::move(**r));
+  std::vector<size_t> last_use(ranks);  // the last rank a replay serves
+  for (size_t i = 0; i < ranks; ++i) last_use[source[i]] = i;
+  for (size_t i = 0; i < ranks; ++i) {
+    StatusOr<AllocatorRun>& shared = *runs[source[i]];
+    if (!shared.ok()) return shared.status();  // the first rank's error
+    if (source[i] == i) {
+      out.push_back(last_use[i] == i ? std::move(*shared) : *shared);
+    } else if (shared->oom) {
+      // An OOM names its op, by micro-batch and chunk: this rank's own.
+      StatusOr<AllocatorRun> own = ReplayAllocator(options, result.ranks[i]);
+      if (!own.ok()) return own.status();
+      out.push_back(std::move(*own));
+    } else {
+      out.push_back(last_use[source[i]] == i ? std::move(*shared) : *shared);
+      out.back().rank = result.ranks[i].rank;
+    }
   }
   return out;
 }

@@ -94,9 +94,21 @@ struct MemoryStreamOptions {
 StatusOr<AllocatorRun> ReplayAllocator(const AllocatorOptions& allocator, const RankRun& run,
                                        const MemoryStreamOptions& options = {});
 
+// Whether replaying `b` makes exactly the allocator calls replaying `a`
+// does, at the same times, so that the two replays agree on everything but
+// labels and an OOM's op: the same static bytes; steps of the same stage
+// profiles and kinds at the same times and scales; deltas of the same
+// times, bytes, tie classes and streams; and micro-batches and buffer names
+// that correspond one to one, since the replayer pairs a free with its
+// allocation by them (a DAG tensor by stage and micro-batch, a buffer by
+// name). DualPipe's mirror ranks (r and PP-1-r) replay alike.
+bool ReplaysAlike(const Ledger& a, const Ledger& b);
+
 // Every rank of a simulation, in rank order; empty when
 // config.allocator.kind is NONE. Ranks replay on `threads` threads (0: one
-// per core); the result is the same for any number.
+// per core); the result is the same for any number. A rank that replays
+// alike an earlier one (ReplaysAlike) takes its result, unless it is the
+// snapshot's rank or that result ran out of memory (whose op it names).
 StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config,
                                                      const SimResult& result,
                                                      int64_t snapshot_rank = -1,

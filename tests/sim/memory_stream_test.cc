@@ -155,6 +155,126 @@ TEST(MemoryStreamTest, ThreadsDoNotChangeTheReplay) {
   EXPECT_FALSE((*many)[2].trace.empty());  // the snapshot rank
 }
 
+void ExpectSameRun(const AllocatorRun& a, const AllocatorRun& b) {
+  EXPECT_EQ(a.rank, b.rank);
+  EXPECT_EQ(a.reserved_peak, b.reserved_peak);
+  EXPECT_EQ(a.reserved_peak_time, b.reserved_peak_time);
+  EXPECT_EQ(a.live_at_peak, b.live_at_peak);
+  EXPECT_EQ(a.largest_free_at_peak, b.largest_free_at_peak);
+  EXPECT_EQ(a.peak_event, b.peak_event);
+  EXPECT_EQ(a.end.reserved, b.end.reserved);
+  EXPECT_EQ(a.end.allocated, b.end.allocated);
+  EXPECT_EQ(a.end.device_allocs, b.end.device_allocs);
+  EXPECT_EQ(a.end.retries, b.end.retries);
+  EXPECT_EQ(a.oom, b.oom);
+  ASSERT_EQ(a.reserved.size(), b.reserved.size());
+  for (size_t i = 0; i < a.reserved.size(); ++i) {
+    EXPECT_EQ(a.reserved[i].time, b.reserved[i].time);
+    EXPECT_EQ(a.reserved[i].bytes, b.reserved[i].bytes);
+    EXPECT_EQ(a.reserved[i].change, b.reserved[i].change);
+  }
+}
+
+// DualPipe's rank r runs stage r of one direction's micro-batches at the
+// times rank PP-1-r runs it for the other direction's: the two ledgers
+// replay alike (other micro-batch numbers and buffer names, one to one),
+// and ReplayAllocators gives each rank what replaying it alone gives.
+TEST(MemoryStreamTest, DualPipeMirrorRanksReplayAlike) {
+  const graph::Config c = LoadScenario("pp4_tiny.textproto", {"schedule.kind=DUALPIPE"});
+  const SimResult r = Simulated(c);
+  ASSERT_EQ(r.ranks.size(), 4u);
+  const Ledger& zero = r.ranks[0].ledger;
+  const Ledger& three = r.ranks[3].ledger;
+  EXPECT_TRUE(ReplaysAlike(zero, three));
+  EXPECT_TRUE(ReplaysAlike(three, zero));
+  EXPECT_FALSE(ReplaysAlike(zero, r.ranks[1].ledger));  // other stages
+  // The mirror has other micro-batch numbers and buffer names.
+  bool renamed = false;
+  for (size_t i = 0; i < zero.deltas().size(); ++i) {
+    renamed = renamed || zero.deltas()[i].what != three.deltas()[i].what;
+  }
+  EXPECT_TRUE(renamed);
+  StatusOr<std::vector<AllocatorRun>> runs = ReplayAllocators(c, r);
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    StatusOr<AllocatorRun> alone = ReplayAllocator(AllocatorOptionsFor(c), r.ranks[i]);
+    ASSERT_TRUE(alone.ok()) << alone.status().message();
+    SCOPED_TRACE("rank " + std::to_string(i));
+    ExpectSameRun((*runs)[i], *alone);
+  }
+  // Out of memory in the step (room for the static state and half of what
+  // the step adds at its peak), each rank names its own op: its own
+  // micro-batch.
+  graph::Config tight = c;
+  const int64_t step_peak = r.ranks[0].memory.peak.total - Total(zero.initial());
+  tight.hardware.hbm_bytes =
+      tight.hardware.runtime_overhead_bytes + (*runs)[0].reserved.front().bytes + step_peak / 2;
+  StatusOr<std::vector<AllocatorRun>> ooms = ReplayAllocators(tight, r);
+  ASSERT_TRUE(ooms.ok()) << ooms.status().message();
+  for (size_t i : {0, 3}) {
+    StatusOr<AllocatorRun> alone = ReplayAllocator(AllocatorOptionsFor(tight), r.ranks[i]);
+    ASSERT_TRUE(alone.ok()) << alone.status().message();
+    ASSERT_TRUE(alone->oom);
+    EXPECT_EQ((*ooms)[i].oom_op, alone->oom_op);
+    ExpectSameRun((*ooms)[i], *alone);
+  }
+  EXPECT_NE((*ooms)[0].oom_op, (*ooms)[3].oom_op);
+}
+
+// What ReplaysAlike looks at, one change at a time on a copy of a ledger:
+// renaming a micro-batch throughout keeps it alike; a delta of other bytes
+// or time, a step at another time, or two micro-batches merged into one
+// (their tensors would be paired otherwise) does not.
+TEST(MemoryStreamTest, ReplaysAlikeNeedsTheSameCallsAndAOneToOneRenaming) {
+  const graph::Config c = LoadScenario("pp4_tiny.textproto");
+  const SimResult r = Simulated(c);
+  const Ledger& ledger = r.ranks[1].ledger;
+  ASSERT_GT(ledger.deltas().size(), 1u);
+  ASSERT_GT(ledger.steps().size(), 2u);
+  auto copy = [&](auto&& change) {
+    Ledger out(ledger.initial());
+    std::vector<StepRecord> steps = ledger.steps();
+    std::vector<Delta> deltas = ledger.deltas();
+    change(steps, deltas);
+    for (const StepRecord& s : steps) out.AddStep(s);
+    for (Delta& d : deltas) out.AddDelta(std::move(d));
+    return out;
+  };
+  EXPECT_TRUE(ReplaysAlike(ledger, copy([](auto&, auto&) {})));
+  const int32_t first = ledger.steps()[0].step.microbatch;
+  EXPECT_TRUE(ReplaysAlike(ledger, copy([&](std::vector<StepRecord>& steps, auto&) {
+    for (StepRecord& s : steps) {
+      if (s.step.microbatch == first) s.step.microbatch = 1000;
+    }
+  })));
+  // Deltas named as another delta is: their buffers would be paired.
+  EXPECT_FALSE(ReplaysAlike(ledger, copy([](auto&, std::vector<Delta>& deltas) {
+    const std::string renamed = deltas[0].what;
+    for (Delta& d : deltas) {
+      if (d.what != renamed) d.what = renamed;
+    }
+  })));
+  EXPECT_FALSE(ReplaysAlike(ledger, copy([](auto&, std::vector<Delta>& deltas) {
+    deltas[0].bytes += 512;
+  })));
+  EXPECT_FALSE(ReplaysAlike(ledger, copy([](auto&, std::vector<Delta>& deltas) {
+    deltas[1].time += 1e-9;
+  })));
+  EXPECT_FALSE(ReplaysAlike(ledger, copy([](std::vector<StepRecord>& steps, auto&) {
+    steps[2].start += 1e-9;
+  })));
+  // Every step of some other micro-batch of the first step's stage takes
+  // the first's number: two micro-batches become one.
+  EXPECT_FALSE(ReplaysAlike(ledger, copy([&](std::vector<StepRecord>& steps, auto&) {
+    for (StepRecord& s : steps) {
+      if (s.stage == ledger.steps()[0].stage && s.step.microbatch != first) {
+        s.step.microbatch = first;
+      }
+    }
+  })));
+}
+
 // With a capacity below a rank's peak of live bytes some request cannot be
 // served however the cache is freed: it is named, with the largest free
 // block, and the replay goes on past the capacity.
