@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
-#include <set>
 
 #include "graph/names.h"
 #include "sim/schedules/builtin.h"
@@ -30,25 +28,40 @@ std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
                                     " ranks, expected " + std::to_string(s.pp)});
   }
   const auto routes = s.routes.empty() ? graph::RoundRobinRoutes(s.pp, s.chunks) : s.routes;
+  // Flat tables by (micro-batch, chunk), in that order: m * chunks + c.
+  const int64_t chunks = std::max<int64_t>(s.chunks, 0);
+  const size_t pairs = static_cast<size_t>(std::max<int64_t>(s.microbatches, 0) * chunks);
+  auto key = [&](int32_t m, int64_t c) { return static_cast<size_t>(m * chunks + c); };
+  for (size_t route = 0; route < routes.size(); ++route) {
+    for (const graph::Hop& hop : routes[route]) {
+      if (hop.chunk < 0 || hop.chunk >= chunks) {
+        problems.push_back({-1, -1, "route " + std::to_string(route) + " places a stage on chunk " +
+                                        std::to_string(hop.chunk) + ", outside the " +
+                                        std::to_string(chunks) + " chunks"});
+      }
+    }
+  }
   // What each rank must run: the (micro-batch, chunk) pairs its routes give it.
-  std::vector<std::set<std::pair<int32_t, int32_t>>> owed(s.pp);
+  std::vector<std::vector<bool>> owed(s.pp, std::vector<bool>(pairs, false));
   for (int32_t m = 0; m < s.microbatches; ++m) {
     const int32_t route = s.RouteOf(m);
     if (route < 0 || route >= static_cast<int32_t>(routes.size())) continue;
     for (const graph::Hop& hop : routes[route]) {
-      if (hop.rank >= 0 && hop.rank < s.pp) {
-        owed[hop.rank].insert({m, static_cast<int32_t>(hop.chunk)});
+      if (hop.rank >= 0 && hop.rank < s.pp && hop.chunk >= 0 && hop.chunk < chunks) {
+        owed[hop.rank][key(m, hop.chunk)] = true;
       }
     }
   }
+  constexpr std::array<int, 4> kAbsent = {-1, -1, -1, -1};
+  // (micro-batch, chunk) -> position of F, B, W, BW on the rank (-1 if absent).
+  std::vector<std::array<int, 4>> seen;
   for (size_t r = 0; r < s.ranks.size() && static_cast<int64_t>(r) < s.pp; ++r) {
     const std::string where = "rank " + std::to_string(r) + ": ";
     const int64_t rank = static_cast<int64_t>(r);
     auto at = [&](int64_t index, std::string message) {
       problems.push_back({rank, index, where + std::move(message)});
     };
-    // (microbatch, chunk) -> position of F, B, W, BW (-1 if absent).
-    std::map<std::pair<int32_t, int32_t>, std::array<int, 4>> seen;
+    seen.assign(pairs, kAbsent);
     for (size_t i = 0; i < s.ranks[r].size(); ++i) {
       const Step& step = s.ranks[r][i];
       if (step.microbatch < 0 || step.microbatch >= s.microbatches || step.chunk < 0 ||
@@ -58,15 +71,13 @@ std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
                                         std::to_string(s.chunks) + " chunks");
         continue;
       }
-      if (!owed[r].count({step.microbatch, step.chunk})) {
+      if (!owed[r][key(step.microbatch, step.chunk)]) {
         at(static_cast<int64_t>(i), StepName(step, s.chunks) +
                                         " does not run on this rank: its micro-batch's route "
                                         "places that chunk elsewhere");
         continue;
       }
-      auto [it, fresh] = seen.try_emplace({step.microbatch, step.chunk});
-      if (fresh) it->second = {-1, -1, -1, -1};
-      int& slot = it->second[static_cast<int>(step.kind)];
+      int& slot = seen[key(step.microbatch, step.chunk)][static_cast<int>(step.kind)];
       if (slot >= 0) at(static_cast<int64_t>(i), StepName(step, s.chunks) + " appears twice");
       slot = static_cast<int>(i);
     }
@@ -80,11 +91,15 @@ std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
         if (hops[st].rank != static_cast<int64_t>(r) || hops[st + 1].rank != hops[st].rank) {
           continue;
         }
-        const auto a = seen.find({m, static_cast<int32_t>(hops[st].chunk)});
-        const auto b = seen.find({m, static_cast<int32_t>(hops[st + 1].chunk)});
-        if (a == seen.end() || b == seen.end()) continue;
-        const int fa = a->second[0], fb = b->second[0];
-        const int ba = std::max(a->second[1], a->second[3]), bb = std::max(b->second[1], b->second[3]);
+        if (hops[st].chunk < 0 || hops[st].chunk >= chunks || hops[st + 1].chunk < 0 ||
+            hops[st + 1].chunk >= chunks) {
+          continue;
+        }
+        const std::array<int, 4>& a = seen[key(m, hops[st].chunk)];
+        const std::array<int, 4>& b = seen[key(m, hops[st + 1].chunk)];
+        if (a == kAbsent || b == kAbsent) continue;
+        const int fa = a[0], fb = b[0];
+        const int ba = std::max(a[1], a[3]), bb = std::max(b[1], b[3]);
         const Step first{StepKind::kForward, m, static_cast<int32_t>(hops[st].chunk)};
         const Step second{StepKind::kForward, m, static_cast<int32_t>(hops[st + 1].chunk)};
         if (fa >= 0 && fb >= 0 && fb < fa) {
@@ -98,21 +113,21 @@ std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
         }
       }
     }
-    for (const auto& [m, c] : owed[r]) {
-      auto it = seen.find({m, c});
-      const std::array<int, 4> pos =
-          it == seen.end() ? std::array<int, 4>{-1, -1, -1, -1} : it->second;
-      const int F = pos[0], B = pos[1], W = pos[2], BW = pos[3];
-      const std::string name = StepName({StepKind::kForward, m, c}, s.chunks).substr(1);
-      if (F < 0) at(-1, "F" + name + " is missing");
-      if (BW >= 0 && (B >= 0 || W >= 0)) {
-        at(BW, "BW" + name + " and a separate B or W both appear");
-      } else if (BW < 0 && (B < 0 || W < 0)) {
-        at(-1, (B < 0 ? "B" : "W") + name + " is missing");
+    for (int32_t m = 0; m < s.microbatches; ++m) {
+      for (int32_t c = 0; c < chunks; ++c) {
+        if (!owed[r][key(m, c)]) continue;
+        const auto [F, B, W, BW] = seen[key(m, c)];
+        const std::string name = StepName({StepKind::kForward, m, c}, s.chunks).substr(1);
+        if (F < 0) at(-1, "F" + name + " is missing");
+        if (BW >= 0 && (B >= 0 || W >= 0)) {
+          at(BW, "BW" + name + " and a separate B or W both appear");
+        } else if (BW < 0 && (B < 0 || W < 0)) {
+          at(-1, (B < 0 ? "B" : "W") + name + " is missing");
+        }
+        if (F >= 0 && BW >= 0 && BW < F) at(BW, "BW" + name + " comes before F" + name);
+        if (F >= 0 && B >= 0 && B < F) at(B, "B" + name + " comes before F" + name);
+        if (B >= 0 && W >= 0 && W < B) at(W, "W" + name + " comes before B" + name);
       }
-      if (F >= 0 && BW >= 0 && BW < F) at(BW, "BW" + name + " comes before F" + name);
-      if (F >= 0 && B >= 0 && B < F) at(B, "B" + name + " comes before F" + name);
-      if (B >= 0 && W >= 0 && W < B) at(W, "W" + name + " comes before B" + name);
     }
   }
   return problems;

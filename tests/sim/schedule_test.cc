@@ -55,6 +55,19 @@ TEST(ScheduleTest, ValidationListsEveryProblem) {
             "rank 1: BW1 comes before F1");
 }
 
+// A route that names a chunk the schedule does not have is a problem of
+// its own (its micro-batches' other stages are still checked).
+TEST(ScheduleTest, ValidationNamesARouteOutsideTheChunks) {
+  Schedule s = OneFOneB(2, 1);
+  s.routes = {{{0, 0}, {1, 3}}};
+  EXPECT_EQ(ValidateSchedule(s).message(),
+            "schedule: route 0 places a stage on chunk 3, outside the 1 chunks\n"
+            "rank 1: F0 does not run on this rank: its micro-batch's route places that chunk "
+            "elsewhere\n"
+            "rank 1: BW0 does not run on this rank: its micro-batch's route places that chunk "
+            "elsewhere");
+}
+
 TEST(ScheduleTest, StepNamesWithChunks) {
   EXPECT_EQ(StepName({StepKind::kWeight, 3, 1}, 2), "W3.1");
   EXPECT_EQ(StepName({StepKind::kBackward, 0, 0}, 1), "B0");
