@@ -8,6 +8,8 @@
 //   shared:   5 schedules x 4 ZeRO stages x 10 routing imbalances at 32
 //             micro-batches: 200 configurations, 40 stage-profile keys
 //             (the schedules of one key share its profiles)
+//   shared-bare: `shared` with allocator.kind NONE, what the caching
+//             allocator's replay costs
 //   distinct: 50 routing imbalances x 4 ZeRO stages, 1F1B: 200
 //             configurations, each its own key
 //   process:  the `distinct` space's first 20 configurations, one
@@ -100,7 +102,7 @@ double TimeProcesses(int count, int runs, double* cpu) {
     const auto start = Clock::now();
     const double cpu_start = CpuSeconds();
     for (int i = 0; i < count; ++i) {
-      char imbalance[32];
+      char imbalance[64];
       std::snprintf(imbalance, sizeof imbalance, "conventions.routing_imbalance=%.2f",
                     1.0 + 0.01 * (i / 4));
       const std::string zero = "zero.stage=" + std::to_string(i % 4);
@@ -137,11 +139,15 @@ int main(int argc, char** argv) {
   }
   std::printf("stepsim sweep on DeepSeek-V3, best of %d; %d cores; load average %.2f\n\n", runs,
               cores, load);
-  std::printf("%-10s %8s %5s %9s %12s %14s %14s\n", "case", "configs", "-j", "wall s", "configs/s",
+  std::printf("%-11s %8s %5s %9s %12s %14s %14s\n", "case", "configs", "-j", "wall s", "configs/s",
               "CPU ms/config", "cores alone/s");
   const std::vector<Case> cases = {
       {"shared",
        {"batch.num_microbatches=32"},
+       {"schedule.kind=ONE_F_ONE_B,GPIPE,ZB_H1,ZB_H2,DUALPIPE", "zero.stage=0,1,2,3",
+        "conventions.routing_imbalance=" + Imbalances(10)}},
+      {"shared-bare",  // the same without the caching allocator's replay
+       {"batch.num_microbatches=32", "allocator.kind=NONE"},
        {"schedule.kind=ONE_F_ONE_B,GPIPE,ZB_H1,ZB_H2,DUALPIPE", "zero.stage=0,1,2,3",
         "conventions.routing_imbalance=" + Imbalances(10)}},
       {"distinct",
@@ -156,7 +162,7 @@ int main(int argc, char** argv) {
       const double s = TimeSweep(c, jobs, runs, &simulated, &cpu);
       if (s < 0) return 1;
       const double per = 1000 * cpu / static_cast<double>(simulated);
-      std::printf("%-10s %8lld %5d %9.3f %12.1f %14.2f %14.1f\n", c.name.c_str(),
+      std::printf("%-11s %8lld %5d %9.3f %12.1f %14.2f %14.1f\n", c.name.c_str(),
                   static_cast<long long>(simulated), jobs, s, simulated / s, per,
                   jobs * 1000 / per);
     }
@@ -166,7 +172,7 @@ int main(int argc, char** argv) {
   const double s = TimeProcesses(count, runs, &cpu);
   if (s < 0) return 1;
   const double per = 1000 * cpu / count;
-  std::printf("%-10s %8d %5s %9.3f %12.1f %14.2f %14.1f\n", "process", count, "1", s, count / s,
+  std::printf("%-11s %8d %5s %9.3f %12.1f %14.2f %14.1f\n", "process", count, "1", s, count / s,
               per, 1000 / per);
   return 0;
 }
