@@ -47,8 +47,10 @@ using Reporter = std::function<StatusOr<RunReport>(const graph::Config&, const S
 std::string DeterministicBytes(const google::protobuf::Message& message);
 
 // What decides a configuration's stage profiles: the scenario without its
-// name, schedule kind and micro-batch count, and the stages of its layout
-// (a schedule kind can change the layout, e.g. DualPipeV's two chunks).
+// name, schedule kind, micro-batch count and ZeRO stage below 3 (ZeRO-3's
+// gathers are in the profiles, ZeRO-1/2's sharding is not), and the stages
+// of its layout (a schedule kind can change the layout, e.g. DualPipeV's
+// two chunks).
 std::string ProfileKey(const Scenario& scenario, const graph::Config& config);
 
 // One simulation to run.

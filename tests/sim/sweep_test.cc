@@ -121,7 +121,41 @@ TEST(SweepTest, ARefusedSpaceOrShardIsBadInput) {
             StatusCode::kInvalidInput);
 }
 
-TEST(SweepTest, TheProfileKeyIgnoresOnlyKindMicroBatchesAndName) {
+// ZeRO-0, 1 and 2 share a profile key, so a sweep over ZeRO stages builds
+// the profiles of the first and simulates the others with them: each row
+// is still what its configuration simulated alone (in a child, with its own
+// profiles) reports. Over DP 2, so that every stage shards something.
+TEST(SweepTest, ZeroStagesBelowThreeShareProfilesAndReportAsAlone) {
+  std::map<int64_t, RunReport> reports;
+  SweepOptions options;
+  options.reports = &reports;
+  const std::vector<Vary> space = {{"zero.stage", {"0", "1", "2", "3"}}};
+  Scenario base = Tiny();
+  ASSERT_TRUE(graph::ApplyOverride("parallel.dp=2", &base).ok());
+  StatusOr<SweepReport> r = RunSweep(base, space, traces::ReportRun, options);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(reports.size(), 4u);
+  for (int64_t stage = 0; stage < 4; ++stage) {
+    graph::Config c = testing::LoadScenario(
+        "pp4_tiny.textproto", {"parallel.dp=2", "zero.stage=" + std::to_string(stage)});
+    StatusOr<std::string> bytes = RunInChild([&]() -> StatusOr<std::string> {
+      StatusOr<Schedule> s = BuildSchedule(c);
+      StatusOr<SimResult> result = Simulate(c, *s, SimOptions{});
+      if (!result.ok()) return result.status();
+      StatusOr<RunReport> report = traces::ReportRun(c, *result);
+      return report.ok() ? report->SerializeAsString() : std::string();
+    });
+    ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+    RunReport alone;
+    ASSERT_TRUE(alone.ParseFromString(*bytes));
+    EXPECT_TRUE(Same(reports[stage], alone)) << "zero.stage=" << stage;
+  }
+  // The stages differ where they should: static memory, and ZeRO-3's time.
+  EXPECT_NE(reports[0].ranks(0).static_bytes(), reports[2].ranks(0).static_bytes());
+  EXPECT_NE(reports[2].step_time_us(), reports[3].step_time_us());
+}
+
+TEST(SweepTest, TheProfileKeyIgnoresOnlyKindMicroBatchesNameAndZeroBelowThree) {
   const Scenario base = Tiny();
   auto key = [&](const std::vector<std::string>& sets) {
     Scenario s = base;
@@ -132,7 +166,9 @@ TEST(SweepTest, TheProfileKeyIgnoresOnlyKindMicroBatchesAndName) {
   };
   const std::string k = key({});
   EXPECT_EQ(k, key({"schedule.kind=GPIPE", "batch.num_microbatches=16", "name=other"}));
-  EXPECT_NE(k, key({"zero.stage=1"}));
+  EXPECT_EQ(k, key({"zero.stage=1"}));
+  EXPECT_EQ(k, key({"zero.stage=2"}));
+  EXPECT_NE(k, key({"zero.stage=3"}));
   EXPECT_NE(k, key({"batch.micro_batch_size=2"}));
   // DualPipeV's two chunks per rank change the stages: another key.
   EXPECT_NE(k, key({"schedule.kind=DUALPIPE_V"}));
