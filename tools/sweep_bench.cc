@@ -6,13 +6,16 @@
 //
 // Cases (each the best of `runs`):
 //   shared:   5 schedules x 4 ZeRO stages x 10 routing imbalances at 32
-//             micro-batches: 200 configurations, 40 stage-profile keys
-//             (the schedules of one key share its profiles)
+//             micro-batches: 200 configurations, 20 stage-profile keys
+//             (the schedules and ZeRO stages 0-2 of one imbalance share
+//             its profiles)
 //   shared-bare: `shared` with allocator.kind NONE, what the caching
 //             allocator's replay costs
-//   distinct: 50 routing imbalances x 4 ZeRO stages, 1F1B: 200
-//             configurations, each its own key
-//   process:  the `distinct` space's first 20 configurations, one
+//   distinct: 200 routing imbalances, the shipped schedule (DualPipe, 120
+//             micro-batches): 200 configurations, each its own key
+//   zero:     50 routing imbalances x 4 ZeRO stages, the shipped schedule:
+//             200 configurations, 100 keys (ZeRO 0, 1 and 2 share one)
+//   process:  the `zero` space's first 20 configurations, one
 //             `stepsim run` process each
 // Wall-clock time is what a benchmark measures; it never reaches stepsim's
 // own outputs. The load average is printed: other work on the machine
@@ -150,7 +153,8 @@ int main(int argc, char** argv) {
        {"batch.num_microbatches=32", "allocator.kind=NONE"},
        {"schedule.kind=ONE_F_ONE_B,GPIPE,ZB_H1,ZB_H2,DUALPIPE", "zero.stage=0,1,2,3",
         "conventions.routing_imbalance=" + Imbalances(10)}},
-      {"distinct",
+      {"distinct", {}, {"conventions.routing_imbalance=" + Imbalances(200)}},
+      {"zero",
        {},
        {"conventions.routing_imbalance=" + Imbalances(50), "zero.stage=0,1,2,3"}},
   };
