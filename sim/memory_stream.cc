@@ -424,44 +424,47 @@ StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config
     if (source[i] == i) replayed.push_back(i);
   }
   std::vector<std::optional<StatusOr<AllocatorRun>>> runs(ranks);
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t k = next++; k < replayed.size(); k = next++) {
-      const RankRun& run = result.ranks[replayed[k]];
-      MemoryStreamOptions stream;
-      stream.snapshot = run.rank == snapshot_rank;
-      runs[replayed[k]] = ReplayAllocator(options, run, stream);
-    }
-  };
-  // Ranks are independent and each result has its own slot, so the
-  // outcome does not depend on the number of threads.
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < std::min<int64_t>(threads, static_cast<int64_t>(replayed.size())); ++t) {
-    try {
-      pool.emplace_back(work);
-    } catch (const std::system_error&) {
-      break;  // no more threads to be had: those running take the rest
+  // Replays `which` ranks on the threads; each result has its own slot, so
+  // the outcome does not depend on the number of threads.
+  auto replay = [&](const std::vector<size_t>& which) {
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t k = next++; k < which.size(); k = next++) {
+        const RankRun& run = result.ranks[which[k]];
+        MemoryStreamOptions stream;
+        stream.snapshot = run.rank == snapshot_rank;
+        runs[which[k]] = ReplayAllocator(options, run, stream);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < std::min<int64_t>(threads, static_cast<int64_t>(which.size())); ++t) {
+      try {
+        pool.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads to be had: those running take the rest
+      }
     }
+    work();
+    for (std::thread& t : pool) t.join();
+  };
+  replay(replayed);
+  // An OOM names its op by micro-batch and chunk: a rank whose shared
+  // replay ran out of memory replays on its own.
+  std::vector<size_t> again;
+  for (size_t i = 0; i < ranks; ++i) {
+    const StatusOr<AllocatorRun>& shared = *runs[source[i]];
+    if (source[i] != i && shared.ok() && shared->oom) again.push_back(i);
   }
-  work();
-  for (std::thread& t : pool) t.join();
+  replay(again);
+  for (size_t i : again) source[i] = i;
   std::vector<size_t> last_use(ranks);  // the last rank a replay serves
   for (size_t i = 0; i < ranks; ++i) last_use[source[i]] = i;
   for (size_t i = 0; i < ranks; ++i) {
-    StatusOr<AllocatorRun>& shared = *runs[source[i]];
-    if (!shared.ok()) return shared.status();  // the first rank's error
-    if (source[i] == i) {
-      out.push_back(last_use[i] == i ? std::move(*shared) : *shared);
-    } else if (shared->oom) {
-      // An OOM names its op, by micro-batch and chunk: this rank's own.
-      StatusOr<AllocatorRun> own = ReplayAllocator(options, result.ranks[i]);
-      if (!own.ok()) return own.status();
-      out.push_back(std::move(*own));
-    } else {
-      out.push_back(last_use[source[i]] == i ? std::move(*shared) : *shared);
-      out.back().rank = result.ranks[i].rank;
-    }
+    StatusOr<AllocatorRun>& r = *runs[source[i]];
+    if (!r.ok()) return r.status();  // the first rank's error
+    out.push_back(last_use[source[i]] == i ? std::move(*r) : *r);
+    out.back().rank = result.ranks[i].rank;
   }
   return out;
 }
