@@ -33,6 +33,24 @@ std::vector<Vary> Space() {
   return ::testing::AssertionFailure() << diff;
 }
 
+// What `c` simulated alone reports: in a child (SimGrid runs one engine per
+// process), with its profiles built afresh.
+StatusOr<RunReport> ReportAlone(const graph::Config& c) {
+  StatusOr<std::string> bytes = RunInChild([&]() -> StatusOr<std::string> {
+    StatusOr<Schedule> s = BuildSchedule(c);
+    if (!s.ok()) return s.status();
+    StatusOr<SimResult> result = Simulate(c, *s, SimOptions{});
+    if (!result.ok()) return result.status();
+    StatusOr<RunReport> report = traces::ReportRun(c, *result);
+    if (!report.ok()) return report.status();
+    return report->SerializeAsString();
+  });
+  if (!bytes.ok()) return bytes.status();
+  RunReport report;
+  if (!report.ParseFromString(*bytes)) return Status::Failed("an unreadable report");
+  return report;
+}
+
 TEST(SweepTest, RowsAreTheSameForAnyNumberOfWorkers) {
   SweepOptions one;
   one.jobs = 1;
@@ -79,18 +97,10 @@ TEST(SweepTest, ARowIsWhatOneSimulationReports) {
   // here (in a child: one engine per process) with profiles built afresh.
   graph::Config c = testing::LoadScenario(
       "pp4_tiny.textproto", {"batch.num_microbatches=8", "zero.stage=1"});
-  StatusOr<std::string> bytes = RunInChild([&]() -> StatusOr<std::string> {
-    StatusOr<Schedule> s = BuildSchedule(c);
-    StatusOr<SimResult> result = Simulate(c, *s, SimOptions{});
-    if (!result.ok()) return result.status();
-    StatusOr<RunReport> report = traces::ReportRun(c, *result);
-    return report.ok() ? report->SerializeAsString() : std::string();
-  });
-  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
-  RunReport alone;
-  ASSERT_TRUE(alone.ParseFromString(*bytes));
+  StatusOr<RunReport> alone = ReportAlone(c);
+  ASSERT_TRUE(alone.ok()) << alone.status().message();
   ASSERT_EQ(reports.count(3), 1u);
-  EXPECT_TRUE(Same(reports[3], alone));
+  EXPECT_TRUE(Same(reports[3], *alone));
 }
 
 TEST(SweepTest, ShardsTogetherAreTheWholeSweep) {
@@ -138,17 +148,9 @@ TEST(SweepTest, ZeroStagesBelowThreeShareProfilesAndReportAsAlone) {
   for (int64_t stage = 0; stage < 4; ++stage) {
     graph::Config c = testing::LoadScenario(
         "pp4_tiny.textproto", {"parallel.dp=2", "zero.stage=" + std::to_string(stage)});
-    StatusOr<std::string> bytes = RunInChild([&]() -> StatusOr<std::string> {
-      StatusOr<Schedule> s = BuildSchedule(c);
-      StatusOr<SimResult> result = Simulate(c, *s, SimOptions{});
-      if (!result.ok()) return result.status();
-      StatusOr<RunReport> report = traces::ReportRun(c, *result);
-      return report.ok() ? report->SerializeAsString() : std::string();
-    });
-    ASSERT_TRUE(bytes.ok()) << bytes.status().message();
-    RunReport alone;
-    ASSERT_TRUE(alone.ParseFromString(*bytes));
-    EXPECT_TRUE(Same(reports[stage], alone)) << "zero.stage=" << stage;
+    StatusOr<RunReport> alone = ReportAlone(c);
+    ASSERT_TRUE(alone.ok()) << alone.status().message();
+    EXPECT_TRUE(Same(reports[stage], *alone)) << "zero.stage=" << stage;
   }
   // The stages differ where they should: static memory, and ZeRO-3's time.
   EXPECT_NE(reports[0].ranks(0).static_bytes(), reports[2].ranks(0).static_bytes());
