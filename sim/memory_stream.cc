@@ -23,7 +23,7 @@ class StreamReplayer : public LedgerVisitor {
  public:
   StreamReplayer(const AllocatorOptions& options, const RankRun& run, bool labels,
                  int64_t capture_at, const MemoryStreamOptions& stream)
-      : allocator_(options), labels_(labels), capture_at_(capture_at),
+      : allocator_(options), ledger_(run.ledger), labels_(labels), capture_at_(capture_at),
         on_change_(stream.on_change) {
     out_.rank = run.rank;
     // Static state and the workspace, live from time 0.
@@ -49,7 +49,8 @@ class StreamReplayer : public LedgerVisitor {
     if (it == buffers_.end()) it = buffers_.emplace(d.what, std::vector<Handle>{}).first;
     std::vector<Handle>& queue = it->second;
     if (d.bytes > 0) {
-      queue.push_back(Allocate(d.bytes, stream, d.time, {&d.what, d.category, d.microbatch}));
+      queue.push_back(
+          Allocate(d.bytes, stream, d.time, {&d.what, d.category, d.microbatch, nullptr, nullptr, &d}));
     } else if (d.bytes < 0) {
       if (queue.empty()) return Fail("a free of \"" + d.what + "\" without its allocation");
       Free(queue.front(), d.time);
@@ -135,6 +136,7 @@ class StreamReplayer : public LedgerVisitor {
     int32_t microbatch = -1;
     const StepRecord* step = nullptr;
     const graph::Op* op = nullptr;
+    const Delta* delta = nullptr;  // a buffer's delta
   };
 
   static AllocationLabel LabelOf(const Source& s) {
@@ -228,6 +230,9 @@ class StreamReplayer : public LedgerVisitor {
                                    : *source.name;
         out_.oom_request = bytes;
         out_.oom_largest_free = allocator_.LargestFreeBlock();
+        // The step and delta are the ledger's own (Ledger::Visit hands them).
+        if (r != nullptr) out_.oom_step = r - ledger_.steps().data();
+        if (source.delta != nullptr) out_.oom_delta = source.delta - ledger_.deltas().data();
       }
       allocator_.LiftCapacity();
       h = allocator_.Allocate(bytes, stream, tag);
@@ -287,6 +292,7 @@ class StreamReplayer : public LedgerVisitor {
   }
 
   CachingAllocator allocator_;
+  const Ledger& ledger_;
   int64_t change_ = -1;  // the ledger's changes so far, less one
   bool labels_;
   int64_t capture_at_;
@@ -319,6 +325,18 @@ class Correspondence {
  private:
   std::unordered_map<Key, Key> forward_, backward_;
 };
+
+// The op of `run`'s OOM, made replaying ledger `a`, as it is named in the
+// alike ledger `b`: after b's own step (its micro-batch and chunk) or
+// buffer at the same place. Alike ledgers correspond step by step and
+// delta by delta, and a step's OOM op is its step's name, then the op's.
+std::string OomOpOf(const AllocatorRun& run, const Ledger& a, const Ledger& b) {
+  if (run.oom_delta >= 0) return b.deltas()[run.oom_delta].what;
+  if (run.oom_step < 0) return run.oom_op;  // the static state, named alike
+  const StepRecord& x = a.steps()[run.oom_step];
+  const StepRecord& y = b.steps()[run.oom_step];
+  return StepName(y.step, y.chunks) + run.oom_op.substr(StepName(x.step, x.chunks).size());
+}
 
 }  // namespace
 
@@ -449,22 +467,17 @@ StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config
     for (std::thread& t : pool) t.join();
   };
   replay(replayed);
-  // An OOM names its op by micro-batch and chunk: a rank whose shared
-  // replay ran out of memory replays on its own.
-  std::vector<size_t> again;
-  for (size_t i = 0; i < ranks; ++i) {
-    const StatusOr<AllocatorRun>& shared = *runs[source[i]];
-    if (source[i] != i && shared.ok() && shared->oom) again.push_back(i);
-  }
-  replay(again);
-  for (size_t i : again) source[i] = i;
   std::vector<size_t> last_use(ranks);  // the last rank a replay serves
   for (size_t i = 0; i < ranks; ++i) last_use[source[i]] = i;
   for (size_t i = 0; i < ranks; ++i) {
     StatusOr<AllocatorRun>& r = *runs[source[i]];
     if (!r.ok()) return r.status();  // the first rank's error
     out.push_back(last_use[source[i]] == i ? std::move(*r) : *r);
-    out.back().rank = result.ranks[i].rank;
+    AllocatorRun& mine = out.back();
+    mine.rank = result.ranks[i].rank;
+    if (source[i] != i && mine.oom) {
+      mine.oom_op = OomOpOf(mine, result.ranks[source[i]].ledger, result.ranks[i].ledger);
+    }
   }
   return out;
 }

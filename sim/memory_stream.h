@@ -70,6 +70,10 @@ struct AllocatorRun {
   bool oom = false;
   std::string oom_op;
   int64_t oom_request = 0, oom_largest_free = 0;
+  // Where in the ledger that request came from: the index of its step in
+  // ledger.steps() (a DAG tensor or ZeRO-3 gather), or of its delta in
+  // ledger.deltas() (a buffer); both -1 for the static state.
+  int64_t oom_step = -1, oom_delta = -1;
   // With `snapshot`: the allocator's segments at the reserved peak, every
   // event up to it, and the labels its tags index.
   std::vector<SegmentState> segments_at_peak;
@@ -108,7 +112,8 @@ bool ReplaysAlike(const Ledger& a, const Ledger& b);
 // config.allocator.kind is NONE. Ranks replay on `threads` threads (0: one
 // per core); the result is the same for any number. A rank that replays
 // alike an earlier one (ReplaysAlike) takes its result, unless it is the
-// snapshot's rank or that result ran out of memory (whose op it names).
+// snapshot's rank; if that result ran out of memory, its OOM op is named
+// after this rank's own step or buffer at the same place of its ledger.
 StatusOr<std::vector<AllocatorRun>> ReplayAllocators(const graph::Config& config,
                                                      const SimResult& result,
                                                      int64_t snapshot_rank = -1,
