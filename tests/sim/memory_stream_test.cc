@@ -222,6 +222,45 @@ TEST(MemoryStreamTest, DualPipeMirrorRanksReplayAlike) {
   EXPECT_NE((*ooms)[0].oom_op, (*ooms)[3].oom_op);
 }
 
+// Two hand-made ranks that each receive one 2 GiB buffer at the same
+// instant, named after their own micro-batch (0 and 5), on a device with
+// 1 GiB free: they replay alike, share one replay, and each names the OOM
+// after its own buffer, as replaying it alone does.
+TEST(MemoryStreamTest, ASharedOomAtABufferNamesTheRanksOwnBuffer) {
+  graph::Config c = LoadScenario("pp4_tiny.textproto");
+  c.hardware.hbm_bytes = c.hardware.runtime_overhead_bytes + (int64_t{1} << 30);
+  SimResult r;
+  for (int32_t rank : {0, 1}) {
+    RankRun run{rank, Ledger(Bytes{})};
+    Delta d;
+    d.time = 1e-3;
+    d.category = graph::Category::kComm;
+    d.bytes = int64_t{2} << 30;
+    d.what = "recv F" + std::to_string(5 * rank);
+    d.microbatch = 5 * rank;
+    d.tie = 0;
+    run.ledger.AddDelta(d);
+    d.time = 2e-3;
+    d.bytes = -d.bytes;
+    d.tie = 1;
+    run.ledger.AddDelta(d);
+    r.ranks.push_back(std::move(run));
+  }
+  ASSERT_TRUE(ReplaysAlike(r.ranks[0].ledger, r.ranks[1].ledger));
+  StatusOr<std::vector<AllocatorRun>> runs = ReplayAllocators(c, r);
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    StatusOr<AllocatorRun> alone = ReplayAllocator(AllocatorOptionsFor(c), r.ranks[i]);
+    ASSERT_TRUE(alone.ok()) << alone.status().message();
+    ASSERT_TRUE(alone->oom);
+    EXPECT_EQ(alone->oom_delta, 0);
+    EXPECT_EQ(alone->oom_op, "recv F" + std::to_string(5 * i));
+    SCOPED_TRACE("rank " + std::to_string(i));
+    ExpectSameRun((*runs)[i], *alone);
+  }
+}
+
 // What ReplaysAlike looks at, one change at a time on a copy of a ledger:
 // renaming a micro-batch throughout keeps it alike; a delta of other bytes
 // or time, a step at another time, or two micro-batches merged into one
