@@ -74,7 +74,7 @@ std::string StageShape(const graph::Config& config, const graph::Stage& stage) {
 // follows from it), nor the ZeRO stage (tests/sim/fit_test.cc checks both).
 std::string ProfileKeyBase(const Scenario& scenario, const graph::Config& c, bool slot) {
   Scenario s = scenario;
-  if (slot || c.zero_stage < 3) s.clear_zero();
+  if (slot || !ProfilesDependOnZero(c)) s.clear_zero();
   s.mutable_parallel()->clear_layout();
   s.mutable_parallel()->clear_vpp();
   if (slot) {
@@ -103,7 +103,7 @@ std::string FitBounder::Position(const graph::Config& c, const graph::Stage& sta
 
 std::string FitBounder::Context(const graph::Config& c, const graph::Stage& stage) {
   std::string out = Position(c, stage);
-  if (c.zero_stage < 3) return out;
+  if (!ProfilesDependOnZero(c)) return out;
   for (const auto& chunks : c.layout.rank_stages) {
     if (std::find(chunks.begin(), chunks.end(), stage.stage) == chunks.end()) continue;
     out += " with";
@@ -136,7 +136,7 @@ const FitBounder::StageSteps& FitBounder::Build(
   // depend on DP and on the slots around (a lower bound of the durations
   // with them).
   std::optional<graph::Config> without;
-  if (durations_only && c.zero_stage >= 3) {
+  if (durations_only && ProfilesDependOnZero(c)) {
     without = c;
     without->zero_stage = 0;
   }

@@ -27,7 +27,7 @@ struct Gather {
 std::map<std::string, Gather> GatheredWeights(const graph::Config& c, const CostModel& cost,
                                               const graph::Stage& stage) {
   std::map<std::string, Gather> out;
-  if (c.zero_stage < 3) return out;
+  if (!ProfilesDependOnZero(c)) return out;
   for (const graph::Slot& slot : stage.slots) {
     int64_t dense = 0, expert = 0;
     for (const graph::ParamEntry& e : graph::SlotParams(c, stage, slot)) {

@@ -70,6 +70,12 @@ struct StageProfile {
   const StepProfile& For(StepKind kind) const;
 };
 
+// Whether the ZeRO stage reaches the stage profiles: only ZeRO-3 gathers
+// weights inside the step; below it, sharding changes the static memory and
+// the gradient reduction's time, which lie outside the profiles. Profiles
+// built for ZeRO-0 serve ZeRO-1 and 2 as they are.
+inline bool ProfilesDependOnZero(const graph::Config& c) { return c.zero_stage >= 3; }
+
 // Builds every stage's profiles. Durations come from the cost model unless
 // the config's `timing` fixes them (then ops share the fixed time in
 // proportion to their modelled time). Under ZeRO-3 each layer's gathered

@@ -55,9 +55,7 @@ std::string ProfileKey(const Scenario& scenario, const graph::Config& config) {
   s.clear_name();
   s.mutable_schedule()->clear_kind();
   s.mutable_batch()->clear_num_microbatches();
-  // ZeRO below 3 shards only state outside the step (static memory, the
-  // gradient reduction's time): the stage profiles are those of ZeRO-0.
-  if (config.zero_stage < 3) s.clear_zero();
+  if (!ProfilesDependOnZero(config)) s.clear_zero();
   std::string key = DeterministicBytes(s);
   for (const graph::Stage& stage : config.layout.stages) key += "\n" + stage.Describe();
   return key;
