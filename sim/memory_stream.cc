@@ -19,6 +19,10 @@ constexpr int kPipeline = static_cast<int>(CudaStream::kPipeline);
 constexpr int kEpComm = static_cast<int>(CudaStream::kEpComm);
 constexpr int kDpComm = static_cast<int>(CudaStream::kDpComm);
 
+// The stream of a buffer's delta: the DP gradient bucket's on the DP
+// stream, pipeline sends and receives on the pipeline stream.
+int BufferStream(const Delta& d) { return d.what.starts_with("DP ") ? kDpComm : kPipeline; }
+
 class StreamReplayer : public LedgerVisitor {
  public:
   StreamReplayer(const AllocatorOptions& options, const RankRun& run, bool labels,
@@ -42,7 +46,7 @@ class StreamReplayer : public LedgerVisitor {
 
   void OnDelta(const Delta& d) override {
     if (!status_.ok()) return;
-    const int stream = d.what.starts_with("DP ") ? kDpComm : kPipeline;
+    const int stream = BufferStream(d);
     // A buffer is freed by the delta of the same name (which names its
     // micro-batch); the oldest first.
     auto it = buffers_.find(d.what);
@@ -374,7 +378,7 @@ bool ReplaysAlike(const Ledger& a, const Ledger& b) {
     const Delta& x = a.deltas()[i];
     const Delta& y = b.deltas()[i];
     if (x.time != y.time || x.bytes != y.bytes || x.tie != y.tie ||
-        x.what.starts_with("DP ") != y.what.starts_with("DP ") || !names.Pair(x.what, y.what)) {
+        BufferStream(x) != BufferStream(y) || !names.Pair(x.what, y.what)) {
       return false;
     }
   }

@@ -32,9 +32,10 @@ std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
   const int64_t chunks = std::max<int64_t>(s.chunks, 0);
   const size_t pairs = static_cast<size_t>(std::max<int64_t>(s.microbatches, 0) * chunks);
   auto key = [&](int32_t m, int64_t c) { return static_cast<size_t>(m * chunks + c); };
+  auto in_chunks = [&](int64_t c) { return c >= 0 && c < chunks; };
   for (size_t route = 0; route < routes.size(); ++route) {
     for (const graph::Hop& hop : routes[route]) {
-      if (hop.chunk < 0 || hop.chunk >= chunks) {
+      if (!in_chunks(hop.chunk)) {
         problems.push_back({-1, -1, "route " + std::to_string(route) + " places a stage on chunk " +
                                         std::to_string(hop.chunk) + ", outside the " +
                                         std::to_string(chunks) + " chunks"});
@@ -47,7 +48,7 @@ std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
     const int32_t route = s.RouteOf(m);
     if (route < 0 || route >= static_cast<int32_t>(routes.size())) continue;
     for (const graph::Hop& hop : routes[route]) {
-      if (hop.rank >= 0 && hop.rank < s.pp && hop.chunk >= 0 && hop.chunk < chunks) {
+      if (hop.rank >= 0 && hop.rank < s.pp && in_chunks(hop.chunk)) {
         owed[hop.rank][key(m, hop.chunk)] = true;
       }
     }
@@ -91,10 +92,7 @@ std::vector<ScheduleProblem> FindScheduleProblems(const Schedule& s) {
         if (hops[st].rank != static_cast<int64_t>(r) || hops[st + 1].rank != hops[st].rank) {
           continue;
         }
-        if (hops[st].chunk < 0 || hops[st].chunk >= chunks || hops[st + 1].chunk < 0 ||
-            hops[st + 1].chunk >= chunks) {
-          continue;
-        }
+        if (!in_chunks(hops[st].chunk) || !in_chunks(hops[st + 1].chunk)) continue;
         const std::array<int, 4>& a = seen[key(m, hops[st].chunk)];
         const std::array<int, 4>& b = seen[key(m, hops[st + 1].chunk)];
         if (a == kAbsent || b == kAbsent) continue;
