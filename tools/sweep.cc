@@ -25,7 +25,9 @@ int WriteSearchOutputs(const SweepReport& report, const SearchOutputs& outputs,
                                             : traces::FormatSweepTable(report, outputs.top));
   }
   Status status;
-  if (!outputs.json.empty()) status = WriteOutput(outputs.json, traces::ToJson(report));
+  if (!outputs.json.empty()) {
+    status = WriteOutput(outputs.json, traces::ToJsonByElement(report, "configs"));
+  }
   if (status.ok() && !outputs.csv.empty()) status = WriteOutput(outputs.csv, traces::SweepCsv(report));
   if (status.ok() && !outputs.out.empty()) {
     google::protobuf::TextFormat::Printer printer;
