@@ -247,44 +247,22 @@ LedgerResult Ledger::ReplayChanges(const OnDetailedChange& on_change) const {
   return replay.Finish();
 }
 
-void Ledger::Visit(LedgerVisitor& visitor) const {
-  // The same order as Replay with on_change: deltas by time and tie class,
-  // steps by start, a delta before a step event at its instant unless that
-  // instant is the step's end.
-  std::vector<int> order(deltas_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+Ledger::WalkOrder Ledger::Order() const {
+  // The same order as Replay with on_change.
+  WalkOrder out;
+  out.deltas.resize(deltas_.size());
+  std::iota(out.deltas.begin(), out.deltas.end(), 0);
+  std::stable_sort(out.deltas.begin(), out.deltas.end(), [&](int a, int b) {
     const Delta& x = deltas_[a];
     const Delta& y = deltas_[b];
     return x.time != y.time ? x.time < y.time : x.tie < y.tie;
   });
-  std::vector<const StepRecord*> steps;
-  steps.reserve(steps_.size());
-  for (const StepRecord& r : steps_) steps.push_back(&r);
-  std::stable_sort(steps.begin(), steps.end(), [](const StepRecord* a, const StepRecord* b) {
+  out.steps.reserve(steps_.size());
+  for (const StepRecord& r : steps_) out.steps.push_back(&r);
+  std::stable_sort(out.steps.begin(), out.steps.end(), [](const StepRecord* a, const StepRecord* b) {
     return a->start < b->start;
   });
-  size_t next = 0;
-  for (const StepRecord* r : steps) {
-    const StepProfile& p = r->stage->For(r->step.kind);
-    const double end = r->End();
-    auto flush = [&](double t) {
-      while (next < order.size()) {
-        const Delta& d = deltas_[order[next]];
-        if (!(d.time < t || (d.time == t && (t < end || t == r->start)))) break;
-        visitor.OnDelta(d);
-        ++next;
-      }
-    };
-    flush(r->start);
-    for (const Phase& ph : p.phases) {
-      flush(r->At(ph.start));
-      visitor.OnPhase(*r, ph, false, r->At(ph.start));
-      flush(r->At(ph.end));
-      visitor.OnPhase(*r, ph, true, r->At(ph.end));
-    }
-  }
-  while (next < order.size()) visitor.OnDelta(deltas_[order[next++]]);
+  return out;
 }
 
 }  // namespace stepsim::sim

@@ -63,20 +63,6 @@ struct LedgerResult {
   int64_t events = 0;
 };
 
-// Receives a ledger's events one by one, in exactly the order Replay
-// applies them (see Ledger::Visit).
-class LedgerVisitor {
- public:
-  virtual ~LedgerVisitor() = default;
-  // A single delta (pipeline buffer, DP bucket) at delta.time.
-  virtual void OnDelta(const Delta& delta) = 0;
-  // The allocations of `phase` of `step` (free = false, at its start) or
-  // its frees (free = true, at its end); `time` is absolute. The phase's op
-  // is step.stage->dag.ops[phase.op] with its tensor events; phase.alloc
-  // and phase.free may hold more (ZeRO-3 gathered weights).
-  virtual void OnPhase(const StepRecord& step, const Phase& phase, bool free, double time) = 0;
-};
-
 class Ledger {
  public:
   // `initial` is live at time 0 (static state and workspace).
@@ -94,9 +80,21 @@ class Ledger {
   // Replays in time order. With `on_change` every event is visited; without
   // it a step with no single delta inside it is applied in O(1).
   LedgerResult Replay(const OnChange& on_change = nullptr) const;
-  // Walks every event in Replay's order (no step is folded into one
-  // change) and hands each to `visitor`. The initial bytes are not events.
-  void Visit(LedgerVisitor& visitor) const;
+  // Walks every event, one by one, in exactly Replay's order (no step is
+  // folded into one change):
+  //   - on_delta(delta): a single delta (pipeline buffer, DP bucket) at
+  //     delta.time;
+  //   - on_step(step): before the events of each step;
+  //   - on_phase(step, phase, free, time): the allocations of `phase` of
+  //     `step` (free = false, at its start) or its frees (free = true, at
+  //     its end); `time` is absolute. The phase's op is
+  //     step.stage->dag.ops[phase.op] with its tensor events; phase.alloc
+  //     and phase.free may hold more (ZeRO-3 gathered weights).
+  // The initial bytes are not events. A template, so that the caching
+  // allocator's replay, which walks every rank's ledger, makes no indirect
+  // call per event.
+  template <typename OnDelta, typename OnStep, typename OnPhase>
+  void Walk(OnDelta&& on_delta, OnStep&& on_step, OnPhase&& on_phase) const;
 
   // One change and what made it: an op of a step (its allocations at the
   // op's start, or its frees at its end) or a single delta. The pointers
@@ -114,10 +112,47 @@ class Ledger {
   LedgerResult ReplayChanges(const OnDetailedChange& on_change) const;
 
  private:
+  // Replay's order: deltas (indices) by time and tie class, steps by
+  // start, each stable.
+  struct WalkOrder {
+    std::vector<int> deltas;
+    std::vector<const StepRecord*> steps;
+  };
+  WalkOrder Order() const;
+
   Bytes initial_;
   std::vector<StepRecord> steps_;
   std::vector<Delta> deltas_;
 };
+
+template <typename OnDelta, typename OnStep, typename OnPhase>
+void Ledger::Walk(OnDelta&& on_delta, OnStep&& on_step, OnPhase&& on_phase) const {
+  // A delta goes before a step event at its instant unless that instant is
+  // the step's end.
+  const WalkOrder order = Order();
+  size_t next = 0;
+  for (const StepRecord* r : order.steps) {
+    const StepProfile& p = r->stage->For(r->step.kind);
+    const double end = r->End();
+    auto flush = [&](double t) {
+      while (next < order.deltas.size()) {
+        const Delta& d = deltas_[order.deltas[next]];
+        if (!(d.time < t || (d.time == t && (t < end || t == r->start)))) break;
+        on_delta(d);
+        ++next;
+      }
+    };
+    flush(r->start);
+    on_step(*r);
+    for (const Phase& ph : p.phases) {
+      flush(r->At(ph.start));
+      on_phase(*r, ph, false, r->At(ph.start));
+      flush(r->At(ph.end));
+      on_phase(*r, ph, true, r->At(ph.end));
+    }
+  }
+  while (next < order.deltas.size()) on_delta(deltas_[order.deltas[next++]]);
+}
 
 }  // namespace stepsim::sim
 

@@ -23,7 +23,7 @@ constexpr int kDpComm = static_cast<int>(CudaStream::kDpComm);
 // stream, pipeline sends and receives on the pipeline stream.
 int BufferStream(const Delta& d) { return d.what.starts_with("DP ") ? kDpComm : kPipeline; }
 
-class StreamReplayer : public LedgerVisitor {
+class StreamReplayer {
  public:
   StreamReplayer(const AllocatorOptions& options, const RankRun& run, bool labels,
                  int64_t capture_at, const MemoryStreamOptions& stream)
@@ -44,7 +44,30 @@ class StreamReplayer : public LedgerVisitor {
     out_.reserved.push_back({0, allocator_.stats().reserved, -1});
   }
 
-  void OnDelta(const Delta& d) override {
+  // Replays the whole ledger (Ledger::Walk's order).
+  void Run() {
+    ledger_.Walk([this](const Delta& d) { OnDelta(d); }, [this](const StepRecord& r) { BeginStep(r); },
+                 [this](const StepRecord& r, const Phase& ph, bool free, double time) {
+                   OnPhase(r, ph, free, time);
+                 });
+  }
+
+  StatusOr<AllocatorRun> Finish() {
+    if (!status_.ok()) return status_;
+    out_.end = allocator_.stats();
+    if (labels_) {
+      // A snapshot taken at the peak holds the events up to it.
+      for (const TraceEntry& e : allocator_.trace()) {
+        if (capture_at_ < 0 || e.event <= capture_at_) out_.trace.push_back(e);
+      }
+      out_.labels = std::move(labels_list_);
+      out_.event_times = std::move(event_times_);
+    }
+    return std::move(out_);
+  }
+
+ private:
+  void OnDelta(const Delta& d) {
     if (!status_.ok()) return;
     const int stream = BufferStream(d);
     // A buffer is freed by the delta of the same name (which names its
@@ -64,12 +87,18 @@ class StreamReplayer : public LedgerVisitor {
     Notify(d.time);
   }
 
-  void OnPhase(const StepRecord& r, const Phase& ph, bool free, double time) override {
+  // A step's DAG tables and its micro-batch's tensors, for its phases.
+  void BeginStep(const StepRecord& r) {
+    step_table_ = &TableOf(r.stage->dag);
+    step_slots_ = &SlotsOf(r);
+  }
+
+  void OnPhase(const StepRecord& r, const Phase& ph, bool free, double time) {
     if (!status_.ok()) return;
     const graph::StageDag& dag = r.stage->dag;
     const graph::Op& op = dag.ops[ph.op];
-    const OpTable& table = TableOf(dag);
-    std::vector<Handle>& slots = SlotsOf(r);
+    const OpTable& table = *step_table_;
+    std::vector<Handle>& slots = *step_slots_;
     bool moves = false;  // whether the phase moves bytes (a change of the ledger)
     if (!free) {
       // ZeRO-3: the phase allocates more than its op's tensors (its group's
@@ -115,19 +144,6 @@ class StreamReplayer : public LedgerVisitor {
     Notify(time);
   }
 
-  StatusOr<AllocatorRun> Finish() {
-    if (!status_.ok()) return status_;
-    out_.end = allocator_.stats();
-    if (labels_) {
-      // A snapshot taken at the peak holds the events up to it.
-      for (const TraceEntry& e : allocator_.trace()) {
-        if (capture_at_ < 0 || e.event <= capture_at_) out_.trace.push_back(e);
-      }
-      out_.labels = std::move(labels_list_);
-      out_.event_times = std::move(event_times_);
-    }
-    return std::move(out_);
-  }
 
  private:
   static constexpr Handle kUnset = -3;
@@ -174,7 +190,6 @@ class StreamReplayer : public LedgerVisitor {
   };
 
   const OpTable& TableOf(const graph::StageDag& dag) {
-    if (&dag == last_dag_) return *last_table_;
     auto it = tables_.find(&dag);
     if (it == tables_.end()) {
       OpTable t;
@@ -198,8 +213,6 @@ class StreamReplayer : public LedgerVisitor {
       }
       it = tables_.emplace(&dag, std::move(t)).first;
     }
-    last_dag_ = &dag;
-    last_table_ = &it->second;
     return it->second;
   }
 
@@ -207,11 +220,8 @@ class StreamReplayer : public LedgerVisitor {
   std::vector<Handle>& SlotsOf(const StepRecord& r) {
     const uint64_t key = (static_cast<uint64_t>(r.stage->stage) << 32) |
                          static_cast<uint32_t>(r.step.microbatch);
-    if (key == last_key_ && last_slots_ != nullptr) return *last_slots_;
     std::vector<Handle>& slots = slots_[key];
     if (slots.empty()) slots.assign(r.stage->dag.tensors.size(), kUnset);
-    last_key_ = key;
-    last_slots_ = &slots;
     return slots;
   }
 
@@ -234,7 +244,7 @@ class StreamReplayer : public LedgerVisitor {
                                    : *source.name;
         out_.oom_request = bytes;
         out_.oom_largest_free = allocator_.LargestFreeBlock();
-        // The step and delta are the ledger's own (Ledger::Visit hands them).
+        // The step and delta are the ledger's own (Ledger::Walk hands them).
         if (r != nullptr) out_.oom_step = r - ledger_.steps().data();
         if (source.delta != nullptr) out_.oom_delta = source.delta - ledger_.deltas().data();
       }
@@ -307,10 +317,8 @@ class StreamReplayer : public LedgerVisitor {
   std::vector<double> event_times_;
   std::unordered_map<uint64_t, std::vector<Handle>> slots_;
   std::unordered_map<const graph::StageDag*, OpTable> tables_;
-  const graph::StageDag* last_dag_ = nullptr;
-  const OpTable* last_table_ = nullptr;
-  uint64_t last_key_ = 0;
-  std::vector<Handle>* last_slots_ = nullptr;
+  const OpTable* step_table_ = nullptr;      // the current step's (BeginStep)
+  std::vector<Handle>* step_slots_ = nullptr;
   std::unordered_map<std::string, std::vector<Handle>> buffers_;
   std::deque<std::pair<Handle, int64_t>> gathered_;  // (block, bytes), oldest first
 };
@@ -401,7 +409,7 @@ StatusOr<AllocatorRun> ReplayAllocator(const AllocatorOptions& allocator, const 
                                        const MemoryStreamOptions& options) {
   if (!options.snapshot) {
     StreamReplayer replay(allocator, run, false, -1, options);
-    run.ledger.Visit(replay);
+    replay.Run();
     return replay.Finish();
   }
   // Find the peak first, then replay again recording everything and
@@ -409,7 +417,7 @@ StatusOr<AllocatorRun> ReplayAllocator(const AllocatorOptions& allocator, const 
   int64_t peak_event = -1;
   {
     StreamReplayer first(allocator, run, false, -1, MemoryStreamOptions{});
-    run.ledger.Visit(first);
+    first.Run();
     StatusOr<AllocatorRun> r = first.Finish();
     if (!r.ok()) return r.status();
     peak_event = r->peak_event;
@@ -417,7 +425,7 @@ StatusOr<AllocatorRun> ReplayAllocator(const AllocatorOptions& allocator, const 
   AllocatorOptions recording = allocator;
   recording.record_trace = true;
   StreamReplayer replay(recording, run, true, peak_event, options);
-  run.ledger.Visit(replay);
+  replay.Run();
   return replay.Finish();
 }
 

@@ -1,5 +1,5 @@
 // A rank's tensor-level allocations and frees, in exactly its ledger's
-// order (Ledger::Visit), fed to the caching allocator: what the rank
+// order (Ledger::Walk), fed to the caching allocator: what the rank
 // reserves over the step, its peak, fragmentation and OOM.
 //
 // What is allocated, on which CUDA stream:
