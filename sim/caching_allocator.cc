@@ -31,19 +31,24 @@ int64_t NextDivision(int64_t size, int64_t divisions) {
   return down == size ? size : down + step;
 }
 
-}  // namespace
-
-int64_t RoundSize(int64_t bytes, int64_t divisions) {
+// RoundSize and SegmentSize, inlined where every allocation calls them.
+[[gnu::always_inline]] inline int64_t Rounded(int64_t bytes, int64_t divisions) {
   if (bytes < kMinBlockSize) return kMinBlockSize;
   if (divisions > 1 && bytes > kMinBlockSize * divisions) return NextDivision(bytes, divisions);
   return RoundUp(bytes, kMinBlockSize);
 }
 
-int64_t SegmentSize(int64_t rounded) {
+[[gnu::always_inline]] inline int64_t Segment(int64_t rounded) {
   if (rounded <= kSmallSize) return kSmallBuffer;
   if (rounded < kMinLargeAlloc) return kLargeBuffer;
   return RoundUp(rounded, kRoundLarge);
 }
+
+}  // namespace
+
+int64_t RoundSize(int64_t bytes, int64_t divisions) { return Rounded(bytes, divisions); }
+
+int64_t SegmentSize(int64_t rounded) { return Segment(rounded); }
 
 const char* TraceActionName(TraceAction a) {
   switch (a) {
@@ -78,7 +83,7 @@ CachingAllocator::FreeKey CachingAllocator::Key(int32_t stream, int64_t size, in
   return FreeKey::Make(stream, size, offset);
 }
 
-CachingAllocator::Handle CachingAllocator::NewBlock(const Block& b) {
+inline CachingAllocator::Handle CachingAllocator::NewBlock(const Block& b) {
   if (!spare_.empty()) {
     const Handle h = spare_.back();
     spare_.pop_back();
@@ -91,7 +96,7 @@ CachingAllocator::Handle CachingAllocator::NewBlock(const Block& b) {
 
 // The copy is made in its slot and changed there, not changed on the stack
 // and stored whole.
-CachingAllocator::Handle CachingAllocator::LinkBefore(Handle h, int64_t addr, int64_t size) {
+inline CachingAllocator::Handle CachingAllocator::LinkBefore(Handle h, int64_t addr, int64_t size) {
   const Handle p = NewBlock(blocks_[h]);
   Block& b = blocks_[p];
   b.addr = addr;
@@ -113,20 +118,20 @@ CachingAllocator::Handle CachingAllocator::LinkAfter(Handle h, int64_t addr, int
   return n;
 }
 
-void CachingAllocator::DeleteBlock(Handle h) {
+inline void CachingAllocator::DeleteBlock(Handle h) {
   blocks_[h].size = 0;
   blocks_[h].prev = blocks_[h].next = -1;
   spare_.push_back(h);
 }
 
-void CachingAllocator::InsertFree(Handle h) {
+inline void CachingAllocator::InsertFree(Handle h) {
   const Block& b = blocks_[h];
   PoolFor(b).blocks.insert(h, Key(b.stream, b.size, b.addr));
 }
 
-void CachingAllocator::EraseFree(Handle h) { PoolFor(blocks_[h]).blocks.erase(h); }
+inline void CachingAllocator::EraseFree(Handle h) { PoolFor(blocks_[h]).blocks.erase(h); }
 
-void CachingAllocator::UpdateFree(Handle h) {
+inline void CachingAllocator::UpdateFree(Handle h) {
   const Block& b = blocks_[h];
   PoolFor(b).blocks.update(h, Key(b.stream, b.size, b.addr));
 }
@@ -137,7 +142,7 @@ int64_t CachingAllocator::NewAddress(int64_t size) {
   return addr;
 }
 
-void CachingAllocator::Record(TraceAction action, int64_t addr, int64_t size, int stream,
+inline void CachingAllocator::Record(TraceAction action, int64_t addr, int64_t size, int stream,
                               int64_t tag) {
   if (options_.record_trace) trace_.push_back({action, addr, size, stream, tag, events_});
 }
@@ -154,9 +159,9 @@ CachingAllocator::Handle CachingAllocator::Allocate(int64_t bytes, int stream, i
     ++events_;
     return kOutOfMemory;
   }
-  const int64_t size = RoundSize(bytes, options_.roundup_power2_divisions);
+  const int64_t size = Rounded(bytes, options_.roundup_power2_divisions);
   Pool& pool = size <= kSmallSize ? small_ : large_;
-  const int64_t alloc_size = SegmentSize(size);
+  const int64_t alloc_size = Segment(size);
   // malloc(): the cache first, then cudaMalloc, then cudaMalloc again after
   // freeing the oversize cached blocks, then after freeing every cached
   // segment; only then OOM.
@@ -208,7 +213,8 @@ CachingAllocator::Handle CachingAllocator::Allocate(int64_t bytes, int stream, i
 // get_free_block(): the smallest cached block of this stream that fits,
 // lowest address first among equals. It stays in the set: the caller
 // takes it out, or leaves the rest of it there.
-CachingAllocator::Handle CachingAllocator::FindFreeBlock(Pool& pool, int stream, int64_t size) {
+inline CachingAllocator::Handle CachingAllocator::FindFreeBlock(Pool& pool, int stream,
+                                                              int64_t size) {
   Handle h = pool.blocks.first_fit(stream, size);
   if (h < 0) return -1;
   auto unmapped_after = [&](Handle c) {
@@ -239,7 +245,7 @@ CachingAllocator::Handle CachingAllocator::FindFreeBlock(Pool& pool, int stream,
 // should_split(): small blocks keep a rest of 512 B or more; large blocks a
 // rest of more than 1 MiB, and only below max_split_size. With expandable
 // segments every rest of 512 B or more is kept.
-bool CachingAllocator::ShouldSplit(Handle h, int64_t size) const {
+inline bool CachingAllocator::ShouldSplit(Handle h, int64_t size) const {
   const Block& b = blocks_[h];
   const int64_t remaining = b.size - size;
   if (b.small || options_.expandable_segments) return remaining >= kMinBlockSize;
@@ -478,7 +484,7 @@ int64_t CachingAllocator::TryMerge(Handle dst, Handle src) {
 }
 
 // `src`, a neighbour of `dst` outside the pool's sets, joins it.
-int64_t CachingAllocator::Absorb(Handle dst, Handle src) {
+inline int64_t CachingAllocator::Absorb(Handle dst, Handle src) {
   Block& s = blocks_[src];
   Block& d = blocks_[dst];
   if (d.prev == src) {

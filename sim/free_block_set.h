@@ -148,7 +148,7 @@ class FreeBlockSet {
   };
 
   // Puts `h` (room made, not in the set) into bucket `bucket` with key `k`.
-  void Link(Handle h, const Key& k, int bucket) {
+  [[gnu::always_inline]] void Link(Handle h, const Key& k, int bucket) {
     const unsigned b = static_cast<unsigned>(bucket);
     // Lists hold a block or a few: walk back from the largest. (Compared
     // with `k` and linked from locals, not read back from the node being

@@ -46,7 +46,8 @@ class StreamReplayer {
 
   // Replays the whole ledger (Ledger::Walk's order).
   void Run() {
-    ledger_.Walk([this](const Delta& d) { OnDelta(d); }, [this](const StepRecord& r) { BeginStep(r); },
+    ledger_.Walk([this](const Delta& d) { OnDelta(d); },
+                 [this](const StepRecord& r) { BeginStep(r); },
                  [this](const StepRecord& r, const Phase& ph, bool free, double time) {
                    OnPhase(r, ph, free, time);
                  });
