@@ -259,9 +259,8 @@ Ledger::WalkOrder Ledger::Order() const {
   });
   out.steps.reserve(steps_.size());
   for (const StepRecord& r : steps_) out.steps.push_back(&r);
-  std::stable_sort(out.steps.begin(), out.steps.end(), [](const StepRecord* a, const StepRecord* b) {
-    return a->start < b->start;
-  });
+  std::stable_sort(out.steps.begin(), out.steps.end(),
+                   [](const StepRecord* a, const StepRecord* b) { return a->start < b->start; });
   return out;
 }
 

@@ -145,8 +145,6 @@ class StreamReplayer {
     Notify(time);
   }
 
-
- private:
   static constexpr Handle kUnset = -3;
 
   // Where a request comes from: a tensor or buffer, and the step and op
