@@ -457,7 +457,7 @@ StatusOr<StageDag> BuildStageDag(const Config& c, const Stage& stage) {
       // The end of the split W: the graph goes with everything it kept
       // (stage_backward_weight drops the intermediates; stage.py
       // backward_weight_one_chunk pops the micro-batch's backward state).
-      const int r = b.NewOp("retained graph", specs.front(), OpKind::kBackwardWeight);
+      const int r = b.NewOp(kRetainedGraphOp, specs.front(), OpKind::kBackwardWeight);
       dag.ops[r].layer = -1;
       for (int t : retained) b.Free(r, t);
       for (int o : retain_ops) b.Edge(o, r);

@@ -33,7 +33,7 @@ struct StageDag {
   // (split_backward_retains_graph), `backward` and `weight` also hold ops
   // of no cost that `backward_fused` lacks: after each B that frees kept
   // tensors, one that keeps as much (".retained"), and at the end of
-  // `weight` one that frees them all ("retained graph"). Otherwise the
+  // `weight` one that frees them all (kRetainedGraphOp). Otherwise the
   // split orders hold exactly the fused order's ops.
   // Bytes the stage's input gradient has (sent to the previous stage) and
   // its output has (sent to the next stage): the engine's pipeline buffers.
@@ -44,6 +44,10 @@ struct StageDag {
   // the engine keeps the received buffer until W ends.
   bool weight_reads_received_gradient = false;
 };
+
+// The name of the W op that frees a retained autograd graph: it computes
+// no weight gradient.
+inline constexpr const char* kRetainedGraphOp = "retained graph";
 
 // Builds and validates the DAG of `stage`. kInvalidInput on overflow;
 // kFailed if validation finds a defect (a bug, never the user's input).

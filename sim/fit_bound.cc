@@ -68,8 +68,9 @@ std::string StageShape(const graph::Config& config, const graph::Stage& stage) {
 }
 
 // What a stage's profile depends on beyond its shape: the scenario without
-// its ZeRO stage (below 3), layout and chunks. Quick uses only a slot's
-// step durations without ZeRO-3's waits for gathered weights (a lower bound
+// its ZeRO stage (below 2), layout and chunks. Quick uses only a slot's
+// step durations without ZeRO-2/3's waits for gathered weights and
+// reduce-scatters (a lower bound
 // of them), which depend on neither the pipeline size nor DP (which
 // follows from it), nor the ZeRO stage (tests/sim/fit_test.cc checks both).
 std::string ProfileKeyBase(const Scenario& scenario, const graph::Config& c, bool slot) {
@@ -94,9 +95,9 @@ const FitBounder::StageSteps& FitBounder::Steps(const std::string& base_key,
 }
 
 // What a stage's profile takes from where it sits: whether it receives an
-// output gradient (every stage but the last), and under ZeRO-3 the shapes
+// output gradient (every stage but the last), and under ZeRO-2/3 the shapes
 // of the other stages on its ranks (whose weights it shares, so does not
-// gather). Only the first matters to the step durations.
+// gather or reduce). Only the first matters to the step durations.
 std::string FitBounder::Position(const graph::Config& c, const graph::Stage& stage) {
   return stage.stage + 1 < static_cast<int64_t>(c.layout.stages.size()) ? "" : " last";
 }
@@ -132,9 +133,9 @@ const FitBounder::StageSteps& FitBounder::Build(
     const graph::Config& c, const graph::Stage& stage, bool durations_only) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  // Durations only: without ZeRO-3's waits for gathered weights, which
-  // depend on DP and on the slots around (a lower bound of the durations
-  // with them).
+  // Durations only: without ZeRO-3's waits for gathered weights and
+  // ZeRO-2/3's for reduce-scatters, which depend on DP and on the slots
+  // around (a lower bound of the durations with them).
   std::optional<graph::Config> without;
   if (durations_only && ProfilesDependOnZero(c)) {
     without = c;
@@ -306,8 +307,13 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
     } else {
       after = busy;
     }
-    const double sync = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
-                                                 r.memory.expert_params * c.precision.gradient);
+    // Under ZeRO-2/3 the reduction runs inside the backwards (whose
+    // durations here leave it out).
+    const double sync =
+        ReducesPerMicrobatch(c)
+            ? 0.0
+            : cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
+                                       r.memory.expert_params * c.precision.gradient);
     if (busy == 0) start = 0;
     time = std::max(time, start + busy + std::max(sync, chain - after));
     if (!memory_bound) continue;

@@ -11,21 +11,24 @@
 //    static + workspace + max over steps (kept in flight + the step's peak).
 //  - time: a rank cannot start before a micro-batch's forward has crossed
 //    the stages before its first one; it then runs all its steps; then its
-//    gradient reduction, and, after its last backward, that micro-batch's
+//    gradient reduction (under ZeRO 0-1; ZeRO-2/3 reduce inside the
+//    backwards, and the bound leaves that out), and, after its last backward, that micro-batch's
 //    backward must still cross the stages before (less the steps the rank
 //    runs after it). Transfers, waits and contention only add to it.
 //
 // The ops of a step run back to back, so a stage's step lasts the sum of
-// its slots' steps and its waits for ZeRO-3's gathered weights: Quick takes
+// its slots' steps and its waits for ZeRO-3's gathered weights and
+// ZeRO-2/3's reduce-scatters: Quick takes
 // the durations from profiles of single-slot stages without those waits,
 // which depend on the slot's kind but not on the pipeline size nor the ZeRO
 // stage, and gets Bound's time bound (to the last bits of the sums; below
-// it under ZeRO-3) from a few builds of one layer each
+// it under ZeRO-2/3) from a few builds of one layer each
 // (tests/sim/fit_test.cc checks it against Bound).
 //
 // Step profiles depend on a stage's shape (the kinds of its slots in order:
 // embedding, dense or MoE layer, MTP, loss), not on which layers it holds,
-// and not on ZeRO stages 0-2 (only ZeRO-3 gathers weights inside a step):
+// and not on ZeRO stages 0-1 (only ZeRO-2/3 reduce-scatter and ZeRO-3
+// gathers inside a step):
 // stages of one shape share one profile build (tests/sim/fit_test.cc checks
 // both).
 #ifndef STEPSIM_SIM_FIT_BOUND_H_
@@ -88,7 +91,7 @@ class FitBounder {
   const StageSteps& Steps(const std::string& base_key, const graph::Config& config,
                           const graph::Stage& stage);
   // `slot` of `stage`, as a stage of its own in the same place: durations
-  // only (peak and kept 0), without ZeRO-3's waits, shared across ZeRO
+  // only (peak and kept 0), without ZeRO-2/3's waits, shared across ZeRO
   // stages.
   const StageSteps& SlotSteps(const std::string& base_key, const graph::Config& config,
                               const graph::Stage& stage, const graph::Slot& slot);

@@ -112,6 +112,16 @@ class StreamReplayer {
             {Allocate(gathered, kDpComm, time, {&kGathered, Category::kComm, -1, &r, &op}),
              gathered});
       }
+      if (ph.reduced_alloc > 0) {
+        // ZeRO-2/3: its group's unsharded gradients, held on the DP
+        // stream until their reduce-scatter completes (FSDP2 copies them
+        // into a reduce-scatter input allocated on that stream).
+        moves = true;
+        static const std::string kReduced = "unsharded gradients";
+        reduced_.push_back(
+            {Allocate(ph.reduced_alloc, kDpComm, time, {&kReduced, Category::kComm, -1, &r, &op}),
+             ph.reduced_alloc});
+      }
       const OpTable::Range range = table.allocs[ph.op];
       for (int32_t i = range.begin; i < range.end; ++i) {
         const OpTable::Event& e = table.events[i];
@@ -130,14 +140,12 @@ class StreamReplayer {
         Free(slots[tensor], time);
         slots[tensor] = kUnset;
       }
-      moves = range.moves || ph.gathered_free != 0;
-      for (int64_t gathered = ph.gathered_free; gathered > 0;) {
-        if (gathered_.empty() || gathered_.front().second > gathered) {
-          return Fail("gathered weights freed that were not gathered");
-        }
-        gathered -= gathered_.front().second;
-        Free(gathered_.front().first, time);
-        gathered_.pop_front();
+      moves = range.moves || ph.gathered_free != 0 || ph.reduced_free != 0;
+      if (!FreeOldest(gathered_, ph.gathered_free, time)) {
+        return Fail("gathered weights freed that were not gathered");
+      }
+      if (!FreeOldest(reduced_, ph.reduced_free, time)) {
+        return Fail("unsharded gradients freed that were not allocated");
       }
     }
     // A change of the ledger when the phase moves bytes (ReplayChanges).
@@ -296,6 +304,18 @@ class StreamReplayer {
     }
   }
 
+  // Frees `bytes` of `held`'s blocks, oldest first; false unless they make
+  // up exactly that.
+  bool FreeOldest(std::deque<std::pair<Handle, int64_t>>& held, int64_t bytes, double time) {
+    while (bytes > 0) {
+      if (held.empty() || held.front().second > bytes) return false;
+      bytes -= held.front().second;
+      Free(held.front().first, time);
+      held.pop_front();
+    }
+    return true;
+  }
+
   void Fail(const std::string& message) {
     if (status_.ok()) {
       status_ = Status::Failed("rank " + std::to_string(out_.rank) +
@@ -320,6 +340,7 @@ class StreamReplayer {
   std::vector<Handle>* step_slots_ = nullptr;
   std::unordered_map<std::string, std::vector<Handle>> buffers_;
   std::deque<std::pair<Handle, int64_t>> gathered_;  // (block, bytes), oldest first
+  std::deque<std::pair<Handle, int64_t>> reduced_;   // unsharded gradients, likewise
 };
 
 // A one-to-one correspondence of keys, built pair by pair.

@@ -72,9 +72,13 @@ Status FillStatic(const graph::Config& c, const CostModel& cost, int64_t rank,
                            "64-bit byte counts");
   }
   try {
+    // ZeRO-2/3 reduce-scatter inside each backward (step profiles); the
+    // others once, after the step.
     out.grad_sync_seconds =
-        cost.GradientSyncSeconds(Mul(m.dense_params, c.precision.gradient),
-                                 Mul(m.expert_params, c.precision.gradient));
+        ReducesPerMicrobatch(c)
+            ? 0.0
+            : cost.GradientSyncSeconds(Mul(m.dense_params, c.precision.gradient),
+                                       Mul(m.expert_params, c.precision.gradient));
     if (out.grad_sync_seconds > 0) {
       constexpr int64_t kBucketParams = 40'000'000;  // Megatron's default bucket size
       out.grad_bucket_bytes =
@@ -130,15 +134,19 @@ std::string Plan::ChannelName(int64_t channel) const {
 
 double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& backward,
                              int64_t sm_count, int64_t communication_sms) {
-  const double compute = (forward.duration - forward.comm_seconds - forward.gather_seconds) +
-                         (backward.duration - backward.comm_seconds - backward.gather_seconds);
+  const double compute =
+      (forward.duration - forward.comm_seconds - forward.gather_seconds - forward.reduce_seconds) +
+      (backward.duration - backward.comm_seconds - backward.gather_seconds -
+       backward.reduce_seconds);
   const double slowdown = sm_count > communication_sms && communication_sms > 0
                               ? static_cast<double>(sm_count) /
                                     static_cast<double>(sm_count - communication_sms)
                               : 1.0;
-  // Waits for ZeRO-3's gathered weights are not hidden by the other step.
+  // Waits for ZeRO-3's gathered weights and ZeRO-2/3's reduce-scatters are
+  // not hidden by the other step.
   return std::max(compute * slowdown, forward.comm_seconds + backward.comm_seconds) +
-         forward.gather_seconds + backward.gather_seconds;
+         forward.gather_seconds + backward.gather_seconds + forward.reduce_seconds +
+         backward.reduce_seconds;
 }
 
 StatusOr<Plan> BuildPlan(const graph::Config& c, const Schedule& schedule,

@@ -1,5 +1,7 @@
 #include "sim/step_profile.h"
 
+#include <utility>
+
 #include "graph/checked.h"
 #include "graph/params.h"
 
@@ -22,30 +24,60 @@ struct Gather {
   double seconds = 0;
 };
 
-// Keyed by decoder layer (MTP: num_layers + index), or by module for the
-// embedding and the loss.
+// The key of a slot's group of ops: its decoder layer (MTP: num_layers +
+// index), or its module for the embedding and the loss (GroupKey).
+std::string SlotKey(const graph::Config& c, const graph::Slot& slot) {
+  switch (slot.kind) {
+    case graph::SlotKind::kEmbedding: return "embedding";
+    case graph::SlotKind::kLoss: return "loss";
+    case graph::SlotKind::kDecoder: return std::to_string(slot.index);
+    case graph::SlotKind::kMtp: return std::to_string(c.model.layers + slot.index);
+  }
+  return "";
+}
+
+// A slot's parameters on this device, non-expert and expert.
+std::pair<int64_t, int64_t> SlotParamCounts(const graph::Config& c, const graph::Stage& stage,
+                                            const graph::Slot& slot) {
+  int64_t dense = 0, expert = 0;
+  for (const graph::ParamEntry& e : graph::SlotParams(c, stage, slot)) {
+    (e.group == graph::ShardGroup::kExpert ? expert : dense) += e.device;
+  }
+  return {dense, expert};
+}
+
+// Keyed by SlotKey.
 std::map<std::string, Gather> GatheredWeights(const graph::Config& c, const CostModel& cost,
                                               const graph::Stage& stage) {
   std::map<std::string, Gather> out;
-  if (!ProfilesDependOnZero(c)) return out;
+  if (c.zero_stage < 3) return out;
   for (const graph::Slot& slot : stage.slots) {
-    int64_t dense = 0, expert = 0;
-    for (const graph::ParamEntry& e : graph::SlotParams(c, stage, slot)) {
-      (e.group == graph::ShardGroup::kExpert ? expert : dense) += e.device;
-    }
+    const auto [dense, expert] = SlotParamCounts(c, stage, slot);
     const int64_t dense_missing =
         Mul(Sub(dense, CeilDiv(dense, c.parallel.dense_dp())), c.precision.weight);
     const int64_t expert_missing =
         Mul(Sub(expert, CeilDiv(expert, c.parallel.edp)), c.precision.weight);
-    std::string key;
-    switch (slot.kind) {
-      case graph::SlotKind::kEmbedding: key = "embedding"; break;
-      case graph::SlotKind::kLoss: key = "loss"; break;
-      case graph::SlotKind::kDecoder: key = std::to_string(slot.index); break;
-      case graph::SlotKind::kMtp: key = std::to_string(c.model.layers + slot.index); break;
-    }
-    out[key] = {Add(dense_missing, expert_missing),
-                cost.GatherSeconds(dense_missing, expert_missing)};
+    out[SlotKey(c, slot)] = {Add(dense_missing, expert_missing),
+                             cost.GatherSeconds(dense_missing, expert_missing)};
+  }
+  return out;
+}
+
+// What a ZeRO-2/3 rank reduce-scatters for one group of ops per micro-batch:
+// its unsharded gradients of the parameters sharded over a group of more
+// than one rank (non-expert over DP, expert over EDP; a group of one keeps
+// whole gradients and accumulates them in place), and how long the ring
+// reduce-scatters take.
+std::map<std::string, Gather> ReducedGradients(const graph::Config& c, const CostModel& cost,
+                                               const graph::Stage& stage) {
+  std::map<std::string, Gather> out;
+  if (!ReducesPerMicrobatch(c)) return out;
+  for (const graph::Slot& slot : stage.slots) {
+    const auto [dense, expert] = SlotParamCounts(c, stage, slot);
+    const int64_t dense_bytes = c.parallel.dense_dp() > 1 ? Mul(dense, c.precision.gradient) : 0;
+    const int64_t expert_bytes = c.parallel.edp > 1 ? Mul(expert, c.precision.gradient) : 0;
+    out[SlotKey(c, slot)] = {Add(dense_bytes, expert_bytes),
+                             cost.GradientSyncSeconds(dense_bytes, expert_bytes)};
   }
   return out;
 }
@@ -75,6 +107,28 @@ std::vector<GatherRun> GatherRuns(const graph::StageDag& dag, const std::vector<
   return runs;
 }
 
+// For each group of `reduced` whose weight gradients the step computes: the
+// positions of its first and last weight-gradient op (W) in the step's
+// order, which may have other groups' ops between them. The op that drops a
+// retained graph (graph::kRetainedGraphOp) computes no gradient.
+std::vector<GatherRun> ReduceRuns(const graph::StageDag& dag, const std::vector<int>& order,
+                                  const std::map<std::string, Gather>& reduced) {
+  std::vector<GatherRun> runs;
+  if (reduced.empty()) return runs;
+  std::map<std::string, size_t> run_of;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const graph::Op& op = dag.ops[order[i]];
+    if (op.kind != graph::OpKind::kBackwardWeight || op.name == graph::kRetainedGraphOp) continue;
+    const std::string key = GroupKey(op);
+    const auto it = reduced.find(key);
+    if (it == reduced.end() || it->second.bytes <= 0) continue;
+    const auto [at, added] = run_of.emplace(key, runs.size());
+    if (added) runs.push_back({i, i, it->second});
+    runs[at->second].last = i;
+  }
+  return runs;
+}
+
 // `seconds`: each op's time; `all_to_all`: the part of it in an EP
 // all-to-all.
 //
@@ -86,9 +140,19 @@ std::vector<GatherRun> GatherRuns(const graph::StageDag& dag, const std::vector<
 // and its first op waits for whatever of it that compute did not hide. A
 // group's weights are freed after its last op. Fixed timings (`timing`)
 // already hold any wait.
+//
+// ZeRO-2/3, as FSDP2's post-backward hook runs it (_fsdp_param_group.py
+// post_backward): a group's unsharded gradients are allocated at its first
+// weight-gradient op; after its last, the compute stream waits for the
+// reduce-scatter in flight (current_stream().wait_event on the previous
+// reduce_scatter_state), whose gradients are then freed, and issues the
+// group's own on the DP stream. So one reduce-scatter is in flight at a
+// time, and the step ends when the last completes (the root's final
+// backward callback waits for it).
 StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
                   const std::vector<double>& seconds, const std::vector<double>& all_to_all,
-                  double fixed, const std::map<std::string, Gather>& gathered) {
+                  double fixed, const std::map<std::string, Gather>& gathered,
+                  const std::map<std::string, Gather>& reduced) {
   StepProfile p;
   double modelled = 0;
   for (int o : order) modelled += seconds[o];
@@ -98,6 +162,16 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
   const std::vector<GatherRun> runs = GatherRuns(dag, order, gathered);
   size_t run = 0;          // the next run to start
   double gather_end = 0;   // when its gather completes, once issued
+  const std::vector<GatherRun> reduce_runs = ReduceRuns(dag, order, reduced);
+  std::vector<int64_t> reduce_alloc(order.size(), 0);
+  std::vector<const Gather*> reduce_issue(order.size(), nullptr);
+  for (const GatherRun& r : reduce_runs) {
+    reduce_alloc[r.first] = r.gather.bytes;
+    reduce_issue[r.last] = &r.gather;
+  }
+  // The reduce-scatter in flight: when it completes, and its bytes (0: none).
+  double reducing_end = 0;
+  int64_t reducing_bytes = 0;
   // Phase boundaries from cumulative sums, so the last phase ends exactly at
   // the step's duration.
   double t = 0, cumulative = 0;
@@ -121,6 +195,8 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       ++run;
     }
     for (int64_t g : ph.gathered_alloc) ph.alloc[static_cast<int>(Category::kComm)] += g;
+    ph.reduced_alloc = reduce_alloc[i];
+    ph.alloc[static_cast<int>(Category::kComm)] += ph.reduced_alloc;
     cumulative += wait + seconds[o];
     p.gather_seconds += wait;
     if (fixed < 0) {
@@ -131,6 +207,28 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       ph.end = modelled > 0 ? fixed * (cumulative / modelled)
                             : even * static_cast<double>(i + 1);
     }
+    // After the op: the compute stream waits for the reduce-scatter in
+    // flight, whose gradients go, before a group issues its own, and at
+    // the step's end.
+    double reduce_wait = 0;
+    auto finish_reducing = [&]() {
+      if (reducing_bytes == 0) return;
+      const double w = fixed < 0 ? std::max(0.0, reducing_end - ph.end) : 0.0;
+      ph.end += w;
+      reduce_wait += w;
+      ph.reduced_free += reducing_bytes;
+      reducing_bytes = 0;
+    };
+    if (reduce_issue[i] != nullptr) {
+      finish_reducing();
+      // Under fixed timings, no wait: the stream runs them one after another.
+      reducing_end = std::max(ph.end, reducing_end) + reduce_issue[i]->seconds;
+      reducing_bytes = reduce_issue[i]->bytes;
+    }
+    if (i + 1 == order.size()) finish_reducing();
+    if (fixed < 0) cumulative += reduce_wait;
+    p.reduce_seconds += reduce_wait;
+    ph.free[static_cast<int>(Category::kComm)] += ph.reduced_free;
     for (const graph::TensorEvent& e : op.events) {
       const graph::Tensor& tensor = dag.tensors[e.tensor];
       Bytes& target = e.allocate ? ph.alloc : ph.free;
@@ -142,7 +240,7 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
     }
     t = ph.end;
     if (all_to_all[o] > 0 && seconds[o] > 0) {
-      p.comm_seconds += (ph.end - ph.start - wait) * (all_to_all[o] / seconds[o]);
+      p.comm_seconds += (ph.end - ph.start - wait - reduce_wait) * (all_to_all[o] / seconds[o]);
     }
     p.flops += op.flops;
     p.phases.push_back(ph);
@@ -209,20 +307,22 @@ StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& c,
         all_to_all[o] = cost.AllToAllSeconds(sp.dag.ops[o]);
       }
       const auto gathered = GatheredWeights(c, cost, stage);
+      const auto reduced = ReducedGradients(c, cost, stage);
       const graph::StageDag& d = sp.dag;
       sp.forward = Build(d, d.forward, seconds, all_to_all, Fixed(c.timing.forward_us(), stage.stage),
-                         gathered);
+                         gathered, {});
       const double fixed_b = Fixed(c.timing.backward_input_us(), stage.stage);
       const double fixed_w = Fixed(c.timing.backward_weight_us(), stage.stage);
-      sp.backward = Build(d, d.backward, seconds, all_to_all, fixed_b, gathered);
-      sp.weight = Build(d, d.weight, seconds, all_to_all, fixed_w, gathered);
+      sp.backward = Build(d, d.backward, seconds, all_to_all, fixed_b, gathered, reduced);
+      sp.weight = Build(d, d.weight, seconds, all_to_all, fixed_w, gathered, reduced);
       // BW: B's and W's ops interleaved; fixed times add up.
       double fixed_bw = -1;
       if (fixed_b >= 0 || fixed_w >= 0) {
         fixed_bw = (fixed_b >= 0 ? fixed_b : sp.backward.duration) +
                    (fixed_w >= 0 ? fixed_w : sp.weight.duration);
       }
-      sp.backward_weight = Build(d, d.backward_fused, seconds, all_to_all, fixed_bw, gathered);
+      sp.backward_weight =
+          Build(d, d.backward_fused, seconds, all_to_all, fixed_bw, gathered, reduced);
       // Durations stay far from what timestamps in nanoseconds can hold.
       constexpr double kMaxStepSeconds = 1e6;
       for (const StepProfile* p : {&sp.forward, &sp.backward, &sp.weight, &sp.backward_weight}) {

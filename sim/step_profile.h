@@ -40,6 +40,12 @@ struct Phase {
   // next group's (prefetched); freed, the group's after its last op.
   std::array<int64_t, 2> gathered_alloc{};
   int64_t gathered_free = 0;
+  // Of those, ZeRO-2/3's unsharded gradients (no tensor of the DAG), in
+  // bytes: allocated, a group's at its first weight-gradient op; freed, once
+  // their reduce-scatter completed, the previous group's at a group's last
+  // weight-gradient op, and at the step's last op whatever is left.
+  int64_t reduced_alloc = 0;
+  int64_t reduced_free = 0;
 };
 
 struct StepProfile {
@@ -47,6 +53,8 @@ struct StepProfile {
   double duration = 0;
   double comm_seconds = 0;  // of the duration, in EP all-to-alls (forward and backward)
   double gather_seconds = 0;  // of the duration, waiting for ZeRO-3's gathered weights
+  // Of the duration, waiting for ZeRO-2/3's gradient reduce-scatters.
+  double reduce_seconds = 0;
   double flops = 0;
   Bytes net{};  // allocations minus frees over the whole step
   // The highest point of the cumulative change during the step: after the
@@ -70,18 +78,34 @@ struct StageProfile {
   const StepProfile& For(StepKind kind) const;
 };
 
-// Whether the ZeRO stage reaches the stage profiles: only ZeRO-3 gathers
-// weights inside the step; below it, sharding changes the static memory and
-// the gradient reduction's time, which lie outside the profiles. Profiles
-// built for ZeRO-0 serve ZeRO-1 and 2 as they are.
-inline bool ProfilesDependOnZero(const graph::Config& c) { return c.zero_stage >= 3; }
+// Whether the ZeRO stage reaches the stage profiles: ZeRO-2 and 3
+// reduce-scatter each micro-batch's gradients inside its backward, and
+// ZeRO-3 gathers weights inside every step; below them, sharding changes the
+// static memory and the end-of-step reduction's time, which lie outside the
+// profiles. Profiles built for ZeRO-0 serve ZeRO-1 as they are.
+inline bool ProfilesDependOnZero(const graph::Config& c) { return c.zero_stage >= 2; }
+
+// Whether a rank keeps only its shard of the gradients between
+// micro-batches, and so reduce-scatters each micro-batch's gradients as its
+// backward produces them (ZeRO-2 and 3): there is no full-size buffer to
+// accumulate them in. FSDP2 does this by default (pytorch/pytorch#126166:
+// "reduce-scatter ... incurs the collective per microbatch backward but
+// saves gradient memory (storing the sharded gradients)"), as do DeepSpeed's
+// ZeRO-2 and Megatron-FSDP's optim_grads. ZeRO-0/1 reduce once, after the
+// step (Megatron's distributed optimizer accumulates into its full
+// gradient buffer).
+inline bool ReducesPerMicrobatch(const graph::Config& c) { return c.zero_stage >= 2; }
 
 // Builds every stage's profiles. Durations come from the cost model unless
 // the config's `timing` fixes them (then ops share the fixed time in
 // proportion to their modelled time). Under ZeRO-3 each layer's gathered
 // weights are a comm allocation from the start of the layer before it (a
 // prefetch, FSDP-style) to the layer's last op, and a layer waits for the
-// part of its gather the layer before it did not hide.
+// part of its gather the layer before it did not hide. Under ZeRO-2 and 3,
+// the steps that compute weight gradients (W, BW) hold each group's
+// unsharded gradients from its first weight-gradient op until their
+// reduce-scatter completes; one is in flight at a time (FSDP2), and the
+// compute waits for it before issuing the next, and at the step's end.
 StatusOr<std::vector<StageProfile>> BuildStageProfiles(const graph::Config& config,
                                                        const CostModel& cost);
 // The profiles of `stages` only, each built as a stage of `config`'s layout

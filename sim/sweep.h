@@ -47,8 +47,9 @@ using Reporter = std::function<StatusOr<RunReport>(const graph::Config&, const S
 std::string DeterministicBytes(const google::protobuf::Message& message);
 
 // What decides a configuration's stage profiles: the scenario without its
-// name, schedule kind, micro-batch count and ZeRO stage below 3 (ZeRO-3's
-// gathers are in the profiles, ZeRO-1/2's sharding is not), and the stages
+// name, schedule kind, micro-batch count and ZeRO stage below 2 (ZeRO-2/3's
+// reduce-scatters and ZeRO-3's gathers are in the profiles, ZeRO-1's
+// sharding is not), and the stages
 // of its layout (a schedule kind can change the layout, e.g. DualPipeV's
 // two chunks).
 std::string ProfileKey(const Scenario& scenario, const graph::Config& config);

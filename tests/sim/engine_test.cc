@@ -83,19 +83,24 @@ TEST(EngineTest, FullRecomputeHoldsPpMinusRankMicroBatchesAtThePeak) {
 
 TEST(EngineTest, ZeroThreeGathersEachLayersWeightsWhileItRuns) {
   // DP 2, ZeRO-3: a rank keeps half of each layer's 33,472 parameters and
-  // gathers the other 16,736 (2 B each: 33,472 B) while the layer runs. At
-  // rank 1's peak (first op of BW0) its comm holds the gathered layer, the
-  // received activation of micro-batch 3 and the received gradient of
-  // micro-batch 0 (4,096 B each).
+  // gathers the other 16,736 (2 B each: 33,472 B) while the layer runs, and
+  // reduce-scatters the layer's gradients after each backward. Rank 1 (layer
+  // 1 alone) peaks at BW0's first W, which allocates the layer's unsharded
+  // gradients (33,472 at 4 B: 133,888 B); its comm then also holds the
+  // gathered layer, the received activation of micro-batch 3 and the
+  // received gradient of micro-batch 0 (4,096 B each).
   const SimResult r = Simulated(LoadScenario("pp4_1f1b_golden.textproto",
                                              {"parallel.dp=2", "zero.stage=3"}));
   const RankRun& rank1 = r.ranks[1];
+  EXPECT_EQ(rank1.memory.peak.step, "BW0");
+  EXPECT_EQ(rank1.memory.peak.op, "W L1.mlp.fc2");
   EXPECT_EQ(rank1.memory.peak.breakdown[static_cast<int>(graph::Category::kComm)],
-            33'472 + 4'096 + 4'096);
+            33'472 + 4'096 + 4'096 + 133'888);
   // Static weights: half of 33,472 parameters at 2 B.
   EXPECT_EQ(rank1.static_bytes[static_cast<int>(graph::Category::kWeights)], 33'472);
   EXPECT_EQ(rank1.memory.end, rank1.static_bytes);
-  EXPECT_GT(rank1.grad_sync_seconds, 0);
+  // The reduction ran inside the backwards: none is left after the step.
+  EXPECT_EQ(rank1.grad_sync_seconds, 0);
 }
 
 TEST(EngineTest, AnOverlappedPairStartsWithBothInputsAndHandsOnAtItsEnd) {

@@ -84,6 +84,29 @@ TEST(MemoryStreamTest, ZeroThreeGatheredWeightsMatchTheLedger) {
   ExpectStreamMatchesLedger(c);  // one simulation: SimGrid runs one engine per process
 }
 
+// ZeRO-2 backwards hold each layer's unsharded gradients, on the DP
+// stream, until their reduce-scatter completes: allocations and frees of no
+// DAG tensor, under the 1F1B fused backward and zero-bubble's W alike.
+TEST(MemoryStreamTest, ZeroTwoUnshardedGradientsMatchTheLedger) {
+  const graph::Config c = LoadScenario("pp4_tiny.textproto", {"zero.stage=2", "parallel.dp=2"});
+  StatusOr<std::vector<StageProfile>> profiles = BuildStageProfiles(c, CostModel(c));
+  ASSERT_TRUE(profiles.ok());
+  int64_t allocated = 0, freed = 0;
+  for (const StageProfile& p : *profiles) {
+    for (const StepProfile* s : {&p.backward_weight, &p.weight}) {
+      for (const Phase& ph : s->phases) allocated += ph.reduced_alloc, freed += ph.reduced_free;
+    }
+  }
+  EXPECT_GT(allocated, 0);
+  EXPECT_EQ(freed, allocated);
+  ExpectStreamMatchesLedger(c);
+}
+
+TEST(MemoryStreamTest, ZeroTwoUnderZeroBubbleMatchesTheLedger) {
+  ExpectStreamMatchesLedger(LoadScenario(
+      "pp4_tiny.textproto", {"zero.stage=2", "parallel.dp=2", "schedule.kind=ZB_H1"}));
+}
+
 TEST(MemoryStreamTest, ZeroBubbleAndRecomputeMatchTheLedger) {
   ExpectStreamMatchesLedger(LoadScenario(
       "pp4_tiny.textproto", {"schedule.kind=ZB_H2", "recompute.policy=SELECTIVE",
