@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "sim/step_profile.h"
 #include "traces/format.h"
 #include "traces/table.h"
 
@@ -47,6 +48,8 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s,
   r.set_step_time_us(Us(s.step_time));
   r.set_compute_time_us(Us(s.compute_end));
   r.set_transfers(static_cast<int64_t>(s.transfers.size()));
+  r.set_gradients_reduced_per_microbatch(sim::ReducesPerMicrobatch(c) &&
+                                         (c.parallel.dense_dp() > 1 || c.parallel.edp > 1));
   int64_t events = 0;
   const bool modelled = allocators != nullptr && allocators->size() == s.ranks.size();
   for (size_t i = 0; i < s.ranks.size(); ++i) {
@@ -118,7 +121,10 @@ std::string FormatRunSummary(const RunReport& r) {
                     (r.vpp() > 1 ? " VPP" + std::to_string(r.vpp()) : "") + ", " +
                     std::to_string(r.microbatches()) + " micro-batches\n";
   out += "step time " + Fixed(r.step_time_us() / 1000, 3) + " ms (last step ends at " +
-         Fixed(r.compute_time_us() / 1000, 3) + " ms, then the DP gradient reduction)\n\n";
+         Fixed(r.compute_time_us() / 1000, 3) +
+         (r.gradients_reduced_per_microbatch()
+              ? " ms; each backward reduce-scatters its gradients)\n\n"
+              : " ms, then the DP gradient reduction)\n\n");
   Table table({"rank", "peak GiB", "reserved", "frag", "fits", "at ms", "<during", "mb",
                "weights", "grads", "optim", "activ", "recomp", "dy", "comm", "work",
                "frame", "in flight", "bubble"});
