@@ -79,5 +79,25 @@ TEST(RunReportTest, WithoutTheAllocatorReservedIsThePeak) {
   EXPECT_NE(FormatRunSummary(report).find("reserved"), std::string::npos);
 }
 
+// ZeRO-2 over DP 2 (EDP 2*2/2 = 2): each backward reduce-scatters, and no
+// reduction follows the last step, which the report and the summary say.
+TEST(RunReportTest, ZeroTwoSaysEachBackwardReduceScatters) {
+  Simulation run = Simulated({"zero.stage=2"});
+  const RunReport report = BuildRunReport(run.config, run.result, &run.allocators);
+  EXPECT_TRUE(report.gradients_reduced_per_microbatch());
+  EXPECT_EQ(report.step_time_us(), report.compute_time_us());
+  const std::string summary = FormatRunSummary(report);
+  EXPECT_NE(summary.find("each backward reduce-scatters its gradients"), std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("then the DP gradient reduction"), std::string::npos) << summary;
+}
+
+// ZeRO-2 over DP 1 (EDP 1*2/2 = 1): nothing to reduce, so nothing is said.
+TEST(RunReportTest, ZeroTwoWithoutDataParallelReducesNothing) {
+  Simulation run = Simulated({"zero.stage=2", "parallel.dp=1"});
+  const RunReport report = BuildRunReport(run.config, run.result, &run.allocators);
+  EXPECT_FALSE(report.gradients_reduced_per_microbatch());
+}
+
 }  // namespace
 }  // namespace stepsim::traces
