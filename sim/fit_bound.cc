@@ -151,8 +151,11 @@ const FitBounder::StageSteps& FitBounder::Build(
     const StageProfile& p = built->front();
     for (StepKind k : {StepKind::kForward, StepKind::kBackward, StepKind::kWeight,
                        StepKind::kBackwardWeight}) {
-      steps.duration[static_cast<size_t>(k)] = p.For(k).duration;
-      steps.peak[static_cast<size_t>(k)] = p.For(k).peak;
+      const StepProfile& step = p.For(k);
+      steps.duration[static_cast<size_t>(k)] = step.duration;
+      steps.comm[static_cast<size_t>(k)] = step.comm_seconds;
+      steps.waits[static_cast<size_t>(k)] = step.gather_seconds + step.reduce_seconds;
+      steps.peak[static_cast<size_t>(k)] = step.peak;
     }
     steps.kept = std::max<int64_t>(0, Total(p.forward.net));
     if (durations_only) {
@@ -219,7 +222,8 @@ FitBounder::Prepared FitBounder::Prepare(const Scenario& scenario) {
   // whose schedules cost the most to build and check): its generators read
   // only these.
   const std::string schedule_key =
-      ScheduleKind_Name(c.schedule) + " " + std::to_string(c.parallel.pp) + " " +
+      ScheduleKind_Name(c.schedule) + (c.overlap_forward_backward ? " overlapped " : " ") +
+      std::to_string(c.parallel.pp) + " " +
       std::to_string(c.parallel.vpp) + " " + std::to_string(c.batch.microbatches) + " " +
       std::to_string(c.layout.stages.size());
   if (schedules_.size() > max_cached_) schedules_.clear();
@@ -252,21 +256,74 @@ std::vector<FitBounder::RankSummary> FitBounder::Summarize(const Schedule& sched
   std::vector<RankSummary> out(static_cast<size_t>(schedule.pp));
   for (int64_t rank = 0; rank < schedule.pp; ++rank) {
     RankSummary& r = out[static_cast<size_t>(rank)];
-    std::map<std::pair<int64_t, int>, int64_t> counts;
-    for (const Step& step : schedule.ranks[static_cast<size_t>(rank)]) {
+    const std::vector<Step>& steps = schedule.ranks[static_cast<size_t>(rank)];
+    // Overlapped pairs as plan.cc forms them: a forward followed by a
+    // backward of the other chunk.
+    std::vector<bool> paired(steps.size(), false);
+    for (size_t i = 0; c.overlap_forward_backward && i + 1 < steps.size(); ++i) {
+      const Step& b = steps[i + 1];
+      if (steps[i].kind == StepKind::kForward &&
+          (b.kind == StepKind::kBackward || b.kind == StepKind::kBackwardWeight) &&
+          steps[i].chunk != b.chunk) {
+        paired[i] = paired[i + 1] = true;
+        ++i;
+      }
+    }
+    std::map<std::pair<int64_t, int>, std::pair<int64_t, int64_t>> counts;  // (all, paired)
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const Step& step = steps[i];
       const int64_t s = stage_of[static_cast<size_t>(rank)][static_cast<size_t>(step.chunk)];
       if (s < 0 || s >= n) continue;
       const int k = static_cast<int>(step.kind);
-      ++counts[{s, k}];
+      auto& [all, in_pairs] = counts[{s, k}];
+      ++all;
+      in_pairs += paired[i];
       r.tail.push_back({s, k});
       if (step.kind == StepKind::kBackward || step.kind == StepKind::kBackwardWeight) {
         r.tail.clear();  // what runs after the rank's last backward
         r.last_backward_stage = s;
       }
     }
-    for (const auto& [sk, count] : counts) r.counts.push_back({sk.first, sk.second, count});
+    for (const auto& [sk, count] : counts) {
+      r.counts.push_back({sk.first, sk.second, count.first - count.second, count.second});
+    }
+
   }
   return out;
+}
+
+// Under ZeRO-2/3, each W or BW step reduce-scatters the gradients of its
+// stage's groups one after another on the DP stream, and the step ends
+// when the last completes (sim/step_profile.cc), so a rank's steps last at
+// least all its reduce-scatters. With m backwards of each stage the rank
+// holds, they take at least m reduce-scatters of its whole gradients: a
+// ring's cost is latency terms plus a term linear in the bytes, so one of
+// the sum costs no more than the groups' one by one. A backward in an
+// overlapped pair counts half: the pair lasts at least half its two steps
+// alone (max(compute, comm) >= (compute + comm) / 2, and the waits in
+// full), and its reduce-scatters run inside the backward's time alone. A
+// relative 1e-9 under, for additions in another order.
+double FitBounder::ReduceScatters(const graph::Config& c, const CostModel& cost,
+                                  const graph::RankStatic& r, const RankSummary& summary,
+                                  int64_t rank) {
+  std::map<int64_t, double> backwards;  // per stage, pairs counted half
+  for (const auto& [s, k, alone, paired] : summary.counts) {
+    const StepKind kind = static_cast<StepKind>(k);
+    if (kind == StepKind::kWeight || kind == StepKind::kBackwardWeight) {
+      backwards[s] += static_cast<double>(alone) + 0.5 * static_cast<double>(paired);
+    }
+  }
+  const std::vector<int64_t>& held = c.layout.rank_stages[static_cast<size_t>(rank)];
+  if (backwards.size() != held.size()) return 0;
+  double each = std::numeric_limits<double>::infinity();
+  for (int64_t s : held) {
+    const auto it = backwards.find(s);
+    if (it == backwards.end()) return 0;
+    each = std::min(each, it->second);
+  }
+  const double one = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
+                                              r.memory.expert_params * c.precision.gradient);
+  return each * one * (1 - 1e-9);
 }
 
 FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const StageSteps*>& steps,
@@ -276,17 +333,23 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
   const std::vector<graph::RankStatic>& statics = *prepared.statics;
   const int64_t workspace = c.hardware.comm_workspace_bytes;
   // Every stage's steps, and the fill and drain of the pipeline before it.
+  // In overlapped pairs (DualPipe) a step lasts at least half its time
+  // alone (plan.cc scales both by the pair's over their sum, at least 1/2).
   const size_t n = steps.size();
+  const double alone = c.overlap_forward_backward ? 0.5 : 1.0;
   std::vector<double> fill(n + 1, 0), drain(n + 1, 0);
   for (size_t s = 0; s < n; ++s) {
     const auto& d = steps[s]->duration;
-    fill[s + 1] = fill[s] + d[static_cast<size_t>(StepKind::kForward)];
-    drain[s + 1] = drain[s] + std::min(d[static_cast<size_t>(StepKind::kBackward)],
-                                       d[static_cast<size_t>(StepKind::kBackwardWeight)]);
+    fill[s + 1] = fill[s] + alone * d[static_cast<size_t>(StepKind::kForward)];
+    drain[s + 1] = drain[s] + alone * std::min(d[static_cast<size_t>(StepKind::kBackward)],
+                                               d[static_cast<size_t>(StepKind::kBackwardWeight)]);
   }
   const CostModel cost(c);
   const std::vector<std::vector<int64_t>> stage_of =
       memory_bound ? StageOf(schedule, c) : std::vector<std::vector<int64_t>>{};
+  // Fixed backward times hold no waits for the reduce-scatters.
+  const bool reduce_bound = ReducesPerMicrobatch(c) && c.timing.backward_input_us_size() == 0 &&
+                            c.timing.backward_weight_us_size() == 0;
   double time = 0;
   int64_t memory = 0, memory_rank = 0;
   for (int64_t rank = 0; rank < schedule.pp; ++rank) {
@@ -294,11 +357,24 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
     const RankSummary& summary = (*prepared.summary)[static_cast<size_t>(rank)];
     // Time: from the steps' counts per stage and kind, and those after the
     // rank's last backward.
+    // Overlapped pairs last at least their compute or their all-to-alls,
+    // whichever is longer, and their waits (OverlappedPairSeconds): so all
+    // of the rank's pairs at least the longer of their sums.
     double start = std::numeric_limits<double>::infinity(), busy = 0, after = 0, chain = 0;
-    for (const auto& [s, k, count] : summary.counts) {
+    double pair_compute = 0, pair_comm = 0;
+    for (const auto& [s, k, alone, paired] : summary.counts) {
       start = std::min(start, fill[static_cast<size_t>(s)]);
-      busy += static_cast<double>(count) * steps[static_cast<size_t>(s)]->duration[static_cast<size_t>(k)];
+      const StageSteps& st = *steps[static_cast<size_t>(s)];
+      const size_t kind = static_cast<size_t>(k);
+      busy += static_cast<double>(alone) * st.duration[kind];
+      if (paired == 0) continue;
+      const double n_paired = static_cast<double>(paired);
+      busy += n_paired * st.waits[kind];
+      pair_comm += n_paired * st.comm[kind];
+      pair_compute += n_paired * std::max(0.0, st.duration[kind] - st.comm[kind] - st.waits[kind]);
     }
+    // The difference of two sums, a relative 1e-9 under.
+    busy += std::max(pair_compute, pair_comm) * (1 - 1e-9);
     if (summary.last_backward_stage >= 0) {
       for (const auto& [s, k] : summary.tail) {
         after += steps[static_cast<size_t>(s)]->duration[static_cast<size_t>(k)];
@@ -316,6 +392,7 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
                                        r.memory.expert_params * c.precision.gradient);
     if (busy == 0) start = 0;
     time = std::max(time, start + busy + std::max(sync, chain - after));
+    if (reduce_bound) time = std::max(time, start + ReduceScatters(c, cost, r, summary, rank));
     if (!memory_bound) continue;
     // Memory: the rank's steps in order, the micro-batches in flight.
     int64_t live = 0, peak = 0;
@@ -397,10 +474,14 @@ FitBound FitBounder::Quick(const Scenario& scenario) {
         out.error = one->status;
         return out;
       }
-      for (size_t k = 0; k < 4; ++k) composed[s].duration[k] += one->duration[k];
+      for (size_t k = 0; k < 4; ++k) {
+        composed[s].duration[k] += one->duration[k];
+        composed[s].comm[k] += one->comm[k];  // built without waits
+      }
     }
     // A step's ops run back to back, so a stage's step lasts the sum of
-    // its slots' (in another order of additions: a relative 1e-9 under).
+    // its slots' (in another order of additions: a relative 1e-9 under),
+    // and so do its all-to-alls.
     for (double& d : composed[s].duration) d *= 1 - 1e-9;
   }
   return Walk(prepared, steps, /*memory_bound=*/false);

@@ -11,10 +11,14 @@
 //    static + workspace + max over steps (kept in flight + the step's peak).
 //  - time: a rank cannot start before a micro-batch's forward has crossed
 //    the stages before its first one; it then runs all its steps; then its
-//    gradient reduction (under ZeRO 0-1; ZeRO-2/3 reduce inside the
-//    backwards, and the bound leaves that out), and, after its last backward, that micro-batch's
-//    backward must still cross the stages before (less the steps the rank
-//    runs after it). Transfers, waits and contention only add to it.
+//    gradient reduction (under ZeRO 0-1), and, after its last backward,
+//    that micro-batch's backward must still cross the stages before (less
+//    the steps the rank runs after it). Under ZeRO-2/3 its steps last at
+//    least its backwards' reduce-scatters, one after another. Overlapped
+//    forward-backward pairs (DualPipe) last at least the longer of their
+//    compute and their all-to-alls, and their waits; a step in one at
+//    least half its time alone. Transfers, waits and contention only add
+//    to it.
 //
 // The ops of a step run back to back, so a stage's step lasts the sum of
 // its slots' steps and its waits for ZeRO-3's gathered weights and
@@ -52,6 +56,8 @@
 
 namespace stepsim::sim {
 
+class CostModel;
+
 struct FitBound {
   enum Kind { kInvalid, kStaticMemory, kMemoryBound, kCandidate };
   Kind kind = kInvalid;
@@ -82,6 +88,11 @@ class FitBounder {
   struct StageSteps {
     Status status;
     std::array<double, 4> duration{};
+    // Of each duration, the EP all-to-alls, and the waits for ZeRO-2/3's
+    // reduce-scatters and ZeRO-3's gathers: what an overlapped pair
+    // (plan.cc OverlappedPairSeconds) hides and what it does not.
+    std::array<double, 4> comm{};
+    std::array<double, 4> waits{};
     std::array<int64_t, 4> peak{};
     int64_t kept = 0;  // what a forward leaves allocated for the backward
   };
@@ -108,8 +119,9 @@ class FitBounder {
   // A rank's steps for the time bound: how many of each (stage, kind), and
   // those after its last backward (-1: none).
   struct RankSummary {
-    std::vector<std::tuple<int64_t, int, int64_t>> counts;  // (stage, kind, steps)
-    std::vector<std::pair<int64_t, int>> tail;              // (stage, kind)
+    // (stage, kind, steps alone, steps in overlapped pairs).
+    std::vector<std::tuple<int64_t, int, int64_t, int64_t>> counts;
+    std::vector<std::pair<int64_t, int>> tail;  // (stage, kind)
     int64_t last_backward_stage = -1;
   };
   struct ScheduleEntry {
@@ -117,6 +129,10 @@ class FitBounder {
     std::vector<RankSummary> ranks;
   };
   static std::vector<RankSummary> Summarize(const Schedule& schedule, const graph::Config& c);
+  // ZeRO-2/3: the least time rank `rank`'s steps spend in reduce-scatters.
+  static double ReduceScatters(const graph::Config& c, const CostModel& cost,
+                               const graph::RankStatic& r, const RankSummary& summary,
+                               int64_t rank);
   struct Prepared {
     FitBound bound;
     graph::Config config;

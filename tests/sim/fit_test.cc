@@ -206,14 +206,19 @@ TEST(FitTest, FindsTheFastestThatFitAsSimulatingEverythingWould) {
   EXPECT_EQ(counted, report->configs_size());
 }
 
+// Over every ZeRO stage, and DualPipe's overlapped pairs (whose bound on
+// the reduce-scatters of ZeRO-2/3 is half theirs: fit_bound.cc).
 TEST(FitTest, CheapBoundsAreBounds) {
   const Scenario base = FitBase(Tiny());
   StatusOr<graph::Config> config = graph::Resolve(base);
-  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, SmallSpace());
+  FitSpace space = SmallSpace();
+  space.zero = {0, 1, 2, 3};
+  space.schedules.push_back(DUALPIPE);
+  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, space);
   ASSERT_TRUE(fit.ok());
   const Truth truth = SimulateAll(base, *fit);
   FitBounder bounder(fit->capacity_bytes);
-  int64_t pruned = 0, bounded = 0;
+  int64_t pruned = 0, bounded = 0, reducing_pairs = 0;
   for (size_t i = 0; i < fit->candidates.size(); ++i) {
     StatusOr<Scenario> s = ApplyPoint(base, fit->PointOf(fit->candidates[i]));
     const FitBound b = bounder.Bound(*s);
@@ -222,7 +227,12 @@ TEST(FitTest, CheapBoundsAreBounds) {
       EXPECT_EQ(truth.fits.count(index), 0u) << b.error.message();
       continue;
     }
-    ASSERT_EQ(truth.fits.count(index), 1u);
+    if (truth.fits.count(index) == 0) {
+      // Not simulated, for too few micro-batches for DualPipe: Prepare
+      // refuses the static memory before it builds the schedule.
+      EXPECT_EQ(b.kind, FitBound::kStaticMemory) << index;
+      continue;
+    }
     if (b.kind == FitBound::kCandidate) {
       ++bounded;
       EXPECT_LE(b.time_us, truth.step_us.at(index));
@@ -234,15 +244,29 @@ TEST(FitTest, CheapBoundsAreBounds) {
   }
   EXPECT_GT(pruned, 0);
   EXPECT_GT(bounded, 0);
+  // Without a capacity, every candidate simulated gets both time bounds.
+  FitBounder unlimited(std::numeric_limits<int64_t>::max());
+  for (const auto& [index, step_us] : truth.step_us) {
+    const FitCandidate& candidate = fit->candidates[static_cast<size_t>(index)];
+    StatusOr<Scenario> s = ApplyPoint(base, fit->PointOf(candidate));
+    const FitBound full = unlimited.Bound(*s);
+    const FitBound quick = unlimited.Quick(*s);
+    ASSERT_EQ(full.kind, FitBound::kCandidate) << full.error.message();
+    ASSERT_EQ(quick.kind, FitBound::kCandidate) << quick.error.message();
+    EXPECT_LE(full.time_us, step_us) << index << " zero " << candidate.zero << " " << ScheduleKind_Name(candidate.schedule) << " pp " << candidate.pp;
+    EXPECT_LE(quick.time_us, step_us) << index;
+    reducing_pairs += candidate.zero >= 2 && candidate.schedule == DUALPIPE;
+  }
+  EXPECT_GT(reducing_pairs, 0);
 }
 
 // Quick bounds the time from single slots' step profiles: a step's ops run
 // back to back, so a stage's step lasts the sum of its slots' steps, and
-// Quick's time bound is Bound's (below it under ZeRO-3, whose waits for
-// gathered weights Quick leaves out), less the allowance for additions in
+// Quick's time bound is Bound's (below it under ZeRO-2/3, whose waits for
+// reduce-scatters and gathered weights Quick leaves out), less the allowance for additions in
 // another order (relative 1e-9 of each step, and a nanosecond). Checked on
 // DeepSeek-V3 (embedding, dense and MoE layers, MTP, loss) and the tiny
-// model, across layouts, schedules, recomputation, ZeRO-3 and expert
+// model, across layouts, schedules, recomputation, ZeRO-2/3 and expert
 // parallelism.
 TEST(FitTest, QuickTimeBoundIsBoundsTimeFromSlots) {
   struct Case {
@@ -256,10 +280,10 @@ TEST(FitTest, QuickTimeBoundIsBoundsTimeFromSlots) {
   v3.cp = {1, 2};
   v3.ep = {8, 64};
   v3.mbs = {1, 2};
-  v3.zero = {1, 3};
+  v3.zero = {1, 2, 3};
   v3.vpp = {2};
   FitSpace tiny = SmallSpace();
-  tiny.zero = {0, 3};
+  tiny.zero = {0, 2, 3};
   for (const Case& test : {Case{"deepseek_v3.textproto", v3}, Case{"pp4_tiny.textproto", tiny}}) {
     const Scenario base = FitBase(testing::ReadScenario(test.scenario));
     StatusOr<graph::Config> config = graph::Resolve(base);
@@ -278,8 +302,9 @@ TEST(FitTest, QuickTimeBoundIsBoundsTimeFromSlots) {
       if (full.kind != FitBound::kCandidate) continue;
       ++compared;
       EXPECT_LE(quick.time_us, full.time_us) << test.scenario << " " << candidate.pp;
-      // Under ZeRO-3 Quick leaves out the waits for gathered weights.
-      if (candidate.zero == 3) {
+      // Under ZeRO-2/3 Quick leaves out the waits for reduce-scatters and
+      // gathered weights.
+      if (candidate.zero >= 2) {
         below += quick.time_us < full.time_us * (1 - 1e-6);
         continue;
       }
@@ -424,6 +449,52 @@ TEST(FitTest, ShardsMergeIntoTheSameTopK) {
   for (int k = 0; k < 5; ++k) {
     EXPECT_EQ(merged->configs(k).index(), whole->configs(k).index());
     EXPECT_EQ(merged->configs(k).step_time_us(), whole->configs(k).step_time_us());
+  }
+}
+
+// ZeRO-2 on DeepSeek-V3 at PP16, CP2, DP64, EP8 (EDP 64*2/8 = 16, across
+// nodes), 240 micro-batches: each backward reduce-scatters its stage's
+// gradients over the network, so both time bounds, without simulating, put
+// it beyond ZeRO-1's simulated step, and are still bounds of its own. Quick
+// (whose slot profiles leave the waits out) by the reduce-scatters alone.
+// DualPipe: overlapped pairs.
+TEST(FitTest, ZeroTwoTimeBoundHoldsItsReduceScatters) {
+  const std::vector<std::string> layout = {
+      "parallel.cp=2",           "parallel.dp=64",      "parallel.ep=8",
+      "parallel.tp=1",           "parallel.sequence_parallel=false",
+      "batch.num_microbatches=240", "recompute.policy=NONE", "recompute.modules="};
+  for (const char* schedule : {"schedule.kind=ZB_H1", "schedule.kind=DUALPIPE"}) {
+    std::vector<graph::Config> configs;
+    std::vector<FitBound> bounds, quick;
+    FitBounder bounder(std::numeric_limits<int64_t>::max());
+    for (const char* zero : {"zero.stage=1", "zero.stage=2"}) {
+      std::vector<std::string> sets = layout;
+      sets.push_back(schedule);
+      sets.push_back(zero);
+      const Scenario s = testing::ReadScenario("deepseek_v3.textproto", sets);
+      bounds.push_back(bounder.Bound(s));
+      quick.push_back(bounder.Quick(s));
+      ASSERT_EQ(bounds.back().kind, FitBound::kCandidate) << bounds.back().error.message();
+      ASSERT_EQ(quick.back().kind, FitBound::kCandidate) << quick.back().error.message();
+      StatusOr<graph::Config> c = graph::Resolve(s);
+      ASSERT_TRUE(c.ok());
+      configs.push_back(*c);
+    }
+    std::vector<SimJob> jobs = {{&configs[0], "zero 1"}, {&configs[1], "zero 2"}};
+    std::vector<double> step_us(2, 0);
+    SimulateManyOptions many;
+    many.jobs = 2;
+    many.on_result = [&](int64_t job, StatusOr<RunReport> run) {
+      ASSERT_TRUE(run.ok()) << run.status().message();
+      step_us[static_cast<size_t>(job)] = run->step_time_us();
+    };
+    ASSERT_TRUE(SimulateMany(jobs, traces::ReportRun, many).ok());
+    for (size_t z = 0; z < 2; ++z) {
+      EXPECT_LE(quick[z].time_us, bounds[z].time_us) << schedule;
+      EXPECT_LE(bounds[z].time_us, step_us[z]) << schedule;
+    }
+    EXPECT_GT(quick[1].time_us, step_us[0]) << schedule;
+    EXPECT_GT(bounds[1].time_us, step_us[0]) << schedule;
   }
 }
 
