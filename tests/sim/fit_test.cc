@@ -162,10 +162,15 @@ Truth SimulateAll(const Scenario& base, const FitCandidates& fit) {
   return truth;
 }
 
+// Over ZeRO-2 and DualPipe too, whose bounds hold reduce-scatters and
+// overlapped pairs.
 TEST(FitTest, FindsTheFastestThatFitAsSimulatingEverythingWould) {
   const Scenario base = FitBase(Tiny());
   StatusOr<graph::Config> config = graph::Resolve(base);
-  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, SmallSpace());
+  FitSpace space = SmallSpace();
+  space.zero = {0, 2, 3};
+  space.schedules.push_back(DUALPIPE);
+  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, space);
   ASSERT_TRUE(fit.ok());
   const Truth truth = SimulateAll(base, *fit);
   std::vector<std::pair<double, int64_t>> fitting;
@@ -178,7 +183,7 @@ TEST(FitTest, FindsTheFastestThatFitAsSimulatingEverythingWould) {
 
   FitOptions options;
   options.jobs = 2;
-  StatusOr<SweepReport> report = RunFit(Tiny(), SmallSpace(), traces::ReportRun, options);
+  StatusOr<SweepReport> report = RunFit(Tiny(), space, traces::ReportRun, options);
   ASSERT_TRUE(report.ok()) << report.status().message();
   ASSERT_EQ(report->configs_size(), static_cast<int>(fit->candidates.size()));
   for (int k = 0; k < 5; ++k) {
@@ -193,7 +198,12 @@ TEST(FitTest, FindsTheFastestThatFitAsSimulatingEverythingWould) {
   for (const SweepConfig& c : report->configs()) {
     if (c.skipped().empty()) continue;
     ++skipped;
-    ASSERT_TRUE(truth.fits.count(c.index())) << c.skipped();
+    if (truth.fits.count(c.index()) == 0) {
+      // Too few micro-batches for DualPipe: refused for its static memory
+      // before its schedule is built (CheapBoundsAreBounds).
+      EXPECT_EQ(c.skipped().rfind("static memory exceeds the device", 0), 0u) << c.skipped();
+      continue;
+    }
     if (c.skipped().rfind("not in the top K", 0) == 0) {
       EXPECT_GE(truth.step_us.at(c.index()), fifth) << c.skipped();
     } else {
