@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "sim/cost_model.h"
+#include "sim/plan.h"
 #include "sim/step_profile.h"
 #include "sim/sweep.h"
 
@@ -345,6 +346,7 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
                                                d[static_cast<size_t>(StepKind::kBackwardWeight)]);
   }
   const CostModel cost(c);
+  const double slowdown = OverlapSlowdown(c.hardware.sm_count, c.communication_sms);
   const std::vector<std::vector<int64_t>> stage_of =
       memory_bound ? StageOf(schedule, c) : std::vector<std::vector<int64_t>>{};
   // Fixed backward times hold no waits for the reduce-scatters.
@@ -357,9 +359,10 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
     const RankSummary& summary = (*prepared.summary)[static_cast<size_t>(rank)];
     // Time: from the steps' counts per stage and kind, and those after the
     // rank's last backward.
-    // Overlapped pairs last at least their compute or their all-to-alls,
-    // whichever is longer, and their waits (OverlappedPairSeconds): so all
-    // of the rank's pairs at least the longer of their sums.
+    // Overlapped pairs last the longer of their compute (slowed by the SMs
+    // kept for communication) and their all-to-alls, and their waits
+    // (OverlappedPairSeconds): so all of the rank's pairs at least the
+    // longer of their sums.
     double start = std::numeric_limits<double>::infinity(), busy = 0, after = 0, chain = 0;
     double pair_compute = 0, pair_comm = 0;
     for (const auto& [s, k, alone, paired] : summary.counts) {
@@ -374,7 +377,7 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
       pair_compute += n_paired * std::max(0.0, st.duration[kind] - st.comm[kind] - st.waits[kind]);
     }
     // The difference of two sums, a relative 1e-9 under.
-    busy += std::max(pair_compute, pair_comm) * (1 - 1e-9);
+    busy += std::max(pair_compute * slowdown, pair_comm) * (1 - 1e-9);
     if (summary.last_backward_stage >= 0) {
       for (const auto& [s, k] : summary.tail) {
         after += steps[static_cast<size_t>(s)]->duration[static_cast<size_t>(k)];

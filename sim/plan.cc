@@ -132,16 +132,19 @@ std::string Plan::ChannelName(int64_t channel) const {
          std::to_string(rest % microbatches);
 }
 
+double OverlapSlowdown(int64_t sm_count, int64_t communication_sms) {
+  return sm_count > communication_sms && communication_sms > 0
+             ? static_cast<double>(sm_count) / static_cast<double>(sm_count - communication_sms)
+             : 1.0;
+}
+
 double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& backward,
                              int64_t sm_count, int64_t communication_sms) {
   const double compute =
       (forward.duration - forward.comm_seconds - forward.gather_seconds - forward.reduce_seconds) +
       (backward.duration - backward.comm_seconds - backward.gather_seconds -
        backward.reduce_seconds);
-  const double slowdown = sm_count > communication_sms && communication_sms > 0
-                              ? static_cast<double>(sm_count) /
-                                    static_cast<double>(sm_count - communication_sms)
-                              : 1.0;
+  const double slowdown = OverlapSlowdown(sm_count, communication_sms);
   // Waits for ZeRO-3's gathered weights and ZeRO-2/3's reduce-scatters are
   // not hidden by the other step.
   return std::max(compute * slowdown, forward.comm_seconds + backward.comm_seconds) +

@@ -91,10 +91,13 @@ StatusOr<std::vector<std::vector<int64_t>>> PlaceStages(const Schedule& schedule
 // computation, which keeps `communication_sms` of the device's `sm_count`
 // SMs free for the all-to-all:
 //   max((Fc + Bc) * sms / (sms - communication_sms), Fa + Ba) + Fg + Bg
-// with c the computation, a the all-to-all seconds of each and g its wait
-// for ZeRO-3's gathered weights.
+// with c the computation, a the all-to-all seconds of each and g its waits
+// for ZeRO-3's gathered weights and ZeRO-2/3's reduce-scatters.
 double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& backward,
                              int64_t sm_count, int64_t communication_sms);
+// Of that, the computation's slowdown: sms / (sms - communication_sms), 1
+// when no SMs are kept for communication.
+double OverlapSlowdown(int64_t sm_count, int64_t communication_sms);
 
 // kInvalidInput when the schedule's routes do not match the layout's stages
 // or a rank runs a chunk that holds no stage; errors of the static memory

@@ -508,5 +508,38 @@ TEST(FitTest, ZeroTwoTimeBoundHoldsItsReduceScatters) {
   }
 }
 
+// DeepSeek-V3's DualPipe and DualPipeV on H800s, whose SMs kept for the
+// all-to-alls slow the overlapped pairs' compute: both time bounds stay
+// below every simulated step, across EP, ZeRO stages and recomputation.
+TEST(FitTest, TimeBoundsHoldForV3sOverlappedPairs) {
+  const Scenario base = FitBase(testing::ReadScenario("deepseek_v3.textproto"));
+  StatusOr<graph::Config> config = graph::Resolve(base);
+  ASSERT_TRUE(config.ok());
+  ASSERT_GT(config->communication_sms, 0);
+  FitSpace space;
+  space.gpus = 2048;
+  space.pp = {16};
+  space.tp = {1};
+  space.cp = {2};
+  space.ep = {8, 64};
+  space.etp = {1};
+  space.mbs = {1};
+  space.zero = {1, 2};
+  space.schedules = {DUALPIPE, DUALPIPE_V};
+  StatusOr<FitCandidates> fit = EnumerateFit(base, *config, space);
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  const Truth truth = SimulateAll(base, *fit);
+  ASSERT_GE(truth.step_us.size(), 20u);
+  FitBounder bounder(std::numeric_limits<int64_t>::max());
+  for (const auto& [index, step_us] : truth.step_us) {
+    StatusOr<Scenario> s = ApplyPoint(base, fit->PointOf(fit->candidates[index]));
+    const FitBound full = bounder.Bound(*s);
+    const FitBound quick = bounder.Quick(*s);
+    ASSERT_EQ(full.kind, FitBound::kCandidate) << full.error.message();
+    EXPECT_LE(full.time_us, step_us) << index;
+    EXPECT_LE(quick.time_us, full.time_us) << index;
+  }
+}
+
 }  // namespace
 }  // namespace stepsim::sim
