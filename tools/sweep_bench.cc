@@ -6,15 +6,15 @@
 //
 // Cases (each the best of `runs`):
 //   shared:   5 schedules x 4 ZeRO stages x 10 routing imbalances at 32
-//             micro-batches: 200 configurations, 20 stage-profile keys
-//             (the schedules and ZeRO stages 0-2 of one imbalance share
+//             micro-batches: 200 configurations, 30 stage-profile keys
+//             (the schedules and ZeRO stages 0-1 of one imbalance share
 //             its profiles)
 //   shared-bare: `shared` with allocator.kind NONE, what the caching
 //             allocator's replay costs
 //   distinct: 200 routing imbalances, the shipped schedule (DualPipe, 120
 //             micro-batches): 200 configurations, each its own key
 //   zero:     50 routing imbalances x 4 ZeRO stages, the shipped schedule:
-//             200 configurations, 100 keys (ZeRO 0, 1 and 2 share one)
+//             200 configurations, 150 keys (ZeRO 0 and 1 share one)
 //   process:  the `zero` space's first 20 configurations, one
 //             `stepsim run` process each
 // Wall-clock time is what a benchmark measures; it never reaches stepsim's
