@@ -22,6 +22,7 @@ double Fixed(const google::protobuf::RepeatedField<double>& values, int64_t stag
 struct Gather {
   int64_t bytes = 0;
   double seconds = 0;
+  std::string group;  // ReduceScatter::group
 };
 
 // The key of a slot's group of ops: its decoder layer (MTP: num_layers +
@@ -76,8 +77,15 @@ std::map<std::string, Gather> ReducedGradients(const graph::Config& c, const Cos
     const auto [dense, expert] = SlotParamCounts(c, stage, slot);
     const int64_t dense_bytes = c.parallel.dense_dp() > 1 ? Mul(dense, c.precision.gradient) : 0;
     const int64_t expert_bytes = c.parallel.edp > 1 ? Mul(expert, c.precision.gradient) : 0;
+    std::string group;
+    switch (slot.kind) {
+      case graph::SlotKind::kEmbedding: group = "embedding"; break;
+      case graph::SlotKind::kLoss: group = "loss"; break;
+      case graph::SlotKind::kDecoder: group = "L" + std::to_string(slot.index); break;
+      case graph::SlotKind::kMtp: group = "M" + std::to_string(slot.index); break;
+    }
     out[SlotKey(c, slot)] = {Add(dense_bytes, expert_bytes),
-                             cost.GradientSyncSeconds(dense_bytes, expert_bytes)};
+                             cost.GradientSyncSeconds(dense_bytes, expert_bytes), group};
   }
   return out;
 }
@@ -222,8 +230,11 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
     if (reduce_issue[i] != nullptr) {
       finish_reducing();
       // Under fixed timings, no wait: the stream runs them one after another.
-      reducing_end = std::max(ph.end, reducing_end) + reduce_issue[i]->seconds;
+      const double issued = std::max(ph.end, reducing_end);
+      reducing_end = issued + reduce_issue[i]->seconds;
       reducing_bytes = reduce_issue[i]->bytes;
+      p.reduce_scatters.push_back(
+          {issued, reducing_end, reducing_bytes, reduce_issue[i]->group});
     }
     if (i + 1 == order.size()) finish_reducing();
     if (fixed < 0) cumulative += reduce_wait;

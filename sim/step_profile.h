@@ -48,8 +48,17 @@ struct Phase {
   int64_t reduced_free = 0;
 };
 
+// ZeRO-2/3: one group's reduce-scatter on the DP stream, in seconds from
+// the step's start (as Phase::start and end).
+struct ReduceScatter {
+  double start = 0, end = 0;
+  int64_t bytes = 0;
+  std::string group;  // "L3" (decoder layer), "M0" (MTP), "embedding", "loss"
+};
+
 struct StepProfile {
   std::vector<Phase> phases;
+  std::vector<ReduceScatter> reduce_scatters;  // in issue order, one after another
   double duration = 0;
   double comm_seconds = 0;  // of the duration, in EP all-to-alls (forward and backward)
   double gather_seconds = 0;  // of the duration, waiting for ZeRO-3's gathered weights

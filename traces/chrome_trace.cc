@@ -276,6 +276,27 @@ void WriteCompute(Events& events, const sim::SimResult& s, const sim::RankRun& r
   }
 }
 
+// ZeRO-2/3: each step's reduce-scatters on the data-parallel comm thread,
+// one after another (under fixed timings one may outlast its step: it
+// starts no earlier than the one before ends).
+void WriteReduceScatters(Events& events, const sim::SimResult& s, const sim::RankRun& run,
+                         int64_t pid, int64_t tid) {
+  int64_t busy_until = 0;
+  for (const sim::StepRecord& r : run.ledger.steps()) {
+    const std::string step = sim::StepName(r.step, s.schedule.chunks);
+    for (const sim::ReduceScatter& rs : r.stage->For(r.step.kind).reduce_scatters) {
+      const int64_t a = std::max(busy_until, Ns(r.At(rs.start)));
+      const int64_t b = std::max(a, Ns(r.At(rs.end)));
+      busy_until = b;
+      TextWriter& w = events.Slice("reduce-scatter " + rs.group, "dp", pid, tid, a, b);
+      w << ",\"args\":{\"step\":";
+      w.Quoted(step) << ",\"microbatch\":" << r.step.microbatch << ",\"bytes\":" << rs.bytes
+                     << '}';
+      events.End();
+    }
+  }
+}
+
 void WritePeak(Events& events, const sim::RankRun& run, const RankReport& rr, int64_t pid) {
   const sim::Peak& peak = run.memory.peak;
   TextWriter& w = events.Begin();
@@ -333,6 +354,7 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     events.Metadata("thread_name", pid, dp_tid, "name", "data-parallel comm", 0);
     events.Metadata("thread_sort_index", pid, dp_tid, "sort_index", "", 1 + lane_count);
     WriteCompute(events, s, run, pid);
+    WriteReduceScatters(events, s, run, pid, dp_tid);
     if (run.grad_sync_seconds > 0) {
       const int64_t a = Ns(run.compute_end);
       events.Slice("DP gradient reduction", "dp", pid, dp_tid, a,
