@@ -288,7 +288,6 @@ std::vector<FitBounder::RankSummary> FitBounder::Summarize(const Schedule& sched
     for (const auto& [sk, count] : counts) {
       r.counts.push_back({sk.first, sk.second, count.first - count.second, count.second});
     }
-
   }
   return out;
 }
@@ -358,11 +357,10 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
     const graph::RankStatic& r = statics[static_cast<size_t>(rank)];
     const RankSummary& summary = (*prepared.summary)[static_cast<size_t>(rank)];
     // Time: from the steps' counts per stage and kind, and those after the
-    // rank's last backward.
-    // Overlapped pairs last the longer of their compute (slowed by the SMs
-    // kept for communication) and their all-to-alls, and their waits
-    // (OverlappedPairSeconds): so all of the rank's pairs at least the
-    // longer of their sums.
+    // rank's last backward. Overlapped pairs last the longer of their
+    // compute (slowed by the SMs kept for communication) and their
+    // all-to-alls, and their waits (OverlappedPairSeconds): so all of the
+    // rank's pairs at least the longer of their sums.
     double start = std::numeric_limits<double>::infinity(), busy = 0, after = 0, chain = 0;
     double pair_compute = 0, pair_comm = 0;
     for (const auto& [s, k, alone, paired] : summary.counts) {
