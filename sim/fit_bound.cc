@@ -336,12 +336,12 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
   // In overlapped pairs (DualPipe) a step lasts at least half its time
   // alone (plan.cc scales both by the pair's over their sum, at least 1/2).
   const size_t n = steps.size();
-  const double alone = c.overlap_forward_backward ? 0.5 : 1.0;
+  const double least = c.overlap_forward_backward ? 0.5 : 1.0;
   std::vector<double> fill(n + 1, 0), drain(n + 1, 0);
   for (size_t s = 0; s < n; ++s) {
     const auto& d = steps[s]->duration;
-    fill[s + 1] = fill[s] + alone * d[static_cast<size_t>(StepKind::kForward)];
-    drain[s + 1] = drain[s] + alone * std::min(d[static_cast<size_t>(StepKind::kBackward)],
+    fill[s + 1] = fill[s] + least * d[static_cast<size_t>(StepKind::kForward)];
+    drain[s + 1] = drain[s] + least * std::min(d[static_cast<size_t>(StepKind::kBackward)],
                                                d[static_cast<size_t>(StepKind::kBackwardWeight)]);
   }
   const CostModel cost(c);

@@ -59,7 +59,7 @@ std::map<std::string, Gather> GatheredWeights(const graph::Config& c, const Cost
     const int64_t expert_missing =
         Mul(Sub(expert, CeilDiv(expert, c.parallel.edp)), c.precision.weight);
     out[SlotKey(c, slot)] = {Add(dense_missing, expert_missing),
-                             cost.GatherSeconds(dense_missing, expert_missing)};
+                             cost.GatherSeconds(dense_missing, expert_missing), ""};
   }
   return out;
 }
