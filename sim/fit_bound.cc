@@ -258,14 +258,10 @@ std::vector<FitBounder::RankSummary> FitBounder::Summarize(const Schedule& sched
   for (int64_t rank = 0; rank < schedule.pp; ++rank) {
     RankSummary& r = out[static_cast<size_t>(rank)];
     const std::vector<Step>& steps = schedule.ranks[static_cast<size_t>(rank)];
-    // Overlapped pairs as plan.cc forms them: a forward followed by a
-    // backward of the other chunk.
+    // Overlapped pairs, as plan.cc forms them.
     std::vector<bool> paired(steps.size(), false);
     for (size_t i = 0; c.overlap_forward_backward && i + 1 < steps.size(); ++i) {
-      const Step& b = steps[i + 1];
-      if (steps[i].kind == StepKind::kForward &&
-          (b.kind == StepKind::kBackward || b.kind == StepKind::kBackwardWeight) &&
-          steps[i].chunk != b.chunk) {
+      if (FormsOverlappedPair(steps[i], steps[i + 1])) {
         paired[i] = paired[i + 1] = true;
         ++i;
       }

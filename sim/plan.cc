@@ -208,17 +208,11 @@ StatusOr<Plan> BuildPlan(const graph::Config& c, const Schedule& schedule,
       rank.steps.push_back(ps);
     }
     if (c.overlap_forward_backward) {
-      // A forward followed by a backward of the other chunk: one
-      // overlapped pair (dualpipe.py _forward_backward_chunk).
       std::vector<PlanStep>& steps = rank.steps;
       for (size_t i = 0; i + 1 < steps.size(); ++i) {
         PlanStep& f = steps[i];
         PlanStep& b = steps[i + 1];
-        const bool backward = b.step.kind == StepKind::kBackward ||
-                              b.step.kind == StepKind::kBackwardWeight;
-        if (f.step.kind != StepKind::kForward || !backward || f.step.chunk == b.step.chunk) {
-          continue;
-        }
+        if (!FormsOverlappedPair(f.step, b.step)) continue;
         const StepProfile& fp = stages[f.stage].forward;
         const StepProfile& bp = stages[b.stage].For(b.step.kind);
         const double alone = fp.duration + bp.duration;

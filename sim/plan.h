@@ -98,6 +98,14 @@ double OverlappedPairSeconds(const StepProfile& forward, const StepProfile& back
 // Of that, the computation's slowdown: sms / (sms - communication_sms), 1
 // when no SMs are kept for communication.
 double OverlapSlowdown(int64_t sm_count, int64_t communication_sms);
+// Whether `first` and the step right after it, `second`, run as one
+// overlapped pair (config.overlap_forward_backward; dualpipe.py
+// _forward_backward_chunk): a forward, then a backward of the other chunk.
+inline bool FormsOverlappedPair(const Step& first, const Step& second) {
+  return first.kind == StepKind::kForward &&
+         (second.kind == StepKind::kBackward || second.kind == StepKind::kBackwardWeight) &&
+         first.chunk != second.chunk;
+}
 
 // kInvalidInput when the schedule's routes do not match the layout's stages
 // or a rank runs a chunk that holds no stage; errors of the static memory
