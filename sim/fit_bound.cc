@@ -292,16 +292,16 @@ std::vector<FitBounder::RankSummary> FitBounder::Summarize(const Schedule& sched
 // stage's groups one after another on the DP stream, and the step ends
 // when the last completes (sim/step_profile.cc), so a rank's steps last at
 // least all its reduce-scatters. With m backwards of each stage the rank
-// holds, they take at least m reduce-scatters of its whole gradients: a
-// ring's cost is latency terms plus a term linear in the bytes, so one of
-// the sum costs no more than the groups' one by one. A backward in an
+// holds, they take at least m reduce-scatters of its whole gradients
+// (`whole`: GradientSyncSeconds of them): a ring's cost is latency terms
+// plus a term linear in the bytes, so one of the sum costs no more than
+// the groups' one by one. A backward in an
 // overlapped pair counts half: the pair lasts at least half its two steps
 // alone (max(compute, comm) >= (compute + comm) / 2, and the waits in
 // full), and its reduce-scatters run inside the backward's time alone. A
 // relative 1e-9 under, for additions in another order.
-double FitBounder::ReduceScatters(const graph::Config& c, const CostModel& cost,
-                                  const graph::RankStatic& r, const RankSummary& summary,
-                                  int64_t rank) {
+double FitBounder::ReduceScatters(const graph::Config& c, double whole,
+                                  const RankSummary& summary, int64_t rank) {
   std::map<int64_t, double> backwards;  // per stage, pairs counted half
   for (const auto& [s, k, alone, paired] : summary.counts) {
     const StepKind kind = static_cast<StepKind>(k);
@@ -317,9 +317,7 @@ double FitBounder::ReduceScatters(const graph::Config& c, const CostModel& cost,
     if (it == backwards.end()) return 0;
     each = std::min(each, it->second);
   }
-  const double one = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
-                                              r.memory.expert_params * c.precision.gradient);
-  return each * one * (1 - 1e-9);
+  return each * whole * (1 - 1e-9);
 }
 
 FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const StageSteps*>& steps,
@@ -380,16 +378,15 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
     } else {
       after = busy;
     }
-    // Under ZeRO-2/3 the reduction runs inside the backwards (whose
-    // durations here leave it out).
-    const double sync =
-        ReducesPerMicrobatch(c)
-            ? 0.0
-            : cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
-                                       r.memory.expert_params * c.precision.gradient);
+    // The rank's whole gradients over its DP groups: reduced after the last
+    // step, or under ZeRO-2/3 inside the backwards (whose durations here
+    // leave it out).
+    const double whole = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
+                                                  r.memory.expert_params * c.precision.gradient);
+    const double sync = ReducesPerMicrobatch(c) ? 0.0 : whole;
     if (busy == 0) start = 0;
     time = std::max(time, start + busy + std::max(sync, chain - after));
-    if (reduce_bound) time = std::max(time, start + ReduceScatters(c, cost, r, summary, rank));
+    if (reduce_bound) time = std::max(time, start + ReduceScatters(c, whole, summary, rank));
     if (!memory_bound) continue;
     // Memory: the rank's steps in order, the micro-batches in flight.
     int64_t live = 0, peak = 0;

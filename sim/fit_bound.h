@@ -56,8 +56,6 @@
 
 namespace stepsim::sim {
 
-class CostModel;
-
 struct FitBound {
   enum Kind { kInvalid, kStaticMemory, kMemoryBound, kCandidate };
   Kind kind = kInvalid;
@@ -129,9 +127,9 @@ class FitBounder {
     std::vector<RankSummary> ranks;
   };
   static std::vector<RankSummary> Summarize(const Schedule& schedule, const graph::Config& c);
-  // ZeRO-2/3: the least time rank `rank`'s steps spend in reduce-scatters.
-  static double ReduceScatters(const graph::Config& c, const CostModel& cost,
-                               const graph::RankStatic& r, const RankSummary& summary,
+  // ZeRO-2/3: the least time rank `rank`'s steps spend in reduce-scatters,
+  // from `whole`, one reduce-scatter of all its gradients.
+  static double ReduceScatters(const graph::Config& c, double whole, const RankSummary& summary,
                                int64_t rank);
   struct Prepared {
     FitBound bound;
