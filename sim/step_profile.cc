@@ -25,16 +25,22 @@ struct Gather {
   std::string group;  // ReduceScatter::group
 };
 
-// The key of a slot's group of ops: its decoder layer (MTP: num_layers +
-// index), or its module for the embedding and the loss (GroupKey).
-std::string SlotKey(const graph::Config& c, const graph::Slot& slot) {
+// A slot's group of ops: `key`, what its ops' GroupKey gives (the decoder
+// layer, MTP: num_layers + index; the module for the embedding and the
+// loss), and `name`, how the trace names it (ReduceScatter::group).
+struct SlotGroup {
+  std::string key, name;
+};
+SlotGroup GroupOf(const graph::Config& c, const graph::Slot& slot) {
   switch (slot.kind) {
-    case graph::SlotKind::kEmbedding: return "embedding";
-    case graph::SlotKind::kLoss: return "loss";
-    case graph::SlotKind::kDecoder: return std::to_string(slot.index);
-    case graph::SlotKind::kMtp: return std::to_string(c.model.layers + slot.index);
+    case graph::SlotKind::kEmbedding: return {"embedding", "embedding"};
+    case graph::SlotKind::kLoss: return {"loss", "loss"};
+    case graph::SlotKind::kDecoder:
+      return {std::to_string(slot.index), "L" + std::to_string(slot.index)};
+    case graph::SlotKind::kMtp:
+      return {std::to_string(c.model.layers + slot.index), "M" + std::to_string(slot.index)};
   }
-  return "";
+  return {};
 }
 
 // A slot's parameters on this device, non-expert and expert.
@@ -47,7 +53,7 @@ std::pair<int64_t, int64_t> SlotParamCounts(const graph::Config& c, const graph:
   return {dense, expert};
 }
 
-// Keyed by SlotKey.
+// Keyed by SlotGroup::key.
 std::map<std::string, Gather> GatheredWeights(const graph::Config& c, const CostModel& cost,
                                               const graph::Stage& stage) {
   std::map<std::string, Gather> out;
@@ -58,8 +64,8 @@ std::map<std::string, Gather> GatheredWeights(const graph::Config& c, const Cost
         Mul(Sub(dense, CeilDiv(dense, c.parallel.dense_dp())), c.precision.weight);
     const int64_t expert_missing =
         Mul(Sub(expert, CeilDiv(expert, c.parallel.edp)), c.precision.weight);
-    out[SlotKey(c, slot)] = {Add(dense_missing, expert_missing),
-                             cost.GatherSeconds(dense_missing, expert_missing), ""};
+    out[GroupOf(c, slot).key] = {Add(dense_missing, expert_missing),
+                                 cost.GatherSeconds(dense_missing, expert_missing), ""};
   }
   return out;
 }
@@ -77,15 +83,10 @@ std::map<std::string, Gather> ReducedGradients(const graph::Config& c, const Cos
     const auto [dense, expert] = SlotParamCounts(c, stage, slot);
     const int64_t dense_bytes = c.parallel.dense_dp() > 1 ? Mul(dense, c.precision.gradient) : 0;
     const int64_t expert_bytes = c.parallel.edp > 1 ? Mul(expert, c.precision.gradient) : 0;
-    std::string group;
-    switch (slot.kind) {
-      case graph::SlotKind::kEmbedding: group = "embedding"; break;
-      case graph::SlotKind::kLoss: group = "loss"; break;
-      case graph::SlotKind::kDecoder: group = "L" + std::to_string(slot.index); break;
-      case graph::SlotKind::kMtp: group = "M" + std::to_string(slot.index); break;
-    }
-    out[SlotKey(c, slot)] = {Add(dense_bytes, expert_bytes),
-                             cost.GradientSyncSeconds(dense_bytes, expert_bytes), group};
+    SlotGroup group = GroupOf(c, slot);
+    out[std::move(group.key)] = {Add(dense_bytes, expert_bytes),
+                                 cost.GradientSyncSeconds(dense_bytes, expert_bytes),
+                                 std::move(group.name)};
   }
   return out;
 }
@@ -170,13 +171,20 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
   const std::vector<GatherRun> runs = GatherRuns(dag, order, gathered);
   size_t run = 0;          // the next run to start
   double gather_end = 0;   // when its gather completes, once issued
+  // Per position: the bytes a group's unsharded gradients allocate there,
+  // and the reduce-scatter issued after it (empty without any).
   const std::vector<GatherRun> reduce_runs = ReduceRuns(dag, order, reduced);
-  std::vector<int64_t> reduce_alloc(order.size(), 0);
-  std::vector<const Gather*> reduce_issue(order.size(), nullptr);
+  std::vector<int64_t> reduce_alloc;
+  std::vector<const Gather*> reduce_issue;
+  if (!reduce_runs.empty()) {
+    reduce_alloc.assign(order.size(), 0);
+    reduce_issue.assign(order.size(), nullptr);
+  }
   for (const GatherRun& r : reduce_runs) {
     reduce_alloc[r.first] = r.gather.bytes;
     reduce_issue[r.last] = &r.gather;
   }
+  const bool reduces = !reduce_runs.empty();
   // The reduce-scatter in flight: when it completes, and its bytes (0: none).
   double reducing_end = 0;
   int64_t reducing_bytes = 0;
@@ -203,7 +211,7 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       ++run;
     }
     for (int64_t g : ph.gathered_alloc) ph.alloc[static_cast<int>(Category::kComm)] += g;
-    ph.reduced_alloc = reduce_alloc[i];
+    ph.reduced_alloc = reduces ? reduce_alloc[i] : 0;
     ph.alloc[static_cast<int>(Category::kComm)] += ph.reduced_alloc;
     cumulative += wait + seconds[o];
     p.gather_seconds += wait;
@@ -227,7 +235,7 @@ StepProfile Build(const graph::StageDag& dag, const std::vector<int>& order,
       ph.reduced_free += reducing_bytes;
       reducing_bytes = 0;
     };
-    if (reduce_issue[i] != nullptr) {
+    if (reduces && reduce_issue[i] != nullptr) {
       finish_reducing();
       // Under fixed timings, no wait: the stream runs them one after another.
       const double issued = std::max(ph.end, reducing_end);

@@ -87,13 +87,6 @@ struct StageProfile {
   const StepProfile& For(StepKind kind) const;
 };
 
-// Whether the ZeRO stage reaches the stage profiles: ZeRO-2 and 3
-// reduce-scatter each micro-batch's gradients inside its backward, and
-// ZeRO-3 gathers weights inside every step; below them, sharding changes the
-// static memory and the end-of-step reduction's time, which lie outside the
-// profiles. Profiles built for ZeRO-0 serve ZeRO-1 as they are.
-inline bool ProfilesDependOnZero(const graph::Config& c) { return c.zero_stage >= 2; }
-
 // Whether a rank keeps only its shard of the gradients between
 // micro-batches, and so reduce-scatters each micro-batch's gradients as its
 // backward produces them (ZeRO-2 and 3): there is no full-size buffer to
@@ -104,6 +97,15 @@ inline bool ProfilesDependOnZero(const graph::Config& c) { return c.zero_stage >
 // step (Megatron's distributed optimizer accumulates into its full
 // gradient buffer).
 inline bool ReducesPerMicrobatch(const graph::Config& c) { return c.zero_stage >= 2; }
+
+// Whether the ZeRO stage reaches the stage profiles: ZeRO-2 and 3
+// reduce-scatter each micro-batch's gradients inside its backward, and
+// ZeRO-3 gathers weights inside every step; below them, sharding changes the
+// static memory and the end-of-step reduction's time, which lie outside the
+// profiles. Profiles built for ZeRO-0 serve ZeRO-1 as they are.
+inline bool ProfilesDependOnZero(const graph::Config& c) {
+  return ReducesPerMicrobatch(c) || c.zero_stage >= 3;
+}
 
 // Builds every stage's profiles. Durations come from the cost model unless
 // the config's `timing` fixes them (then ops share the fixed time in

@@ -283,8 +283,10 @@ void WriteReduceScatters(Events& events, const sim::SimResult& s, const sim::Ran
                          int64_t pid, int64_t tid) {
   int64_t busy_until = 0;
   for (const sim::StepRecord& r : run.ledger.steps()) {
+    const std::vector<sim::ReduceScatter>& scatters = r.stage->For(r.step.kind).reduce_scatters;
+    if (scatters.empty()) continue;
     const std::string step = sim::StepName(r.step, s.schedule.chunks);
-    for (const sim::ReduceScatter& rs : r.stage->For(r.step.kind).reduce_scatters) {
+    for (const sim::ReduceScatter& rs : scatters) {
       const int64_t a = std::max(busy_until, Ns(r.At(rs.start)));
       const int64_t b = std::max(a, Ns(r.At(rs.end)));
       busy_until = b;
