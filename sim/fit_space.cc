@@ -171,9 +171,13 @@ StatusOr<FitCandidates> EnumerateFit(const Scenario& base, const graph::Config& 
     }
     out.recompute.push_back({FULL, {}});
   }
-  // ETP: the given values, or 1 and TP; only those up to TP.
+  // ETP: the given values, or 1 and TP (only 1 for a dense model, which
+  // has no experts to split); only those up to TP.
+  const bool dense = m.experts == 0;
   auto etps = [&](int64_t t) {
-    std::vector<int64_t> values = space.etp.empty() ? std::vector<int64_t>{1, t} : space.etp;
+    std::vector<int64_t> values = !space.etp.empty() ? space.etp
+                                  : dense            ? std::vector<int64_t>{1}
+                                                     : std::vector<int64_t>{1, t};
     values.erase(std::remove_if(values.begin(), values.end(), [t](int64_t v) { return v > t; }),
                  values.end());
     return Distinct(values);
@@ -192,8 +196,9 @@ StatusOr<FitCandidates> EnumerateFit(const Scenario& base, const graph::Config& 
                "parallel.cp=" + JoinNumbers(cp),
                "parallel.dp=N/(PP*TP*CP)",
                "parallel.ep=" + JoinNumbers(ep),
-               "parallel.etp=" + (space.etp.empty() ? std::string("1,TP")
-                                                    : JoinNumbers(Distinct(space.etp))),
+               "parallel.etp=" + (!space.etp.empty() ? JoinNumbers(Distinct(space.etp))
+                                  : dense             ? std::string("1")
+                                                      : std::string("1,TP")),
                "parallel.vpp=" + JoinNumbers(vpp),
                "zero.stage=" + JoinNumbers(zero),
                "batch.micro_batch_size=" + JoinNumbers(mbs),

@@ -75,6 +75,34 @@ TEST(FitTest, EnumeratesLayoutsThatUseTheGpusAndKeepTheBatch) {
             p.end());
 }
 
+// Without --etp, a MoE model tries ETP 1 and TP; a dense model only 1 (its
+// ETP 1 = TP candidates would all be invalid: no experts to split).
+TEST(FitTest, DenseModelsTryOnlyExpertTensorParallelismOne) {
+  for (const bool dense : {false, true}) {
+    // The tiny GPT (4 layers) and the tiny MoE model (8 layers).
+    const char* file = dense ? "pp4_1f1b_golden.textproto" : "pp4_tiny.textproto";
+    const std::vector<std::string> sets = {"hardware.gpu=CPU", "hardware.hbm_bytes=1400000",
+                                           "hardware.comm_workspace_bytes=0"};
+    const Scenario base = FitBase(testing::ReadScenario(file, sets));
+    StatusOr<graph::Config> config = graph::Resolve(base);
+    ASSERT_TRUE(config.ok()) << config.status().message();
+    FitSpace space = SmallSpace();
+    space.etp.clear();
+    space.ep.clear();
+    StatusOr<FitCandidates> fit = EnumerateFit(base, *config, space);
+    ASSERT_TRUE(fit.ok()) << fit.status().message();
+    std::map<std::pair<int64_t, int64_t>, int64_t> by_tp_etp;
+    for (const FitCandidate& c : fit->candidates) ++by_tp_etp[{c.tp, c.etp}];
+    // TP 1 and 2 (SmallSpace); ETP 1 for both, and 2 at TP 2 for MoE only.
+    const std::pair<int64_t, int64_t> tp1{1, 1}, tp2{2, 1}, etp2{2, 2};
+    EXPECT_GT(by_tp_etp[tp1], 0) << dense;
+    EXPECT_GT(by_tp_etp[tp2], 0) << dense;
+    EXPECT_EQ(by_tp_etp.count(etp2), dense ? 0u : 1u) << dense;
+    const std::string want = dense ? "parallel.etp=1" : "parallel.etp=1,TP";
+    EXPECT_NE(std::find(fit->space.begin(), fit->space.end(), want), fit->space.end()) << dense;
+  }
+}
+
 // Bounds start from ScenarioOf, the simulations and the printed overrides
 // from PointOf: they must make the same scenario, with or without a
 // headroom (which sets hardware.hbm_bytes) and where the base layout is
