@@ -46,6 +46,17 @@ double CostModel::GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes)
       });
 }
 
+double CostModel::ParamGatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
+  const double latency = config_.hardware.latency_us * 1e-6;
+  // A ring all-gather over n ranks: n - 1 hops, each rank receiving the
+  // n - 1 shards it lacks.
+  return OverDataParallel(
+      dense_bytes, expert_bytes, [&](int64_t n, double bandwidth, int64_t bytes) {
+        const double nd = static_cast<double>(n);
+        return (nd - 1) * latency + (nd - 1) / nd * static_cast<double>(bytes) / bandwidth;
+      });
+}
+
 double CostModel::GatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
   const double latency = config_.hardware.latency_us * 1e-6;
   // A ring all-gather over n ranks: n - 1 hops, each rank receiving the

@@ -10,6 +10,8 @@
 //   DP gradient reduction of B bytes over n ranks: all-reduce
 //       2(n-1) * latency + 2(n-1)/n * B / bandwidth, or a reduce-scatter
 //       (half of that) under ZeRO >= 1
+//   ZeRO-1/2 parameter all-gather after the optimizer step, B bytes of
+//       weights over n ranks: (n-1) * latency + (n-1)/n * B / bandwidth
 // A group uses NVLink when it fits in one node, the network otherwise.
 // Group layout follows Megatron's rank order (TP innermost, then CP, DP,
 // PP outermost; experts ETP, then EP).
@@ -36,6 +38,10 @@ class CostModel {
   // non-expert gradients over DP*CP ranks, `expert_bytes` over EDP ranks
   // (unsharded sizes: a reduce-scatter moves the whole gradient too).
   double GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const;
+  // Seconds of the all-gather of the updated weights after the optimizer
+  // step under ZeRO-1/2, over the same groups (unsharded sizes): each rank
+  // updated only its shard, and every rank needs all of them.
+  double ParamGatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const;
   // Seconds of a ZeRO-3 all-gather of one layer's weights: a ring over the
   // dense DP*CP ranks that brings in `dense_bytes` (the other ranks'
   // shards), then one over the EDP ranks for `expert_bytes`.

@@ -189,13 +189,20 @@ void RunRank(World& w, int64_t rank) {
                          -plan.grad_bucket_bytes, "DP gradient bucket", -1, 2});
     run.grad_sync_seconds = plan.grad_sync_seconds;
   }
+  // The optimizer step (untimed), then under ZeRO-1/2 the all-gather of
+  // the weights it updated.
+  const double optimizer_step = sg4::Engine::get_clock();
+  if (plan.param_gather_seconds > 0) {
+    sg4::this_actor::sleep_for(plan.param_gather_seconds);
+    run.param_gather_seconds = plan.param_gather_seconds;
+  }
   // The rank's end also waits for its last send's delivery (filled in
   // once every transfer's times are known).
   run.end = sg4::Engine::get_clock();
   if (run.gradient_copy_bytes > 0) {
     // The optimizer step's copies of the gradients in the master weights'
     // precision, kept until the next iteration's zero_grad.
-    run.ledger.AddDelta({run.end, Category::kOptimizer, run.gradient_copy_bytes,
+    run.ledger.AddDelta({optimizer_step, Category::kOptimizer, run.gradient_copy_bytes,
                          "optimizer step: gradient copies", -1, 2});
   }
   w.done[rank] = true;
@@ -255,7 +262,7 @@ StatusOr<SimResult> SimulateOnSimGrid(const graph::Config& c, const Schedule& gi
   for (int64_t r = 0; r < schedule.pp; ++r) {
     const RankPlan& p = plan->ranks[r];
     RankRun run{r, Ledger(p.static_bytes), p.static_bytes, p.buffers, 0, p.gradient_copy_bytes,
-                p.dense_params, p.expert_params, 0, 0, 0, 0, LedgerResult{}};
+                p.dense_params, p.expert_params, 0, 0, 0, 0, 0, LedgerResult{}};
     result.ranks.push_back(std::move(run));
   }
 

@@ -384,9 +384,17 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
     const double whole = cost.GradientSyncSeconds(r.memory.dense_params * c.precision.gradient,
                                                   r.memory.expert_params * c.precision.gradient);
     const double sync = ReducesPerMicrobatch(c) ? 0.0 : whole;
+    // Under ZeRO-1/2 the weights' all-gather follows everything else.
+    const double gather =
+        GathersWeightsAfterStep(c)
+            ? cost.ParamGatherSeconds(r.memory.dense_params * c.precision.weight,
+                                      r.memory.expert_params * c.precision.weight)
+            : 0.0;
     if (busy == 0) start = 0;
-    time = std::max(time, start + busy + std::max(sync, chain - after));
-    if (reduce_bound) time = std::max(time, start + ReduceScatters(c, whole, summary, rank));
+    time = std::max(time, start + busy + std::max(sync, chain - after) + gather);
+    if (reduce_bound) {
+      time = std::max(time, start + ReduceScatters(c, whole, summary, rank) + gather);
+    }
     if (!memory_bound) continue;
     // Memory: the rank's steps in order, the micro-batches in flight.
     int64_t live = 0, peak = 0;

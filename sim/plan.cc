@@ -40,7 +40,8 @@ std::vector<PlatformLink> Links(const graph::Config& c, const Schedule& schedule
   return links;
 }
 
-// Static memory and the final gradient reduction of one rank.
+// Static memory, the final gradient reduction and the weights' all-gather
+// after the optimizer step of one rank.
 Status FillStatic(const graph::Config& c, const CostModel& cost, int64_t rank,
                   const graph::StaticMemory& m, const std::vector<int64_t>& stages,
                   RankPlan& out) {
@@ -86,6 +87,15 @@ Status FillStatic(const graph::Config& c, const CostModel& cost, int64_t rank,
     }
   } catch (const Overflow&) {
     return Status::Invalid("precision.gradient: the gradients of rank " + std::to_string(rank) +
+                           " overflow 64-bit byte counts");
+  }
+  try {
+    if (GathersWeightsAfterStep(c)) {
+      out.param_gather_seconds = cost.ParamGatherSeconds(Mul(m.dense_params, c.precision.weight),
+                                                         Mul(m.expert_params, c.precision.weight));
+    }
+  } catch (const Overflow&) {
+    return Status::Invalid("precision.weight: the weights of rank " + std::to_string(rank) +
                            " overflow 64-bit byte counts");
   }
   return Status::Ok();

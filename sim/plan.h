@@ -57,6 +57,10 @@ struct RankPlan {
   int64_t gradient_copy_bytes = 0;
   double grad_sync_seconds = 0;  // the DP gradient reduction after the last step
   int64_t grad_bucket_bytes = 0;  // the bucket it holds meanwhile
+  // The all-gather of the updated weights after the optimizer step
+  // (GathersWeightsAfterStep): into the weights' own buffer, so it holds
+  // no memory of its own.
+  double param_gather_seconds = 0;
 };
 
 struct Plan {
@@ -105,6 +109,17 @@ inline bool FormsOverlappedPair(const Step& first, const Step& second) {
   return first.kind == StepKind::kForward &&
          (second.kind == StepKind::kBackward || second.kind == StepKind::kBackwardWeight) &&
          first.chunk != second.chunk;
+}
+
+// Whether the optimizer step is followed by an all-gather of the updated
+// weights: under ZeRO-1/2 each rank updates only its shard of them, and
+// every rank needs them all for the next step. Megatron-Core's distributed
+// optimizer gathers them right after the step unless overlap_param_gather
+// is set (DistributedOptimizer.step_with_ready_grads, the
+// "params-all-gather" timer), as DeepSpeed's ZeRO-1/2 do; ZeRO-3 keeps
+// them sharded and gathers each layer in the next step's forwards.
+inline bool GathersWeightsAfterStep(const graph::Config& c) {
+  return c.zero_stage == 1 || c.zero_stage == 2;
 }
 
 // kInvalidInput when the schedule's routes do not match the layout's stages

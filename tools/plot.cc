@@ -71,7 +71,8 @@ StatusOr<std::vector<int64_t>> ParseRanks(const std::string& text, const RunRepo
 }
 
 // rank,step,kind,start_us,end_us for every step every rank ran, and its
-// gradient reduction (kind DP).
+// gradient reduction (kind DP) and the weights' all-gather after the
+// optimizer step (kind AG).
 std::string StepsCsv(const sim::SimResult& result) {
   std::ostringstream out;
   {
@@ -91,6 +92,12 @@ std::string StepsCsv(const sim::SimResult& result) {
         w << run.rank << ",DP,DP,";
         w.Micros(std::llround(run.compute_end * 1e9)) << ',';
         w.Micros(std::llround((run.compute_end + run.grad_sync_seconds) * 1e9)) << '\n';
+      }
+      if (run.param_gather_seconds > 0) {
+        const double start = run.compute_end + run.grad_sync_seconds;
+        w << run.rank << ",AG,AG,";
+        w.Micros(std::llround(start * 1e9)) << ',';
+        w.Micros(std::llround((start + run.param_gather_seconds) * 1e9)) << '\n';
       }
     }
   }

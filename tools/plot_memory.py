@@ -3,7 +3,8 @@
 
 Fed by what `stepsim plot` writes for it: the CSV timeline (columns of
 traces/timeline_csv.h, bytes), the steps each rank ran and its gradient
-reduction (rank,step,kind,start_us,end_us; kind F, B, W, BW or DP) and the
+reduction (rank,step,kind,start_us,end_us; kind F, B, W, BW, DP or AG, the
+weights' all-gather after the optimizer step under ZeRO-1/2) and the
 report JSON (peaks, capacities). Per rank, a panel
 of memory stacked by category in GiB (2^30 bytes), the peak marked with its
 op, the caching allocator's reserved bytes as a line over the stack (when the
@@ -37,7 +38,8 @@ COLORS = {"weights": "#4c72b0", "gradients": "#8172b3", "optimizer": "#64b5cd",
 OTHER_COLORS = ["#937860", "#da8bc3", "#4c4c4c"]
 RESERVED_COLOR = "#222222"
 STEP_COLORS = {"F": "#6baed6", "B": "#fd8d3c", "W": "#74c476", "BW": "#9e9ac8",
-               "DP": "#969696"}
+               "DP": "#969696", "AG": "#636363"}
+STEP_LABELS = {"DP": "DP reduction", "AG": "weights all-gather"}
 
 
 def main():
@@ -116,7 +118,7 @@ def main():
     handles = [Patch(color=color, label=c) for c, color in zip(categories, colors)]
     if reserved:
         handles.append(Line2D([], [], color=RESERVED_COLOR, linewidth=1.1, label="reserved"))
-    handles += [Patch(color=STEP_COLORS[k], label="DP reduction" if k == "DP" else f"step {k}")
+    handles += [Patch(color=STEP_COLORS[k], label=STEP_LABELS.get(k, f"step {k}"))
                 for k in STEP_COLORS]
     axes[0][0].legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.02),
                       ncol=len(handles), fontsize=7, frameon=False, handlelength=1.2,

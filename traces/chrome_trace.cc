@@ -365,6 +365,16 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
           << ",\"expert_params\":" << run.expert_params << '}';
       events.End();
     }
+    if (run.param_gather_seconds > 0) {
+      // After the gradient reduction and the (untimed) optimizer step.
+      const double start = run.compute_end + run.grad_sync_seconds;
+      const int64_t a = Ns(start);
+      events.Slice("weights all-gather", "dp", pid, dp_tid, a,
+                   std::max(a, Ns(start + run.param_gather_seconds)))
+          << ",\"args\":{\"dense_params\":" << run.dense_params
+          << ",\"expert_params\":" << run.expert_params << '}';
+      events.End();
+    }
     WriteCounters(events, run, pid);
     if (static_cast<size_t>(run.rank) < allocators.size()) {
       WriteReserved(events, allocators[run.rank], pid);

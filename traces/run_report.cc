@@ -1,5 +1,6 @@
 #include "traces/run_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -98,6 +99,7 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s,
     out->set_bubble_fraction(s.compute_end > 0 ? bubble / s.compute_end : 0);
     out->set_compute_end_us(Us(run.compute_end));
     out->set_grad_sync_us(Us(run.grad_sync_seconds));
+    out->set_param_gather_us(Us(run.param_gather_seconds));
     out->set_steps(static_cast<int64_t>(run.ledger.steps().size()));
     const int64_t inflight = InFlight(run, peak.time);
     out->set_inflight_at_peak(inflight);
@@ -120,11 +122,16 @@ std::string FormatRunSummary(const RunReport& r) {
                     std::to_string(r.pp()) +
                     (r.vpp() > 1 ? " VPP" + std::to_string(r.vpp()) : "") + ", " +
                     std::to_string(r.microbatches()) + " micro-batches\n";
+  const bool gathers = std::any_of(r.ranks().begin(), r.ranks().end(),
+                                  [](const RankReport& k) { return k.param_gather_us() > 0; });
   out += "step time " + Fixed(r.step_time_us() / 1000, 3) + " ms (last step ends at " +
          Fixed(r.compute_time_us() / 1000, 3) +
          (r.gradients_reduced_per_microbatch()
-              ? " ms; each backward reduce-scatters its gradients)\n\n"
-              : " ms, then the DP gradient reduction)\n\n");
+              ? std::string(" ms; each backward reduce-scatters its gradients") +
+                    (gathers ? "; then the weights' all-gather" : "")
+              : std::string(" ms, then the DP gradient reduction") +
+                    (gathers ? " and the weights' all-gather" : "")) +
+         ")\n\n";
   Table table({"rank", "peak GiB", "reserved", "frag", "fits", "at ms", "<during", "mb",
                "weights", "grads", "optim", "activ", "recomp", "dy", "comm", "work",
                "frame", "in flight", "bubble"});

@@ -168,5 +168,24 @@ TEST(PlanTest, StaticMemoryAndGradientReduction) {
   for (const RankPlan& r : p.plan.ranks) EXPECT_GE(r.grad_sync_seconds, 0);
 }
 
+// Under ZeRO-1/2 each rank updates its shard of the weights, then gathers
+// all of them: a ring all-gather over DP. The golden GPT's rank 1 holds
+// 33,472 parameters (golden_test.cc), 66,944 B in BF16; over DP 4 in one
+// node (TP 1: a span of 4 GPUs of 8) at 100 GB/s and 5 us a hop:
+//   3 * 5e-6 + 3/4 * 66,944 / 1e11 = 1.5e-5 + 5.0208e-7 = 1.550208e-5 s.
+// ZeRO-0 has nothing to gather, ZeRO-3 gathers in the next step's forwards.
+TEST(PlanTest, ZeroOneAndTwoGatherTheUpdatedWeightsAfterTheStep) {
+  for (int64_t zero : {0, 1, 2, 3}) {
+    const Planned p = PlanOf(LoadScenario(
+        "pp4_1f1b_golden.textproto",
+        {"zero.stage=" + std::to_string(zero), "parallel.dp=4", "hardware.gpus_per_node=8",
+         "hardware.nvlink_bandwidth=1e11", "hardware.latency_us=5"}));
+    ASSERT_EQ(p.plan.ranks[1].dense_params, 33'472);
+    ASSERT_EQ(p.plan.ranks[1].expert_params, 0);
+    const double want = zero == 1 || zero == 2 ? 1.550208e-5 : 0.0;
+    EXPECT_NEAR(p.plan.ranks[1].param_gather_seconds, want, 1e-15) << "ZeRO-" << zero;
+  }
+}
+
 }  // namespace
 }  // namespace stepsim::sim
