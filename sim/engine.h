@@ -50,7 +50,7 @@ struct RankRun {
   int64_t dense_params = 0, expert_params = 0;  // held, before ZeRO sharding
   double busy = 0;             // seconds running steps
   double compute_end = 0;      // end of the rank's last step
-  double end = 0;              // after the gradient reduction and the weights' all-gather
+  double end = 0;              // after the gradient reduction and weights' gather
   double grad_sync_seconds = 0;
   double param_gather_seconds = 0;  // after the gradient reduction (ZeRO-1/2)
   LedgerResult memory{};       // filled by Simulate: the replayed ledger
