@@ -38,6 +38,9 @@ struct World {
   std::vector<std::set<int32_t>> batches_loaded{};  // per rank: input batches kept
   std::vector<bool> done{};
   std::vector<std::string> errors{};
+  // Every rank meets every other before its optimizer step (RunRank).
+  sg4::BarrierPtr optimizer_step{};
+  std::vector<bool> at_optimizer_step{};  // per rank: waiting there
 };
 
 double Micros(double seconds) { return seconds * 1e6; }
@@ -189,9 +192,18 @@ void RunRank(World& w, int64_t rank) {
                          -plan.grad_bucket_bytes, "DP gradient bucket", -1, 2});
     run.grad_sync_seconds = plan.grad_sync_seconds;
   }
-  // The optimizer step (untimed), then under ZeRO-1/2 the all-gather of
-  // the weights it updated.
+  // The optimizer step begins with the norm of the gradients for clipping
+  // (Megatron's clip_grad, 1.0 by default; torch's clip_grad_norm_),
+  // all-reduced over every rank (Megatron's get_grad_stats_parallel_group:
+  // the whole world under the distributed optimizer, the model-parallel
+  // group otherwise), so no rank steps before the slowest has reduced its
+  // gradients. The scalar all-reduce itself and the step are not timed;
+  // then under ZeRO-1/2 comes the all-gather of the weights it updated.
+  w.at_optimizer_step[rank] = true;
+  w.optimizer_step->wait();
+  w.at_optimizer_step[rank] = false;
   const double optimizer_step = sg4::Engine::get_clock();
+  run.optimizer_step = optimizer_step;
   if (plan.param_gather_seconds > 0) {
     sg4::this_actor::sleep_for(plan.param_gather_seconds);
     run.param_gather_seconds = plan.param_gather_seconds;
@@ -262,7 +274,7 @@ StatusOr<SimResult> SimulateOnSimGrid(const graph::Config& c, const Schedule& gi
   for (int64_t r = 0; r < schedule.pp; ++r) {
     const RankPlan& p = plan->ranks[r];
     RankRun run{r, Ledger(p.static_bytes), p.static_bytes, p.buffers, 0, p.gradient_copy_bytes,
-                p.dense_params, p.expert_params, 0, 0, 0, 0, 0, LedgerResult{}};
+                p.dense_params, p.expert_params, 0, 0, 0, 0, 0, 0, LedgerResult{}};
     result.ranks.push_back(std::move(run));
   }
 
@@ -275,6 +287,8 @@ StatusOr<SimResult> SimulateOnSimGrid(const graph::Config& c, const Schedule& gi
   world.waiting.assign(schedule.pp, -1);
   world.batches_loaded.resize(schedule.pp);
   world.done.assign(schedule.pp, false);
+  world.optimizer_step = sg4::Barrier::create(static_cast<unsigned>(schedule.pp));
+  world.at_optimizer_step.assign(schedule.pp, false);
   world.local.assign(plan->wire_receiver.size(), -1);
   world.mailboxes.assign(plan->wire_receiver.size(), nullptr);
   world.transfers.reserve(static_cast<size_t>(2 * num_stages * schedule.microbatches));
@@ -306,10 +320,12 @@ StatusOr<SimResult> SimulateOnSimGrid(const graph::Config& c, const Schedule& gi
     for (const std::string& e : world.errors) message += "\n  " + e;
     for (int64_t r = 0; r < schedule.pp; ++r) {
       message += "\n  rank " + std::to_string(r) + ": " +
-                 (world.done[r] ? std::string("finished")
-                                : (world.waiting[r] < 0
-                                       ? std::string("blocked")
-                                       : Waiting(world, plan->ranks[r].steps[world.waiting[r]])));
+                 (world.done[r]                ? std::string("finished")
+                  : world.at_optimizer_step[r] ? std::string("waits for every rank's gradients "
+                                                             "before the optimizer step")
+                  : world.waiting[r] < 0
+                      ? std::string("blocked")
+                      : Waiting(world, plan->ranks[r].steps[world.waiting[r]]));
     }
     return options.schedule_from_file ? stepsim::Status::Invalid(message)
                                       : stepsim::Status::Failed(message);

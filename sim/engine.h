@@ -52,7 +52,10 @@ struct RankRun {
   double compute_end = 0;      // end of the rank's last step
   double end = 0;              // after the gradient reduction and weights' gather
   double grad_sync_seconds = 0;
-  double param_gather_seconds = 0;  // after the gradient reduction (ZeRO-1/2)
+  // When the optimizer step begins: once every rank has reduced its
+  // gradients (the gradient norm's all-reduce).
+  double optimizer_step = 0;
+  double param_gather_seconds = 0;  // from optimizer_step on (ZeRO-1/2)
   LedgerResult memory{};       // filled by Simulate: the replayed ledger
 };
 

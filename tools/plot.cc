@@ -94,7 +94,7 @@ std::string StepsCsv(const sim::SimResult& result) {
         w.Micros(std::llround((run.compute_end + run.grad_sync_seconds) * 1e9)) << '\n';
       }
       if (run.param_gather_seconds > 0) {
-        const double start = run.compute_end + run.grad_sync_seconds;
+        const double start = run.optimizer_step;
         w << run.rank << ",AG,AG,";
         w.Micros(std::llround(start * 1e9)) << ',';
         w.Micros(std::llround((start + run.param_gather_seconds) * 1e9)) << '\n';

@@ -366,8 +366,8 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
       events.End();
     }
     if (run.param_gather_seconds > 0) {
-      // After the gradient reduction and the (untimed) optimizer step.
-      const double start = run.compute_end + run.grad_sync_seconds;
+      // After the (untimed) optimizer step.
+      const double start = run.optimizer_step;
       const int64_t a = Ns(start);
       events.Slice("weights all-gather", "dp", pid, dp_tid, a,
                    std::max(a, Ns(start + run.param_gather_seconds)))

@@ -99,6 +99,7 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s,
     out->set_bubble_fraction(s.compute_end > 0 ? bubble / s.compute_end : 0);
     out->set_compute_end_us(Us(run.compute_end));
     out->set_grad_sync_us(Us(run.grad_sync_seconds));
+    out->set_optimizer_step_us(Us(run.optimizer_step));
     out->set_param_gather_us(Us(run.param_gather_seconds));
     out->set_steps(static_cast<int64_t>(run.ledger.steps().size()));
     const int64_t inflight = InFlight(run, peak.time);

@@ -66,6 +66,12 @@ TEST(GoldenTest, PeaksAndTimesDerivedByHand) {
     EXPECT_EQ(k.static_bytes(), static_bytes) << r;
     EXPECT_EQ(k.peak_bytes(), static_bytes + (4 - r) * kKept[r] + comm + kFirstGradient[r]) << r;
     EXPECT_DOUBLE_EQ(k.peak_time_us(), 400 + 200 * (3 - r)) << r;
+    // Rank r's last backward ends one backward (200 us) after rank r + 1's,
+    // which hands it the gradient: 3300 - 200 r. Every rank begins its
+    // optimizer step with rank 0, at 3300 us (the gradient norm is
+    // all-reduced over every rank).
+    EXPECT_DOUBLE_EQ(k.compute_end_us(), 3300 - 200 * r) << r;
+    EXPECT_DOUBLE_EQ(k.optimizer_step_us(), 3300) << r;
     EXPECT_EQ(k.peak_step(), "BW0") << r;
     EXPECT_EQ(k.peak_microbatch(), 0) << r;
     EXPECT_EQ(k.peak_op(), r == 3 ? "B loss.cross_entropy" : "B L" + std::to_string(r) +

@@ -85,14 +85,19 @@ TEST(RunReportTest, ZeroTwoSaysEachBackwardReduceScatters) {
   Simulation run = Simulated({"zero.stage=2"});
   const RunReport report = BuildRunReport(run.config, run.result, &run.allocators);
   EXPECT_TRUE(report.gradients_reduced_per_microbatch());
-  // No reduction after the last step, only the weights' all-gather: the
-  // step ends when the slowest rank's gather does.
-  double end = 0;
+  // No reduction after the last step. Every rank begins its optimizer
+  // step when the last rank's last step ends (the gradient norm's
+  // all-reduce), then gathers its weights; the step ends with the slowest
+  // gather.
+  double last = 0, end = 0;
+  for (const RankReport& k : report.ranks()) last = std::max(last, k.compute_end_us());
   for (const RankReport& k : report.ranks()) {
     EXPECT_EQ(k.grad_sync_us(), 0) << k.pp_rank();
     EXPECT_GT(k.param_gather_us(), 0) << k.pp_rank();
-    end = std::max(end, k.compute_end_us() + k.param_gather_us());
+    EXPECT_EQ(k.optimizer_step_us(), last) << k.pp_rank();
+    end = std::max(end, k.optimizer_step_us() + k.param_gather_us());
   }
+  EXPECT_LT(report.ranks(3).compute_end_us(), last);  // 1F1B: the last rank ends first
   EXPECT_NEAR(report.step_time_us(), end, 2e-3);  // each rounded to whole nanoseconds
   const std::string summary = FormatRunSummary(report);
   EXPECT_NE(summary.find("each backward reduce-scatters its gradients; then the weights' "
