@@ -4,16 +4,28 @@
 
 namespace stepsim::graph {
 
+namespace {
+
+int64_t ShardParams(const Config& c, int64_t dense_params, int64_t expert_params) {
+  return Add(CeilDiv(dense_params, c.parallel.dense_dp()), CeilDiv(expert_params, c.parallel.edp));
+}
+
+}  // namespace
+
+int64_t OptimizerShardParams(const Config& c, int64_t dense_params, int64_t expert_params) {
+  return c.zero_stage >= 1 ? ShardParams(c, dense_params, expert_params)
+                           : Add(dense_params, expert_params);
+}
+
 StaticMemory ComputeStaticMemory(const Config& c, int64_t dense_params,
                                  int64_t expert_params) {
   StaticMemory s;
   s.dense_params = dense_params;
   s.expert_params = expert_params;
   const int64_t whole = Add(dense_params, expert_params);
-  const int64_t sharded =
-      Add(CeilDiv(dense_params, c.parallel.dense_dp()), CeilDiv(expert_params, c.parallel.edp));
+  const int64_t sharded = ShardParams(c, dense_params, expert_params);
   const PrecisionSpec& p = c.precision;
-  s.optimizer_bytes = Mul(p.optimizer, c.zero_stage >= 1 ? sharded : whole);
+  s.optimizer_bytes = Mul(p.optimizer, OptimizerShardParams(c, dense_params, expert_params));
   s.gradients_bytes = Mul(p.gradient, c.zero_stage >= 2 ? sharded : whole);
   s.weights_bytes = Mul(p.weight, c.zero_stage >= 3 ? sharded : whole);
   Add(s.weights_bytes, s.gradients_bytes, s.optimizer_bytes);  // overflow check

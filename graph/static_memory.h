@@ -25,6 +25,12 @@ struct StaticMemory {
   int64_t total_bytes() const { return weights_bytes + gradients_bytes + optimizer_bytes; }
 };
 
+// The parameters whose optimizer state a device holding `dense_params` and
+// `expert_params` (before ZeRO sharding) keeps, and steps: all of them, or
+// under ZeRO >= 1 its shard (dense over DP*CP, experts over EDP, each
+// rounded up). Throws Overflow.
+int64_t OptimizerShardParams(const Config& config, int64_t dense_params, int64_t expert_params);
+
 // Static memory of a device holding `dense_params` and `expert_params`
 // (before ZeRO sharding) under the config's precision and ZeRO stage.
 // Throws Overflow.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "graph/static_memory.h"
+
 namespace stepsim::sim {
 
 CostModel::CostModel(const graph::Config& config)
@@ -55,6 +57,14 @@ double CostModel::ParamGatherSeconds(int64_t dense_bytes, int64_t expert_bytes) 
         const double nd = static_cast<double>(n);
         return (nd - 1) * latency + (nd - 1) / nd * static_cast<double>(bytes) / bandwidth;
       });
+}
+
+double CostModel::OptimizerStepSeconds(int64_t dense_params, int64_t expert_params) const {
+  const graph::PrecisionSpec& p = config_.precision;
+  const int64_t params = graph::OptimizerShardParams(config_, dense_params, expert_params);
+  const int64_t per_param = 2 * p.gradient + 2 * p.optimizer + p.weight + std::max<int64_t>(0, p.master);
+  return static_cast<double>(params) * static_cast<double>(per_param) /
+         config_.hardware.hbm_bandwidth;
 }
 
 double CostModel::GatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const {

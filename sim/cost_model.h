@@ -12,6 +12,9 @@
 //       (half of that) under ZeRO >= 1
 //   ZeRO-1/2 parameter all-gather after the optimizer step, B bytes of
 //       weights over n ranks: (n-1) * latency + (n-1)/n * B / bandwidth
+//   Optimizer step over the P parameters a rank steps (its shard under
+//       ZeRO >= 1): P * (2 gradient + 2 optimizer + weight + master bytes)
+//       / HBM bandwidth (OptimizerStepSeconds)
 // A group uses NVLink when it fits in one node, the network otherwise.
 // Group layout follows Megatron's rank order (TP innermost, then CP, DP,
 // PP outermost; experts ETP, then EP).
@@ -42,6 +45,16 @@ class CostModel {
   // step under ZeRO-1/2, over the same groups (unsharded sizes): each rank
   // updated only its shard, and every rank needs all of them.
   double ParamGatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const;
+  // Seconds of the optimizer step of a rank holding `dense_params` and
+  // `expert_params` (before sharding), memory-bound over the parameters
+  // whose state it keeps (graph::OptimizerShardParams), per parameter:
+  // the gradient read twice (the norm for clipping, then Adam), the
+  // optimizer state read and written (Adam's master weights and moments,
+  // FusedAdam), then the master weights read again and the weights written
+  // in their own precision (Megatron's _copy_main_params_to_model_params;
+  // the master's read only when the precision gives its size). Throws
+  // Overflow.
+  double OptimizerStepSeconds(int64_t dense_params, int64_t expert_params) const;
   // Seconds of a ZeRO-3 all-gather of one layer's weights: a ring over the
   // dense DP*CP ranks that brings in `dense_bytes` (the other ranks'
   // shards), then one over the EDP ranks for `expert_bytes`.

@@ -197,13 +197,18 @@ void RunRank(World& w, int64_t rank) {
   // all-reduced over every rank (Megatron's get_grad_stats_parallel_group:
   // the whole world under the distributed optimizer, the model-parallel
   // group otherwise), so no rank steps before the slowest has reduced its
-  // gradients. The scalar all-reduce itself and the step are not timed;
-  // then under ZeRO-1/2 comes the all-gather of the weights it updated.
+  // gradients (the scalar all-reduce itself is not timed). Then the step
+  // (memory-bound: plan.optimizer_seconds), and under ZeRO-1/2 the
+  // all-gather of the weights it updated.
   w.at_optimizer_step[rank] = true;
   w.optimizer_step->wait();
   w.at_optimizer_step[rank] = false;
   const double optimizer_step = sg4::Engine::get_clock();
   run.optimizer_step = optimizer_step;
+  if (plan.optimizer_seconds > 0) {
+    sg4::this_actor::sleep_for(plan.optimizer_seconds);
+    run.optimizer_seconds = plan.optimizer_seconds;
+  }
   if (plan.param_gather_seconds > 0) {
     sg4::this_actor::sleep_for(plan.param_gather_seconds);
     run.param_gather_seconds = plan.param_gather_seconds;
@@ -274,7 +279,7 @@ StatusOr<SimResult> SimulateOnSimGrid(const graph::Config& c, const Schedule& gi
   for (int64_t r = 0; r < schedule.pp; ++r) {
     const RankPlan& p = plan->ranks[r];
     RankRun run{r, Ledger(p.static_bytes), p.static_bytes, p.buffers, 0, p.gradient_copy_bytes,
-                p.dense_params, p.expert_params, 0, 0, 0, 0, 0, 0, LedgerResult{}};
+                p.dense_params, p.expert_params, 0, 0, 0, 0, 0, 0, 0, LedgerResult{}};
     result.ranks.push_back(std::move(run));
   }
 

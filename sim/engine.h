@@ -55,7 +55,8 @@ struct RankRun {
   // When the optimizer step begins: once every rank has reduced its
   // gradients (the gradient norm's all-reduce).
   double optimizer_step = 0;
-  double param_gather_seconds = 0;  // from optimizer_step on (ZeRO-1/2)
+  double optimizer_seconds = 0;     // the step itself, from optimizer_step on
+  double param_gather_seconds = 0;  // after it (ZeRO-1/2)
   LedgerResult memory{};       // filled by Simulate: the replayed ledger
 };
 

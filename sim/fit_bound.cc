@@ -390,10 +390,14 @@ FitBound FitBounder::Walk(const Prepared& prepared, const std::vector<const Stag
             ? cost.ParamGatherSeconds(r.memory.dense_params * c.precision.weight,
                                       r.memory.expert_params * c.precision.weight)
             : 0.0;
+    // Then the optimizer step and the gather (after the wait for every
+    // rank's reduction, which only delays them).
+    const double tail =
+        cost.OptimizerStepSeconds(r.memory.dense_params, r.memory.expert_params) + gather;
     if (busy == 0) start = 0;
-    time = std::max(time, start + busy + std::max(sync, chain - after) + gather);
+    time = std::max(time, start + busy + std::max(sync, chain - after) + tail);
     if (reduce_bound) {
-      time = std::max(time, start + ReduceScatters(c, whole, summary, rank) + gather);
+      time = std::max(time, start + ReduceScatters(c, whole, summary, rank) + tail);
     }
     if (!memory_bound) continue;
     // Memory: the rank's steps in order, the micro-batches in flight.

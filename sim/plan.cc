@@ -40,8 +40,8 @@ std::vector<PlatformLink> Links(const graph::Config& c, const Schedule& schedule
   return links;
 }
 
-// Static memory, the final gradient reduction and the weights' all-gather
-// after the optimizer step of one rank.
+// Static memory, the final gradient reduction, the optimizer step and the
+// weights' all-gather after it of one rank.
 Status FillStatic(const graph::Config& c, const CostModel& cost, int64_t rank,
                   const graph::StaticMemory& m, const std::vector<int64_t>& stages,
                   RankPlan& out) {
@@ -88,6 +88,12 @@ Status FillStatic(const graph::Config& c, const CostModel& cost, int64_t rank,
   } catch (const Overflow&) {
     return Status::Invalid("precision.gradient: the gradients of rank " + std::to_string(rank) +
                            " overflow 64-bit byte counts");
+  }
+  try {
+    out.optimizer_seconds = cost.OptimizerStepSeconds(m.dense_params, m.expert_params);
+  } catch (const Overflow&) {
+    return Status::Invalid("precision: the optimizer step of rank " + std::to_string(rank) +
+                           " overflows 64-bit byte counts");
   }
   try {
     if (GathersWeightsAfterStep(c)) {

@@ -61,6 +61,7 @@ struct RankPlan {
   // (GathersWeightsAfterStep): into the weights' own buffer, so it holds
   // no memory of its own.
   double param_gather_seconds = 0;
+  double optimizer_seconds = 0;  // the optimizer step (CostModel::OptimizerStepSeconds)
 };
 
 struct Plan {

@@ -196,7 +196,8 @@ bool WriteFloorWorkload(const ScenarioArgs& args, const std::string& path) {
   for (int64_t r = 0; r < header.ranks; ++r) {
     const stepsim::sim::RankPlan& rank = plan->ranks[r];
     put(stepsim::tools::FloorRank{static_cast<int64_t>(rank.steps.size()),
-                                  rank.grad_sync_seconds + rank.param_gather_seconds});
+                                  rank.grad_sync_seconds + rank.optimizer_seconds +
+                                      rank.param_gather_seconds});
     for (const auto& s : rank.steps) {
       stepsim::tools::FloorStep step;
       step.input = s.input >= 0 && s.input_from != r ? s.input : -1;

@@ -32,7 +32,8 @@ struct FloorChannel {
 
 struct FloorRank {
   int64_t steps = 0;
-  // The gradient reduction and the weights' all-gather after the last step.
+  // The gradient reduction, the optimizer step and the weights' all-gather
+  // after the last step.
   double tail_seconds = 0;
 };
 

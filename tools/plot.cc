@@ -71,8 +71,8 @@ StatusOr<std::vector<int64_t>> ParseRanks(const std::string& text, const RunRepo
 }
 
 // rank,step,kind,start_us,end_us for every step every rank ran, and its
-// gradient reduction (kind DP) and the weights' all-gather after the
-// optimizer step (kind AG).
+// gradient reduction (kind DP), its optimizer step (kind OPT) and the
+// weights' all-gather after it (kind AG).
 std::string StepsCsv(const sim::SimResult& result) {
   std::ostringstream out;
   {
@@ -93,8 +93,13 @@ std::string StepsCsv(const sim::SimResult& result) {
         w.Micros(std::llround(run.compute_end * 1e9)) << ',';
         w.Micros(std::llround((run.compute_end + run.grad_sync_seconds) * 1e9)) << '\n';
       }
+      if (run.optimizer_seconds > 0) {
+        w << run.rank << ",OPT,OPT,";
+        w.Micros(std::llround(run.optimizer_step * 1e9)) << ',';
+        w.Micros(std::llround((run.optimizer_step + run.optimizer_seconds) * 1e9)) << '\n';
+      }
       if (run.param_gather_seconds > 0) {
-        const double start = run.optimizer_step;
+        const double start = run.optimizer_step + run.optimizer_seconds;
         w << run.rank << ",AG,AG,";
         w.Micros(std::llround(start * 1e9)) << ',';
         w.Micros(std::llround((start + run.param_gather_seconds) * 1e9)) << '\n';

@@ -3,8 +3,8 @@
 
 Fed by what `stepsim plot` writes for it: the CSV timeline (columns of
 traces/timeline_csv.h, bytes), the steps each rank ran and its gradient
-reduction (rank,step,kind,start_us,end_us; kind F, B, W, BW, DP or AG, the
-weights' all-gather after the optimizer step under ZeRO-1/2) and the
+reduction (rank,step,kind,start_us,end_us; kind F, B, W, BW, DP, OPT the
+optimizer step, or AG the weights' all-gather after it under ZeRO-1/2) and the
 report JSON (peaks, capacities). Per rank, a panel
 of memory stacked by category in GiB (2^30 bytes), the peak marked with its
 op, the caching allocator's reserved bytes as a line over the stack (when the
@@ -38,8 +38,8 @@ COLORS = {"weights": "#4c72b0", "gradients": "#8172b3", "optimizer": "#64b5cd",
 OTHER_COLORS = ["#937860", "#da8bc3", "#4c4c4c"]
 RESERVED_COLOR = "#222222"
 STEP_COLORS = {"F": "#6baed6", "B": "#fd8d3c", "W": "#74c476", "BW": "#9e9ac8",
-               "DP": "#969696", "AG": "#636363"}
-STEP_LABELS = {"DP": "DP reduction", "AG": "weights all-gather"}
+               "DP": "#969696", "OPT": "#bcbd22", "AG": "#636363"}
+STEP_LABELS = {"DP": "DP reduction", "OPT": "optimizer step", "AG": "weights all-gather"}
 
 
 def main():

@@ -365,9 +365,17 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
           << ",\"expert_params\":" << run.expert_params << '}';
       events.End();
     }
+    if (run.optimizer_seconds > 0) {
+      const int64_t a = Ns(run.optimizer_step);
+      events.Slice("optimizer step", "optimizer", pid, kComputeTid, a,
+                   std::max(a, Ns(run.optimizer_step + run.optimizer_seconds)))
+          << ",\"args\":{\"dense_params\":" << run.dense_params
+          << ",\"expert_params\":" << run.expert_params << '}';
+      events.End();
+    }
     if (run.param_gather_seconds > 0) {
-      // After the (untimed) optimizer step.
-      const double start = run.optimizer_step;
+      // After the optimizer step.
+      const double start = run.optimizer_step + run.optimizer_seconds;
       const int64_t a = Ns(start);
       events.Slice("weights all-gather", "dp", pid, dp_tid, a,
                    std::max(a, Ns(start + run.param_gather_seconds)))

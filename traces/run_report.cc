@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "sim/step_profile.h"
 #include "traces/format.h"
@@ -100,6 +102,7 @@ RunReport BuildRunReport(const graph::Config& c, const sim::SimResult& s,
     out->set_compute_end_us(Us(run.compute_end));
     out->set_grad_sync_us(Us(run.grad_sync_seconds));
     out->set_optimizer_step_us(Us(run.optimizer_step));
+    out->set_optimizer_us(Us(run.optimizer_seconds));
     out->set_param_gather_us(Us(run.param_gather_seconds));
     out->set_steps(static_cast<int64_t>(run.ledger.steps().size()));
     const int64_t inflight = InFlight(run, peak.time);
@@ -125,13 +128,20 @@ std::string FormatRunSummary(const RunReport& r) {
                     std::to_string(r.microbatches()) + " micro-batches\n";
   const bool gathers = std::any_of(r.ranks().begin(), r.ranks().end(),
                                   [](const RankReport& k) { return k.param_gather_us() > 0; });
+  // What follows the last step: "then A, B and C".
+  std::vector<std::string> after;
+  if (!r.gradients_reduced_per_microbatch()) after.push_back("the DP gradient reduction");
+  after.push_back("the optimizer step");
+  if (gathers) after.push_back("the weights' all-gather");
+  std::string then = "then ";
+  for (size_t i = 0; i < after.size(); ++i) {
+    then += (i == 0 ? "" : i + 1 == after.size() ? " and " : ", ") + after[i];
+  }
   out += "step time " + Fixed(r.step_time_us() / 1000, 3) + " ms (last step ends at " +
          Fixed(r.compute_time_us() / 1000, 3) +
          (r.gradients_reduced_per_microbatch()
-              ? std::string(" ms; each backward reduce-scatters its gradients") +
-                    (gathers ? "; then the weights' all-gather" : "")
-              : std::string(" ms, then the DP gradient reduction") +
-                    (gathers ? " and the weights' all-gather" : "")) +
+              ? " ms; each backward reduce-scatters its gradients; " + then
+              : " ms, " + then) +
          ")\n\n";
   Table table({"rank", "peak GiB", "reserved", "frag", "fits", "at ms", "<during", "mb",
                "weights", "grads", "optim", "activ", "recomp", "dy", "comm", "work",

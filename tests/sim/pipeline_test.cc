@@ -12,6 +12,8 @@ namespace stepsim::sim {
 namespace {
 
 constexpr double kOp = 100;  // F = B = W, microseconds
+// Step times here are the pipeline's: until the slowest rank's last step
+// ends (SimResult::compute_end), before the optimizer step that follows.
 
 SimResult Simulated(const std::string& kind, const std::string& layout, int64_t microbatches = 8) {
   const graph::Config c = testing::LoadScenario(
@@ -49,14 +51,14 @@ int64_t InFlightAtPeak(const RankRun& run) {
 TEST(PipelineTest, OneFOneB) {
   // (m + PP - 1)(F + B + W) = 11 * 300 us; rank r peaks holding PP - r.
   const SimResult r = Simulated("ONE_F_ONE_B", kFour);
-  EXPECT_NEAR(r.step_time * 1e6, (8 + 4 - 1) * 3 * kOp, 1e-6);
+  EXPECT_NEAR(r.compute_end * 1e6, (8 + 4 - 1) * 3 * kOp, 1e-6);
   for (const RankRun& run : r.ranks) EXPECT_EQ(InFlightAtPeak(run), 4 - run.rank);
 }
 
 TEST(PipelineTest, GPipe) {
   // (m + PP - 1)(F + B + W); every rank holds all m micro-batches.
   const SimResult r = Simulated("GPIPE", kFour);
-  EXPECT_NEAR(r.step_time * 1e6, (8 + 4 - 1) * 3 * kOp, 1e-6);
+  EXPECT_NEAR(r.compute_end * 1e6, (8 + 4 - 1) * 3 * kOp, 1e-6);
   for (const RankRun& run : r.ranks) EXPECT_EQ(InFlightAtPeak(run), 8);
 }
 
@@ -64,7 +66,7 @@ TEST(PipelineTest, ZeroBubbleH1) {
   // m(F + B + W) + (PP - 1)(F + B - W) = 8 * 300 + 3 * 100 us; no rank holds
   // more than under 1F1B.
   const SimResult r = Simulated("ZB_H1", kFour);
-  EXPECT_NEAR(r.step_time * 1e6, 8 * 3 * kOp + 3 * kOp, 1e-6);
+  EXPECT_NEAR(r.compute_end * 1e6, 8 * 3 * kOp + 3 * kOp, 1e-6);
   for (const RankRun& run : r.ranks) EXPECT_LE(InFlightAtPeak(run), 4 - run.rank);
 }
 
@@ -86,8 +88,8 @@ TEST(PipelineTest, InterleavedShrinksTheBubbleByVpp) {
   // with 200 us per op, whose bubble (PP - 1) * 600 us is twice this one's
   // (PP - 1) * 300 us.
   const SimResult r = Simulated("INTERLEAVED_ONE_F_ONE_B", kEight);
-  EXPECT_NEAR(r.step_time * 1e6, (16 + 3) * 3 * kOp, 1e-6);
-  const double bubble = r.step_time * 1e6 - 16 * 3 * kOp;
+  EXPECT_NEAR(r.compute_end * 1e6, (16 + 3) * 3 * kOp, 1e-6);
+  const double bubble = r.compute_end * 1e6 - 16 * 3 * kOp;
   EXPECT_NEAR(bubble, (4 - 1) * 2 * 3 * kOp / 2, 1e-6);
   // Rank 0 holds PP + (PP - 1)/VPP = 5.5 stage-equivalents: 11 chunk-passes.
   EXPECT_EQ(InFlightAtPeak(r.ranks[0]), 11);

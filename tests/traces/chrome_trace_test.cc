@@ -119,10 +119,11 @@ TEST(ChromeTraceTest, AnOpEndsWithinItsStepInFloatingPoint) {
 // per micro-batch they add up to the rank's whole gradients (its
 // parameters from graph::StaticMemoryPerRank times 4 B under
 // PAPER_2_4_8). No reduction follows the last step. Under ZeRO-1: no
-// reduce-scatter, one DP gradient reduction per rank. Under both, one
-// weights' all-gather per rank after everything else on the thread, of the
-// rank's parameters; under ZeRO-3 none. (One engine per process: one
-// simulation per test.)
+// reduce-scatter, one DP gradient reduction per rank. Every rank has one
+// optimizer step on its compute thread after its steps; under ZeRO-1/2
+// one weights' all-gather after it and everything else on the DP thread,
+// of the rank's parameters; under ZeRO-3 none. (One engine per process:
+// one simulation per test.)
 void CheckDataParallelThread(const char* zero) {
   const graph::Config c = testing::LoadScenario("pp4_tiny.textproto", {zero});
   StatusOr<sim::SimResult> r = Simulated(c);
@@ -140,12 +141,21 @@ void CheckDataParallelThread(const char* zero) {
     // The rank's backward steps, by name: [start, end] in us.
     std::map<std::string, std::pair<double, double>> steps;
     std::map<std::string, int64_t> bytes;  // reduce-scattered, per step
-    int64_t reductions = 0, count = 0, gathers = 0;
-    double last_end = 0, reduction_end = 0, gather_start = 0;
+    int64_t reductions = 0, count = 0, gathers = 0, optimizer_steps = 0;
+    double last_end = 0, reduction_end = 0, gather_start = 0, steps_end = 0, optimizer_end = 0;
     for (const nlohmann::json& e : doc["traceEvents"]) {
       if (e["ph"] != "X" || e["pid"] != rank + 1) continue;
       const double ts = e["ts"].get<double>(), end = ts + e["dur"].get<double>();
-      if (e["cat"] == "step") steps[e["name"].get<std::string>()] = {ts, end};
+      if (e["cat"] == "step") {
+        steps[e["name"].get<std::string>()] = {ts, end};
+        steps_end = std::max(steps_end, end);
+      }
+      if (e["name"] == "optimizer step") {
+        ++optimizer_steps;
+        EXPECT_EQ(e["tid"], 1) << "on the compute thread";
+        EXPECT_GE(ts + 1e-3, steps_end) << "after every step";
+        optimizer_end = end;
+      }
       if (e["name"] == "DP gradient reduction") ++reductions, reduction_end = end;
       if (e["name"] == "weights all-gather") {
         ++gathers;
@@ -165,9 +175,11 @@ void CheckDataParallelThread(const char* zero) {
       bytes[step] += e["args"]["bytes"].get<int64_t>();
     }
     const int64_t slots = static_cast<int64_t>(c.layout.stages[rank].slots.size());
+    EXPECT_EQ(optimizer_steps, 1) << "rank " << rank;
     EXPECT_EQ(gathers, c.zero_stage == 3 ? 0 : 1) << "rank " << rank;
     if (gathers == 1) {
-      EXPECT_GE(gather_start + 1e-3, std::max(last_end, reduction_end)) << "rank " << rank;
+      EXPECT_GE(gather_start + 1e-3, std::max({last_end, reduction_end, optimizer_end}))
+          << "rank " << rank;
     }
     if (c.zero_stage == 3) continue;
     if (c.zero_stage == 1) {

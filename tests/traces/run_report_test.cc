@@ -87,21 +87,22 @@ TEST(RunReportTest, ZeroTwoSaysEachBackwardReduceScatters) {
   EXPECT_TRUE(report.gradients_reduced_per_microbatch());
   // No reduction after the last step. Every rank begins its optimizer
   // step when the last rank's last step ends (the gradient norm's
-  // all-reduce), then gathers its weights; the step ends with the slowest
-  // gather.
+  // all-reduce), steps, then gathers its weights; the step ends with the
+  // slowest.
   double last = 0, end = 0;
   for (const RankReport& k : report.ranks()) last = std::max(last, k.compute_end_us());
   for (const RankReport& k : report.ranks()) {
     EXPECT_EQ(k.grad_sync_us(), 0) << k.pp_rank();
     EXPECT_GT(k.param_gather_us(), 0) << k.pp_rank();
     EXPECT_EQ(k.optimizer_step_us(), last) << k.pp_rank();
-    end = std::max(end, k.optimizer_step_us() + k.param_gather_us());
+    EXPECT_GT(k.optimizer_us(), 0) << k.pp_rank();
+    end = std::max(end, k.optimizer_step_us() + k.optimizer_us() + k.param_gather_us());
   }
   EXPECT_LT(report.ranks(3).compute_end_us(), last);  // 1F1B: the last rank ends first
   EXPECT_NEAR(report.step_time_us(), end, 2e-3);  // each rounded to whole nanoseconds
   const std::string summary = FormatRunSummary(report);
-  EXPECT_NE(summary.find("each backward reduce-scatters its gradients; then the weights' "
-                         "all-gather"),
+  EXPECT_NE(summary.find("each backward reduce-scatters its gradients; then the optimizer "
+                         "step and the weights' all-gather"),
             std::string::npos)
       << summary;
   EXPECT_EQ(summary.find("then the DP gradient reduction"), std::string::npos) << summary;
