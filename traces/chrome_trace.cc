@@ -357,32 +357,22 @@ void WriteChromeTrace(const sim::SimResult& s, const RunReport& report, std::ost
     events.Metadata("thread_sort_index", pid, dp_tid, "sort_index", "", 1 + lane_count);
     WriteCompute(events, s, run, pid);
     WriteReduceScatters(events, s, run, pid, dp_tid);
-    if (run.grad_sync_seconds > 0) {
-      const int64_t a = Ns(run.compute_end);
-      events.Slice("DP gradient reduction", "dp", pid, dp_tid, a,
-                   std::max(a, Ns(run.compute_end + run.grad_sync_seconds)))
-          << ",\"args\":{\"dense_params\":" << run.dense_params
-          << ",\"expert_params\":" << run.expert_params << '}';
-      events.End();
-    }
-    if (run.optimizer_seconds > 0) {
-      const int64_t a = Ns(run.optimizer_step);
-      events.Slice("optimizer step", "optimizer", pid, kComputeTid, a,
-                   std::max(a, Ns(run.optimizer_step + run.optimizer_seconds)))
-          << ",\"args\":{\"dense_params\":" << run.dense_params
-          << ",\"expert_params\":" << run.expert_params << '}';
-      events.End();
-    }
-    if (run.param_gather_seconds > 0) {
-      // After the optimizer step.
-      const double start = run.optimizer_step + run.optimizer_seconds;
+    // After the last step: the gradient reduction, the optimizer step (once
+    // every rank has reduced its gradients) and the weights' all-gather,
+    // each a slice of `seconds` from `start` if it takes any time.
+    auto tail = [&](const char* name, const char* cat, int64_t tid, double start,
+                    double seconds) {
+      if (seconds <= 0) return;
       const int64_t a = Ns(start);
-      events.Slice("weights all-gather", "dp", pid, dp_tid, a,
-                   std::max(a, Ns(start + run.param_gather_seconds)))
+      events.Slice(name, cat, pid, tid, a, std::max(a, Ns(start + seconds)))
           << ",\"args\":{\"dense_params\":" << run.dense_params
           << ",\"expert_params\":" << run.expert_params << '}';
       events.End();
-    }
+    };
+    tail("DP gradient reduction", "dp", dp_tid, run.compute_end, run.grad_sync_seconds);
+    tail("optimizer step", "optimizer", kComputeTid, run.optimizer_step, run.optimizer_seconds);
+    tail("weights all-gather", "dp", dp_tid, run.optimizer_step + run.optimizer_seconds,
+         run.param_gather_seconds);
     WriteCounters(events, run, pid);
     if (static_cast<size_t>(run.rank) < allocators.size()) {
       WriteReserved(events, allocators[run.rank], pid);
