@@ -38,8 +38,12 @@ struct World {
   std::vector<std::set<int32_t>> batches_loaded{};  // per rank: input batches kept
   std::vector<bool> done{};
   std::vector<std::string> errors{};
-  // Every rank meets every other before its optimizer step (RunRank).
-  sg4::BarrierPtr optimizer_step{};
+  // Every rank meets every other before its optimizer step (RunRank): the
+  // ranks there so far, suspended until the last arrives. (Not an
+  // s4u::Barrier: the World dies before the engine kills a deadlocked run's
+  // actors, which must not be inside an object that died with it.)
+  int64_t at_optimizer_step_count = 0;
+  std::vector<sg4::ActorPtr> parked{};
   std::vector<bool> at_optimizer_step{};  // per rank: waiting there
 };
 
@@ -201,7 +205,13 @@ void RunRank(World& w, int64_t rank) {
   // (memory-bound: plan.optimizer_seconds), and under ZeRO-1/2 the
   // all-gather of the weights it updated.
   w.at_optimizer_step[rank] = true;
-  w.optimizer_step->wait();
+  if (++w.at_optimizer_step_count < static_cast<int64_t>(w.ranks.size())) {
+    w.parked.push_back(sg4::Actor::self());
+    sg4::this_actor::suspend();
+  } else {
+    for (const sg4::ActorPtr& a : w.parked) a->resume();
+    w.parked.clear();
+  }
   w.at_optimizer_step[rank] = false;
   const double optimizer_step = sg4::Engine::get_clock();
   run.optimizer_step = optimizer_step;
@@ -292,7 +302,6 @@ StatusOr<SimResult> SimulateOnSimGrid(const graph::Config& c, const Schedule& gi
   world.waiting.assign(schedule.pp, -1);
   world.batches_loaded.resize(schedule.pp);
   world.done.assign(schedule.pp, false);
-  world.optimizer_step = sg4::Barrier::create(static_cast<unsigned>(schedule.pp));
   world.at_optimizer_step.assign(schedule.pp, false);
   world.local.assign(plan->wire_receiver.size(), -1);
   world.mailboxes.assign(plan->wire_receiver.size(), nullptr);
