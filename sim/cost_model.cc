@@ -62,7 +62,8 @@ double CostModel::ParamGatherSeconds(int64_t dense_bytes, int64_t expert_bytes) 
 double CostModel::OptimizerStepSeconds(int64_t dense_params, int64_t expert_params) const {
   const graph::PrecisionSpec& p = config_.precision;
   const int64_t params = graph::OptimizerShardParams(config_, dense_params, expert_params);
-  const int64_t per_param = 2 * p.gradient + 2 * p.optimizer + p.weight + std::max<int64_t>(0, p.master);
+  const int64_t per_param =
+      2 * p.gradient + 2 * p.optimizer + p.weight + std::max<int64_t>(0, p.master);
   return static_cast<double>(params) * static_cast<double>(per_param) /
          config_.hardware.hbm_bandwidth;
 }
