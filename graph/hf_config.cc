@@ -351,15 +351,47 @@ Status ReadDeepseek(Reader& r, const Architecture& arch, Model* m) {
 
 #undef STEPSIM_TRY
 
+// Where parsing `json` fails, as the 1-based offset of the offending
+// character: nlohmann's out_of_range (a number too large for a double)
+// carries no position, so the text is read again by a SAX pass that only
+// records where it stops.
+size_t FailurePosition(std::string_view json) {
+  struct Position : Json::json_sax_t {
+    size_t at = 0;
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(Json::number_integer_t) override { return true; }
+    bool number_unsigned(Json::number_unsigned_t) override { return true; }
+    bool number_float(Json::number_float_t, const Json::string_t&) override { return true; }
+    bool string(Json::string_t&) override { return true; }
+    bool binary(Json::binary_t&) override { return true; }
+    bool start_object(std::size_t) override { return true; }
+    bool key(Json::string_t&) override { return true; }
+    bool end_object() override { return true; }
+    bool start_array(std::size_t) override { return true; }
+    bool end_array() override { return true; }
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception&) override {
+      at = position;
+      return false;
+    }
+  } sax;
+  Json::sax_parse(json.begin(), json.end(), &sax);
+  return sax.at;
+}
+
 }  // namespace
 
 StatusOr<Model> ModelFromHfConfig(std::string_view json, std::string_view filename) {
   Json root;
   try {
     root = Json::parse(json.begin(), json.end());
-  } catch (const Json::parse_error& e) {
-    // e.byte is the 1-based offset of the offending character.
-    const size_t at = e.byte == 0 ? 0 : e.byte - 1;
+  } catch (const Json::exception& e) {
+    // A syntax error's byte is the 1-based offset of the offending
+    // character; a number out of range has none.
+    const auto* syntax = dynamic_cast<const Json::parse_error*>(&e);
+    const size_t byte = syntax != nullptr ? syntax->byte : FailurePosition(json);
+    const size_t at = byte == 0 ? 0 : byte - 1;
     int line = 1, col = 1;
     for (size_t i = 0; i < at && i < json.size(); ++i) {
       if (json[i] == '\n') {
@@ -371,7 +403,12 @@ StatusOr<Model> ModelFromHfConfig(std::string_view json, std::string_view filena
     }
     std::string what = e.what();
     const size_t colon = what.rfind(": ");
-    if (colon != std::string::npos) what = what.substr(colon + 2);
+    const size_t tag = what.find("] ");  // "[json.exception.out_of_range.406] "
+    if (colon != std::string::npos) {
+      what = what.substr(colon + 2);
+    } else if (tag != std::string::npos) {
+      what = what.substr(tag + 2);
+    }
     return Status::Invalid(LocatedError(json, filename, line, col, "invalid JSON: " + what));
   }
   if (!root.is_object()) {

@@ -114,6 +114,17 @@ TEST(HfConfigTest, SyntaxErrorsGiveTheirPlace) {
             "                  ^");
 }
 
+// A number too large for a double is an error at its place, not a crash
+// (found by the fuzzer: nlohmann throws out_of_range, not parse_error). As
+// for syntax errors, the place is where the parser stopped: the number's
+// last character, column 25 of `  "bos_token_id": 12e8000,`.
+TEST(HfConfigTest, ANumberOutOfRangeGivesItsPlace) {
+  EXPECT_EQ(Error("{\n  \"hidden_size\": 64,\n  \"bos_token_id\": 12e8000,\n}\n"),
+            "config.json:3:25: invalid JSON: number overflow parsing '12e8000'\n"
+            "    \"bos_token_id\": 12e8000,\n"
+            "                          ^");
+}
+
 TEST(HfConfigTest, AKeyThatMayChangeMemoryIsRefusedByName) {
   EXPECT_EQ(Error(Llama(",\n  \"num_experts_shared\": 3")),
             "config.json:9:3: \"num_experts_shared\": not a key stepsim reads for "
