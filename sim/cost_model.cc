@@ -36,27 +36,26 @@ double CostModel::AllToAllSeconds(const graph::Op& op) const {
   return config_.hardware.latency_us * 1e-6 + op.comm_bytes / LinkBandwidth(span);
 }
 
-double CostModel::GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
+double CostModel::RingPassesSeconds(int64_t dense_bytes, int64_t expert_bytes,
+                                     double passes) const {
   const double latency = config_.hardware.latency_us * 1e-6;
-  // Ring all-reduce, or reduce-scatter (half of it) under ZeRO >= 1.
-  const double factor = config_.zero_stage >= 1 ? 1.0 : 2.0;
   return OverDataParallel(
       dense_bytes, expert_bytes, [&](int64_t n, double bandwidth, int64_t bytes) {
         const double nd = static_cast<double>(n);
-        return factor *
+        return passes *
                ((nd - 1) * latency + (nd - 1) / nd * static_cast<double>(bytes) / bandwidth);
       });
 }
 
+double CostModel::GradientSyncSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
+  // Ring all-reduce, or reduce-scatter (half of it) under ZeRO >= 1.
+  return RingPassesSeconds(dense_bytes, expert_bytes, config_.zero_stage >= 1 ? 1.0 : 2.0);
+}
+
 double CostModel::ParamGatherSeconds(int64_t dense_bytes, int64_t expert_bytes) const {
-  const double latency = config_.hardware.latency_us * 1e-6;
-  // A ring all-gather over n ranks: n - 1 hops, each rank receiving the
-  // n - 1 shards it lacks.
-  return OverDataParallel(
-      dense_bytes, expert_bytes, [&](int64_t n, double bandwidth, int64_t bytes) {
-        const double nd = static_cast<double>(n);
-        return (nd - 1) * latency + (nd - 1) / nd * static_cast<double>(bytes) / bandwidth;
-      });
+  // A ring all-gather costs what a reduce-scatter does: n - 1 hops, each
+  // rank receiving the n - 1 shards it lacks.
+  return RingPassesSeconds(dense_bytes, expert_bytes, 1.0);
 }
 
 double CostModel::OptimizerStepSeconds(int64_t dense_params, int64_t expert_params) const {

@@ -66,6 +66,10 @@ class CostModel {
 
  private:
   double LinkBandwidth(int64_t group_span) const;
+  // `passes` times a ring reduce-scatter (or all-gather) of `dense_bytes`
+  // over the DP*CP group and `expert_bytes` over EDP: per group of n ranks,
+  // (n-1) * latency + (n-1)/n * bytes / bandwidth.
+  double RingPassesSeconds(int64_t dense_bytes, int64_t expert_bytes, double passes) const;
   // ring(ranks, bandwidth, bytes) for `dense_bytes` over the DP*CP group of
   // the non-expert weights plus `expert_bytes` over the experts' EDP group;
   // a group of one rank, or no bytes, costs nothing.
