@@ -42,7 +42,6 @@ struct World {
   // ranks there so far, suspended until the last arrives. (Not an
   // s4u::Barrier: the World dies before the engine kills a deadlocked run's
   // actors, which must not be inside an object that died with it.)
-  int64_t at_optimizer_step_count = 0;
   std::vector<sg4::ActorPtr> parked{};
   std::vector<bool> at_optimizer_step{};  // per rank: waiting there
 };
@@ -205,7 +204,7 @@ void RunRank(World& w, int64_t rank) {
   // (memory-bound: plan.optimizer_seconds), and under ZeRO-1/2 the
   // all-gather of the weights it updated.
   w.at_optimizer_step[rank] = true;
-  if (++w.at_optimizer_step_count < static_cast<int64_t>(w.ranks.size())) {
+  if (w.parked.size() + 1 < w.ranks.size()) {
     w.parked.push_back(sg4::Actor::self());
     sg4::this_actor::suspend();
   } else {
