@@ -352,9 +352,9 @@ Status ReadDeepseek(Reader& r, const Architecture& arch, Model* m) {
 #undef STEPSIM_TRY
 
 // Where parsing `json` fails, as the 1-based offset of the offending
-// character: nlohmann's out_of_range (a number too large for a double)
-// carries no position, so the text is read again by a SAX pass that only
-// records where it stops.
+// character, for any of nlohmann's errors: its out_of_range (a number too
+// large for a double) carries no position, unlike its parse_error, so the
+// text is read again by a SAX pass that only records where it stops.
 size_t FailurePosition(std::string_view json) {
   struct Position : Json::json_sax_t {
     size_t at = 0;
@@ -387,10 +387,7 @@ StatusOr<Model> ModelFromHfConfig(std::string_view json, std::string_view filena
   try {
     root = Json::parse(json.begin(), json.end());
   } catch (const Json::exception& e) {
-    // A syntax error's byte is the 1-based offset of the offending
-    // character; a number out of range has none.
-    const auto* syntax = dynamic_cast<const Json::parse_error*>(&e);
-    const size_t byte = syntax != nullptr ? syntax->byte : FailurePosition(json);
+    const size_t byte = FailurePosition(json);
     const size_t at = byte == 0 ? 0 : byte - 1;
     int line = 1, col = 1;
     for (size_t i = 0; i < at && i < json.size(); ++i) {
